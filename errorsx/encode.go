@@ -1,0 +1,153 @@
+package errorsx
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaped as encoding/json does:
+// quotes, backslashes, control characters, <, > and & (HTML-safe), U+2028
+// and U+2029, and invalid UTF-8 replaced by U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// prefersProblem reports whether an Accept header explicitly prefers
+// application/problem+json over application/json: problem+json is named with
+// a q-value above zero and above the q-value that applies to application/json
+// (from application/json, application/* or */*, the most specific winning).
+// Ties go to the envelope.
+func prefersProblem(accept string) bool {
+	if !strings.Contains(accept, "problem+json") {
+		return false
+	}
+	qProblem, qJSON := -1.0, -1.0
+	jsonSpec := 0 // specificity of the range that set qJSON
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, params, _ := strings.Cut(part, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			k, v, ok := strings.Cut(p, "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil || f < 0 || f > 1 {
+					f = 0
+				}
+				q = f
+			}
+		}
+		switch mt {
+		case "application/problem+json":
+			if q > qProblem {
+				qProblem = q
+			}
+		case "application/json":
+			if jsonSpec < 3 || q > qJSON {
+				qJSON, jsonSpec = q, 3
+			}
+		case "application/*":
+			if jsonSpec < 2 || (jsonSpec == 2 && q > qJSON) {
+				qJSON, jsonSpec = q, 2
+			}
+		case "*/*":
+			if jsonSpec < 1 || (jsonSpec == 1 && q > qJSON) {
+				qJSON, jsonSpec = q, 1
+			}
+		}
+	}
+	if qJSON < 0 {
+		qJSON = 0
+	}
+	return qProblem > 0 && qProblem > qJSON
+}
+
+// MaxRequestIDLen is the longest incoming X-Request-Id that is kept.
+const MaxRequestIDLen = 128
+
+// ValidRequestID reports whether an incoming request id is a sane token worth
+// keeping: 1 to [MaxRequestIDLen] characters from A–Z, a–z, 0–9 and -_.:/+=@.
+func ValidRequestID(id string) bool {
+	if id == "" || len(id) > MaxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '/', c == '+', c == '=', c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// RequestID returns the request id of c: the X-Request-Id already on the
+// response, else the incoming X-Request-Id when [ValidRequestID] accepts it,
+// else a new random UUID. The id is set on the response, so every later call
+// returns the same one. The RequestID middleware calls it first thing; the
+// renderer calls it too, so an error carries an id even without the
+// middleware.
+func RequestID(c echo.Context) string {
+	h := c.Response().Header()
+	if id := h.Get(HeaderRequestID); id != "" {
+		return id
+	}
+	id := c.Request().Header.Get(HeaderRequestID)
+	if !ValidRequestID(id) {
+		id = uuid.NewString()
+	}
+	h.Set(HeaderRequestID, id)
+	return id
+}

@@ -1,0 +1,205 @@
+package errorsx
+
+import (
+	"strconv"
+	"time"
+)
+
+// Code is the machine-readable reason of an error, the "code" member of the
+// envelope. Clients branch on it. Only the eleven codes of the catalogue are
+// ever rendered.
+type Code string
+
+// The eleven codes of the catalogue, one per row of the contract's table.
+const (
+	CodeInvalidRequest      Code = "invalid_request"
+	CodeInvalidAPIKey       Code = "invalid_api_key"
+	CodeInsufficientCredits Code = "insufficient_credits"
+	CodeInsufficientScope   Code = "insufficient_scope"
+	CodeNotFound            Code = "not_found"
+	CodeIdempotencyKeyReuse Code = "idempotency_key_reuse"
+	CodeRequestInProgress   Code = "request_in_progress"
+	CodeModelInputInvalid   Code = "model_input_invalid"
+	CodeRateLimitExceeded   Code = "rate_limit_exceeded"
+	CodeInternal            Code = "internal_error"
+	CodeServiceUnavailable  Code = "service_unavailable"
+)
+
+// Error is an API error: the public half (status, type, code, message, param,
+// Retry-After) that is rendered to the client, and a private cause that is
+// only logged.
+//
+// An Error is immutable: the With methods return a modified copy, so values
+// returned by the constructors may be shared freely between goroutines. The
+// zero value is not useful; use a constructor such as [NotFound] or [New].
+type Error struct {
+	row        *Row
+	message    string
+	param      string
+	retryAfter time.Duration
+	cause      error
+}
+
+// New returns the catalogue error for code with its default message. An
+// unknown code yields an internal_error whose cause records the bad code,
+// so a typo never leaks an off-table code to a client.
+func New(code Code) *Error {
+	r, ok := lookup(code)
+	if !ok {
+		return &Error{row: &rows[rowInternal], cause: &unknownCodeError{code: code}}
+	}
+	return &Error{row: r}
+}
+
+type unknownCodeError struct{ code Code }
+
+func (e *unknownCodeError) Error() string {
+	return "errorsx: unknown code " + strconv.Quote(string(e.code))
+}
+
+// InvalidRequest returns a 400 invalid_request error with the default message.
+func InvalidRequest() *Error { return &Error{row: &rows[rowInvalidRequest]} }
+
+// InvalidAPIKey returns a 401 invalid_api_key error with the default message.
+func InvalidAPIKey() *Error { return &Error{row: &rows[rowInvalidAPIKey]} }
+
+// InsufficientCredits returns a 402 insufficient_credits error with the
+// default message.
+func InsufficientCredits() *Error { return &Error{row: &rows[rowInsufficientCredits]} }
+
+// InsufficientScope returns a 403 insufficient_scope error with the default
+// message.
+func InsufficientScope() *Error { return &Error{row: &rows[rowInsufficientScope]} }
+
+// NotFound returns a 404 not_found error with the default message.
+func NotFound() *Error { return &Error{row: &rows[rowNotFound]} }
+
+// IdempotencyKeyReuse returns a 409 idempotency_key_reuse error with the
+// default message.
+func IdempotencyKeyReuse() *Error { return &Error{row: &rows[rowIdempotencyKeyReuse]} }
+
+// RequestInProgress returns a 409 request_in_progress error with the default
+// message.
+func RequestInProgress() *Error { return &Error{row: &rows[rowRequestInProgress]} }
+
+// ModelInputInvalid returns a 422 model_input_invalid error with the default
+// message.
+func ModelInputInvalid() *Error { return &Error{row: &rows[rowModelInputInvalid]} }
+
+// RateLimitExceeded returns a 429 rate_limit_exceeded error with the default
+// message. Set the wait with [Error.WithRetryAfter]; without it the renderer
+// sends Retry-After: 1.
+func RateLimitExceeded() *Error { return &Error{row: &rows[rowRateLimitExceeded]} }
+
+// Internal returns a 500 internal_error error with the default, sanitised
+// message. Attach the real error with [Error.WithCause]; it is logged, never
+// sent.
+func Internal() *Error { return &Error{row: &rows[rowInternal]} }
+
+// ServiceUnavailable returns a 503 service_unavailable error with the default
+// message.
+func ServiceUnavailable() *Error { return &Error{row: &rows[rowServiceUnavailable]} }
+
+// Status returns the HTTP status code.
+func (e *Error) Status() int { return e.row.Status }
+
+// Code returns the machine-readable code.
+func (e *Error) Code() Code { return e.row.Code }
+
+// Type returns the error type ("invalid_request_error", "api_error", …).
+func (e *Error) Type() string { return e.row.Type }
+
+// Message returns the human-readable message sent to the client.
+func (e *Error) Message() string {
+	if e.message != "" {
+		return e.message
+	}
+	return e.row.Message
+}
+
+// Param returns the request field at fault, or "" when no single field is.
+func (e *Error) Param() string { return e.param }
+
+// RetryAfter returns the wait attached with [Error.WithRetryAfter], or 0.
+func (e *Error) RetryAfter() time.Duration { return e.retryAfter }
+
+// Retryable reports whether a client may retry the same request, per the
+// catalogue: true for request_in_progress, rate_limit_exceeded,
+// internal_error and service_unavailable.
+func (e *Error) Retryable() bool { return e.row.Retryable }
+
+// Row returns the catalogue row of e.
+func (e *Error) Row() Row { return *e.row }
+
+// Error implements the error interface. It includes the cause, so it is meant
+// for logs; clients only ever see [Error.Message].
+func (e *Error) Error() string {
+	s := string(e.row.Code) + ": " + e.Message()
+	if e.param != "" {
+		s += " (param " + e.param + ")"
+	}
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+// Unwrap returns the cause, so errors.Is and errors.As see through an Error.
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, errorsx.NotFound()) matches any not_found error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.row.Code == e.row.Code
+}
+
+// WithMessage returns a copy of e with a custom client-facing message. The
+// message must be written for people and must not carry internal detail;
+// an empty message restores the default.
+func (e *Error) WithMessage(message string) *Error {
+	c := *e
+	c.message = message
+	return &c
+}
+
+// WithParam returns a copy of e naming the request field at fault: the JSON
+// name, dotted for nested fields ("input.duration").
+func (e *Error) WithParam(param string) *Error {
+	c := *e
+	c.param = param
+	return &c
+}
+
+// WithRetryAfter returns a copy of e that tells the client how long to wait.
+// The renderer sends it as Retry-After in whole seconds, rounded up, at
+// least 1. A zero or negative d removes it.
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	c := *e
+	if d < 0 {
+		d = 0
+	}
+	c.retryAfter = d
+	return &c
+}
+
+// WithCause returns a copy of e that carries cause for the log. The cause is
+// never rendered.
+func (e *Error) WithCause(cause error) *Error {
+	c := *e
+	c.cause = cause
+	return &c
+}
+
+// RetryAfterSeconds converts a wait into the value of a Retry-After header:
+// whole seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	if d <= time.Second {
+		return 1
+	}
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
+}

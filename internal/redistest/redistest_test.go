@@ -1,0 +1,33 @@
+package redistest
+
+import (
+	"context"
+	"testing"
+)
+
+func TestStartKillRestart(t *testing.T) {
+	s := Start(t)
+	c := s.Client(t)
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	s.Kill()
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("ping after Kill succeeded, want an error")
+	}
+	s.Restart(t)
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("ping after Restart: %v", err)
+	}
+	if got, _ := c.Get(ctx, "k").Result(); got != "" {
+		t.Fatalf("after a crash got k=%q, want it gone", got)
+	}
+}
+
+func TestSharedAddr(t *testing.T) {
+	c := Client(t)
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("ping shared: %v", err)
+	}
+}
