@@ -11,16 +11,26 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string, escaped as encoding/json does:
-// quotes, backslashes, control characters, <, > and & (HTML-safe), U+2028
-// and U+2029, and invalid UTF-8 replaced by U+FFFD.
+// jsonSafe reports, for each ASCII byte, whether it goes into a JSON string
+// as is: not a control character, quote, backslash, or one of <, > and &.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string, byte for byte as encoding/json
+// (Go 1.22 and later) escapes it: quotes, backslashes, control characters,
+// <, > and & (HTML-safe), U+2028 and U+2029, and each invalid UTF-8 byte
+// replaced by U+FFFD.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}
@@ -34,6 +44,10 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
@@ -68,7 +82,7 @@ func appendString(b []byte, s string) []byte {
 // (from application/json, application/* or */*, the most specific winning).
 // Ties go to the envelope.
 func prefersProblem(accept string) bool {
-	if !strings.Contains(accept, "problem+json") {
+	if !containsFold(accept, "problem+json") {
 		return false
 	}
 	qProblem, qJSON := -1.0, -1.0
@@ -110,6 +124,17 @@ func prefersProblem(accept string) bool {
 		qJSON = 0
 	}
 	return qProblem > 0 && qProblem > qJSON
+}
+
+// containsFold reports whether s contains the lower-case ASCII substr,
+// ignoring ASCII case (media types are case-insensitive).
+func containsFold(s, substr string) bool {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxRequestIDLen is the longest incoming X-Request-Id that is kept.

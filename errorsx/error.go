@@ -30,8 +30,9 @@ const (
 // only logged.
 //
 // An Error is immutable: the With methods return a modified copy, so values
-// returned by the constructors may be shared freely between goroutines. The
-// zero value is not useful; use a constructor such as [NotFound] or [New].
+// returned by the constructors may be shared freely between goroutines. Use a
+// constructor such as [NotFound] or [New]; a nil or zero Error behaves as an
+// internal_error with the default message, so it never renders off the table.
 type Error struct {
 	row        *Row
 	message    string
@@ -100,41 +101,63 @@ func Internal() *Error { return &Error{row: &rows[rowInternal]} }
 // message.
 func ServiceUnavailable() *Error { return &Error{row: &rows[rowServiceUnavailable]} }
 
+// rowOf returns the catalogue row of e. A nil or zero Error (one not made by
+// a constructor) is an internal_error, so it can never render off the table.
+func (e *Error) rowOf() *Row {
+	if e == nil || e.row == nil {
+		return &rows[rowInternal]
+	}
+	return e.row
+}
+
 // Status returns the HTTP status code.
-func (e *Error) Status() int { return e.row.Status }
+func (e *Error) Status() int { return e.rowOf().Status }
 
 // Code returns the machine-readable code.
-func (e *Error) Code() Code { return e.row.Code }
+func (e *Error) Code() Code { return e.rowOf().Code }
 
 // Type returns the error type ("invalid_request_error", "api_error", …).
-func (e *Error) Type() string { return e.row.Type }
+func (e *Error) Type() string { return e.rowOf().Type }
 
 // Message returns the human-readable message sent to the client.
 func (e *Error) Message() string {
-	if e.message != "" {
+	if e != nil && e.message != "" {
 		return e.message
 	}
-	return e.row.Message
+	return e.rowOf().Message
 }
 
 // Param returns the request field at fault, or "" when no single field is.
-func (e *Error) Param() string { return e.param }
+func (e *Error) Param() string {
+	if e == nil {
+		return ""
+	}
+	return e.param
+}
 
 // RetryAfter returns the wait attached with [Error.WithRetryAfter], or 0.
-func (e *Error) RetryAfter() time.Duration { return e.retryAfter }
+func (e *Error) RetryAfter() time.Duration {
+	if e == nil {
+		return 0
+	}
+	return e.retryAfter
+}
 
 // Retryable reports whether a client may retry the same request, per the
 // catalogue: true for request_in_progress, rate_limit_exceeded,
 // internal_error and service_unavailable.
-func (e *Error) Retryable() bool { return e.row.Retryable }
+func (e *Error) Retryable() bool { return e.rowOf().Retryable }
 
 // Row returns the catalogue row of e.
-func (e *Error) Row() Row { return *e.row }
+func (e *Error) Row() Row { return *e.rowOf() }
 
 // Error implements the error interface. It includes the cause, so it is meant
 // for logs; clients only ever see [Error.Message].
 func (e *Error) Error() string {
-	s := string(e.row.Code) + ": " + e.Message()
+	if e == nil {
+		return "errorsx: <nil>"
+	}
+	s := string(e.rowOf().Code) + ": " + e.Message()
 	if e.param != "" {
 		s += " (param " + e.param + ")"
 	}
@@ -145,20 +168,25 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the cause, so errors.Is and errors.As see through an Error.
-func (e *Error) Unwrap() error { return e.cause }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.cause
+}
 
 // Is reports whether target is an *Error with the same code, so that
 // errors.Is(err, errorsx.NotFound()) matches any not_found error.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.row.Code == e.row.Code
+	return ok && t != nil && t.rowOf().Code == e.rowOf().Code
 }
 
 // WithMessage returns a copy of e with a custom client-facing message. The
 // message must be written for people and must not carry internal detail;
 // an empty message restores the default.
 func (e *Error) WithMessage(message string) *Error {
-	c := *e
+	c := e.clone()
 	c.message = message
 	return &c
 }
@@ -166,16 +194,18 @@ func (e *Error) WithMessage(message string) *Error {
 // WithParam returns a copy of e naming the request field at fault: the JSON
 // name, dotted for nested fields ("input.duration").
 func (e *Error) WithParam(param string) *Error {
-	c := *e
+	c := e.clone()
 	c.param = param
 	return &c
 }
 
 // WithRetryAfter returns a copy of e that tells the client how long to wait.
 // The renderer sends it as Retry-After in whole seconds, rounded up, at
-// least 1. A zero or negative d removes it.
+// least 1, on the retryable rows (429, 503, 409 request_in_progress, 500);
+// a non-retryable row never carries Retry-After. A zero or negative d
+// removes it.
 func (e *Error) WithRetryAfter(d time.Duration) *Error {
-	c := *e
+	c := e.clone()
 	if d < 0 {
 		d = 0
 	}
@@ -186,9 +216,20 @@ func (e *Error) WithRetryAfter(d time.Duration) *Error {
 // WithCause returns a copy of e that carries cause for the log. The cause is
 // never rendered.
 func (e *Error) WithCause(cause error) *Error {
-	c := *e
+	c := e.clone()
 	c.cause = cause
 	return &c
+}
+
+// clone returns a copy of e with its row resolved, so that the With methods
+// work on a nil or zero Error too (yielding an internal_error).
+func (e *Error) clone() Error {
+	if e == nil {
+		return Error{row: &rows[rowInternal]}
+	}
+	c := *e
+	c.row = e.rowOf()
+	return c
 }
 
 // RetryAfterSeconds converts a wait into the value of a Retry-After header:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
@@ -31,62 +32,118 @@ import (
 //   - anything else becomes 500 internal_error with the fixed message.
 //
 // The original error is kept as the cause for the log. From(nil) is nil.
-func From(err error) *Error {
+// From never panics: an error whose Is, As, Unwrap or Error method panics
+// (for instance a typed nil pointer in the chain) becomes 500
+// internal_error, the panic recorded in the cause.
+func From(err error) (mapped *Error) {
 	if err == nil {
 		return nil
 	}
-	var e *Error
-	if errors.As(err, &e) {
+	defer func() {
+		if v := recover(); v != nil {
+			mapped = &Error{row: &rows[rowInternal], cause: &panicError{value: v, err: err}}
+		}
+	}()
+	return from(err)
+}
+
+func from(err error) *Error {
+	// Fast paths, without walking a chain: an *Error or a bare Echo error
+	// (Echo's own 404, 405, 413, 415, …) returned as is.
+	switch x := err.(type) {
+	case *Error:
+		if x != nil && x.row != nil {
+			return x
+		}
+	case *echo.HTTPError:
+		if x != nil && x.Internal == nil {
+			return fromHTTPStatus(x.Code, err)
+		}
+	}
+
+	// The targets of errors.As come from a pool: a local variable whose
+	// address is passed to errors.As escapes, one allocation per call.
+	t := targetsPool.Get().(*asTargets)
+	defer t.release()
+
+	if errors.As(err, &t.e) {
+		e := t.e
+		if e == nil {
+			// A typed nil *Error in the chain: nothing to render but the
+			// fallback.
+			return &Error{row: &rows[rowInternal], cause: err}
+		}
+		if e.row == nil {
+			c := e.clone()
+			return &c
+		}
 		return e
 	}
-	var he *echo.HTTPError
-	isHTTP := errors.As(err, &he)
+	isHTTP := errors.As(err, &t.he) && t.he != nil
+	he := t.he
+	if isHTTP {
+		// As Echo's DefaultHTTPErrorHandler does, an *echo.HTTPError held
+		// directly as the Internal of another one decides the status.
+		if in, ok := he.Internal.(*echo.HTTPError); ok && in != nil {
+			he = in
+		}
+	}
 	if !isHTTP || (he.Code >= 400 && he.Code < 500) {
-		if ie := fromInput(err, isHTTP); ie != nil {
+		if ie := fromInput(err, isHTTP, t); ie != nil {
 			return ie
 		}
 	}
 	if isHTTP {
-		return fromHTTPStatus(he.Code).WithCause(err)
+		return fromHTTPStatus(he.Code, err)
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return ServiceUnavailable().
-			WithMessage("The request took too long to complete. Please retry.").
-			WithCause(err)
+		return &Error{row: &rows[rowServiceUnavailable],
+			message: "The request took too long to complete. Please retry.", cause: err}
 	case errors.Is(err, context.Canceled):
-		return ServiceUnavailable().
-			WithMessage("The request was cancelled before it completed.").
-			WithCause(err)
+		return &Error{row: &rows[rowServiceUnavailable],
+			message: "The request was cancelled before it completed.", cause: err}
 	}
-	return Internal().WithCause(err)
+	return &Error{row: &rows[rowInternal], cause: err}
+}
+
+// asTargets holds the errors.As targets of one [From] call.
+type asTargets struct {
+	e   *Error
+	he  *echo.HTTPError
+	syn *json.SyntaxError
+	typ *json.UnmarshalTypeError
+	mb  *http.MaxBytesError
+	ve  validator.ValidationErrors
+}
+
+var targetsPool = sync.Pool{New: func() any { return new(asTargets) }}
+
+// release clears t, so the pool keeps no error alive, and returns it.
+func (t *asTargets) release() {
+	*t = asTargets{}
+	targetsPool.Put(t)
 }
 
 // fromInput maps the errors that describe the client's own input. A bare
 // io.ErrUnexpectedEOF is only the body's fault when a 4xx echo.HTTPError (as
-// from c.Bind) says so; elsewhere it may come from an upstream read.
-func fromInput(err error, in4xx bool) *Error {
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-		mb  *http.MaxBytesError
-		ve  validator.ValidationErrors
-	)
+// from c.Bind) says so; elsewhere it may come from an upstream read. Typed
+// nil pointers in the chain are ignored.
+func fromInput(err error, in4xx bool, t *asTargets) *Error {
 	switch {
-	case errors.As(err, &ve):
-		return FromValidationErrors(ve)
-	case errors.As(err, &mb):
-		return InvalidRequest().
-			WithMessage("request body is larger than " + strconv.FormatInt(mb.Limit, 10) + " bytes").
-			WithCause(err)
-	case errors.As(err, &syn):
-		return InvalidRequest().
-			WithMessage("body is not valid JSON: " + syn.Error() + " at byte " + strconv.FormatInt(syn.Offset, 10)).
-			WithCause(err)
-	case errors.As(err, &typ):
-		return FromUnmarshalTypeError(typ)
+	case errors.As(err, &t.ve):
+		return FromValidationErrors(t.ve)
+	case errors.As(err, &t.mb) && t.mb != nil:
+		return &Error{row: &rows[rowInvalidRequest],
+			message: "request body is larger than " + strconv.FormatInt(t.mb.Limit, 10) + " bytes", cause: err}
+	case errors.As(err, &t.syn) && t.syn != nil:
+		return &Error{row: &rows[rowInvalidRequest],
+			message: "body is not valid JSON: " + t.syn.Error() + " at byte " + strconv.FormatInt(t.syn.Offset, 10), cause: err}
+	case errors.As(err, &t.typ) && t.typ != nil:
+		return FromUnmarshalTypeError(t.typ)
 	case in4xx && errors.Is(err, io.ErrUnexpectedEOF):
-		return InvalidRequest().WithMessage("body is not valid JSON: unexpected end of input").WithCause(err)
+		return &Error{row: &rows[rowInvalidRequest],
+			message: "body is not valid JSON: unexpected end of input", cause: err}
 	}
 	return nil
 }
@@ -94,13 +151,24 @@ func fromInput(err error, in4xx bool) *Error {
 // FromUnmarshalTypeError describes a JSON value of the wrong type for a
 // field: 400 invalid_request, param the field's JSON path, and a message such
 // as "duration must be an integer".
+//
+// A nil e, or one without a Type, still yields a 400 with a generic message.
 func FromUnmarshalTypeError(e *json.UnmarshalTypeError) *Error {
-	field := e.Field
-	out := InvalidRequest().WithCause(e)
-	if field == "" {
-		return out.WithMessage("body must be " + kindWords(e.Type.Kind().String()))
+	if e == nil {
+		return InvalidRequest()
 	}
-	return out.WithParam(field).WithMessage(field + " must be " + kindWords(e.Type.Kind().String()))
+	kind := ""
+	if e.Type != nil {
+		kind = e.Type.Kind().String()
+	}
+	out := &Error{row: &rows[rowInvalidRequest], cause: e}
+	if e.Field == "" {
+		out.message = "body must be " + kindWords(kind)
+		return out
+	}
+	out.param = e.Field
+	out.message = e.Field + " must be " + kindWords(kind)
+	return out
 }
 
 func kindWords(kind string) string {
@@ -121,36 +189,37 @@ func kindWords(kind string) string {
 	return "a value of another type"
 }
 
-// echoMessages are the client messages for Echo's own statuses, replacing
-// Echo's texts.
-var echoMessages = map[int]string{
-	http.StatusNotFound:              "The requested resource was not found.",
-	http.StatusMethodNotAllowed:      "The requested resource was not found.",
-	http.StatusRequestEntityTooLarge: "The request body is too large.",
-	http.StatusUnsupportedMediaType:  "Unsupported Content-Type. Send application/json.",
-	http.StatusBadRequest:            "The request is invalid. Check the body and parameters.",
-}
-
-func fromHTTPStatus(status int) *Error {
-	var e *Error
+// fromHTTPStatus maps the status of an *echo.HTTPError onto the catalogue,
+// with our message instead of Echo's and err as the cause, in one allocation.
+func fromHTTPStatus(status int, err error) *Error {
+	var i int
 	switch {
 	case status == http.StatusNotFound, status == http.StatusMethodNotAllowed:
-		e = NotFound()
+		i = rowNotFound
 	case status == http.StatusUnauthorized:
-		return InvalidAPIKey()
+		i = rowInvalidAPIKey
 	case status == http.StatusForbidden:
-		return InsufficientScope()
+		i = rowInsufficientScope
 	case status == http.StatusTooManyRequests:
-		return RateLimitExceeded()
+		i = rowRateLimitExceeded
 	case status == http.StatusServiceUnavailable:
-		return ServiceUnavailable()
+		i = rowServiceUnavailable
 	case status >= 400 && status < 500:
-		e = InvalidRequest()
+		i = rowInvalidRequest
 	default:
-		return Internal()
+		i = rowInternal
 	}
-	if m, ok := echoMessages[status]; ok {
-		e = e.WithMessage(m)
+	return &Error{row: &rows[i], message: echoMessage(status), cause: err}
+}
+
+// echoMessage is the client message for one of Echo's own statuses,
+// replacing Echo's text, or "" for the row's default message.
+func echoMessage(status int) string {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return "The request body is too large."
+	case http.StatusUnsupportedMediaType:
+		return "Unsupported Content-Type. Send application/json."
 	}
-	return e
+	return ""
 }

@@ -1,9 +1,11 @@
 package errorsx
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -58,9 +60,11 @@ type HandlerConfig struct {
 //	{"error":{"type":"…","code":"…","message":"…","param":"…"}}
 //
 // with the headers of the contract: X-Request-Id (and Request-Id when
-// enabled), X-Should-Retry, Retry-After on 429 and wherever the error carries
-// a wait, and WWW-Authenticate on 401. A HEAD request gets the status and
-// headers only. A response that is already committed is never rewritten.
+// enabled), X-Should-Retry, Retry-After on 429 (the error's wait, else one a
+// middleware already set, else 1) and on the other retryable rows when the
+// error carries a wait, and WWW-Authenticate on 401. A HEAD request gets the
+// status and headers only. A response that is already committed is never
+// rewritten; its error is only logged.
 //
 // Install it with e.HTTPErrorHandler = errorsx.NewHandler(cfg). The returned
 // function is safe for concurrent use.
@@ -72,8 +76,11 @@ func NewHandler(cfg HandlerConfig) echo.HTTPErrorHandler {
 	if r.cfg.Realm == "" {
 		r.cfg.Realm = "api"
 	}
-	r.challenge = `Bearer realm="` + r.cfg.Realm + `"`
+	r.challenge = `Bearer realm=` + quoteHeader(r.cfg.Realm)
 	r.challengeToken = r.challenge + `, error="invalid_token"`
+	for i := range rows {
+		r.problemTypes[i] = r.cfg.ProblemTypeBase + string(rows[i].Code)
+	}
 	return r.handle
 }
 
@@ -81,6 +88,17 @@ type renderer struct {
 	cfg            HandlerConfig
 	challenge      string
 	challengeToken string
+	problemTypes   [len(rows)]string // problem "type" URI per row
+}
+
+// problemType returns the problem "type" URI of row.
+func (r *renderer) problemType(row *Row) string {
+	for i := range rows {
+		if row == &rows[i] {
+			return r.problemTypes[i]
+		}
+	}
+	return r.cfg.ProblemTypeBase + string(row.Code)
 }
 
 func (r *renderer) logger() *slog.Logger {
@@ -91,42 +109,57 @@ func (r *renderer) logger() *slog.Logger {
 }
 
 func (r *renderer) handle(err error, c echo.Context) {
+	if err == nil {
+		return
+	}
 	res := c.Response()
-	if res.Committed || err == nil {
+	req := c.Request()
+	if false {
+		// Too late to tell the client; the log still gets the error.
+		r.logCommitted(c, req, res.Status, err)
 		return
 	}
 	e := From(err)
-	req := c.Request()
 	id := RequestID(c)
 	r.log(c, req, id, e, err)
 
 	h := res.Header()
+	// Every value set below shares one backing array: one allocation
+	// instead of one per header. Each value is capped to length 1, so a
+	// later Add on the response reallocates instead of overwriting its
+	// neighbour (as http.Header.Clone does).
+	hs := headerSetter{h: h, vals: make([]string, 0, 6)}
 	if r.cfg.SendRequestID {
-		h.Set(HeaderRequestIDStripe, id)
+		hs.set(keyRequestIDStripe, id)
 	}
 	if e.row.Retryable {
-		h.Set(HeaderShouldRetry, "true")
+		hs.set(keyShouldRetry, "true")
+		switch {
+		case e.retryAfter > 0:
+			hs.set(keyRetryAfter, strconv.FormatInt(RetryAfterSeconds(e.retryAfter), 10))
+		case e.row.Code == CodeRateLimitExceeded && !validRetryAfter(first(h[keyRetryAfter])):
+			// A 429 always says when to retry: keep a wait a middleware
+			// already put on the response, else the least one.
+			hs.set(keyRetryAfter, "1")
+		}
 	} else {
-		h.Set(HeaderShouldRetry, "false")
+		hs.set(keyShouldRetry, "false")
 	}
-	if e.retryAfter > 0 || e.row.Code == CodeRateLimitExceeded {
-		h.Set(HeaderRetryAfter, strconv.FormatInt(RetryAfterSeconds(e.retryAfter), 10))
-	}
-	if e.row.Status == http.StatusUnauthorized && h.Get(HeaderWWWAuthenticate) == "" {
-		if req.Header.Get(echo.HeaderAuthorization) != "" || req.Header.Get("X-API-Key") != "" {
-			h.Set(HeaderWWWAuthenticate, r.challengeToken)
+	if e.row.Status == http.StatusUnauthorized && first(h[keyWWWAuthenticate]) == "" {
+		if first(req.Header[keyAuthorization]) != "" || first(req.Header[keyAPIKey]) != "" {
+			hs.set(keyWWWAuthenticate, r.challengeToken)
 		} else {
-			h.Set(HeaderWWWAuthenticate, r.challenge)
+			hs.set(keyWWWAuthenticate, r.challenge)
 		}
 	}
-	h.Del(echo.HeaderContentLength)
-	h.Del(echo.HeaderContentEncoding)
+	delete(h, keyContentLength)
+	delete(h, keyContentEncoding)
 
-	problem := r.cfg.ProblemJSON && prefersProblem(req.Header.Get(echo.HeaderAccept))
+	problem := r.cfg.ProblemJSON && prefersProblem(first(req.Header[keyAccept]))
 	if problem {
-		h.Set(echo.HeaderContentType, ContentTypeProblem)
+		hs.set(keyContentType, ContentTypeProblem)
 	} else {
-		h.Set(echo.HeaderContentType, ContentTypeJSON)
+		hs.set(keyContentType, ContentTypeJSON)
 	}
 	if req.Method == http.MethodHead {
 		res.WriteHeader(e.row.Status)
@@ -135,11 +168,11 @@ func (r *renderer) handle(err error, c echo.Context) {
 	bp := bufPool.Get().(*[]byte)
 	var b []byte
 	if problem {
-		b = appendProblem((*bp)[:0], e, r.cfg.ProblemTypeBase)
+		b = appendProblem((*bp)[:0], e, r.problemType(e.row))
 	} else {
 		b = AppendEnvelope((*bp)[:0], e)
 	}
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	hs.set(keyContentLength, strconv.Itoa(len(b)))
 	res.WriteHeader(e.row.Status)
 	if _, werr := res.Write(b); werr != nil {
 		r.logger().LogAttrs(req.Context(), slog.LevelDebug, "writing error response",
@@ -149,6 +182,111 @@ func (r *renderer) handle(err error, c echo.Context) {
 		*bp = b
 		bufPool.Put(bp)
 	}
+}
+
+// Canonical header keys, for direct access to http.Header maps.
+var (
+	keyRequestIDStripe = http.CanonicalHeaderKey(HeaderRequestIDStripe)
+	keyShouldRetry     = http.CanonicalHeaderKey(HeaderShouldRetry)
+	keyRetryAfter      = http.CanonicalHeaderKey(HeaderRetryAfter)
+	keyWWWAuthenticate = http.CanonicalHeaderKey(HeaderWWWAuthenticate)
+	keyAuthorization   = http.CanonicalHeaderKey(echo.HeaderAuthorization)
+	keyAPIKey          = http.CanonicalHeaderKey("X-API-Key")
+	keyAccept          = http.CanonicalHeaderKey(echo.HeaderAccept)
+	keyContentType     = http.CanonicalHeaderKey(echo.HeaderContentType)
+	keyContentLength   = http.CanonicalHeaderKey(echo.HeaderContentLength)
+	keyContentEncoding = http.CanonicalHeaderKey(echo.HeaderContentEncoding)
+)
+
+// headerSetter sets single-valued headers whose values share one array.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+// set replaces the values of the canonical key k with v.
+func (s *headerSetter) set(k, v string) {
+	s.vals = append(s.vals, v)
+	n := len(s.vals)
+	s.h[k] = s.vals[n-1 : n : n]
+}
+
+// first returns the first of vs, or "".
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// panicError records, for the log, that mapping err panicked.
+type panicError struct {
+	value any
+	err   error
+}
+
+func (p *panicError) Error() string {
+	return "errorsx: mapping the error panicked: " + fmt.Sprint(p.value) + "; error: " + errString(p.err)
+}
+
+// errString is err.Error() for the log, safe against Error methods that
+// panic (for instance on a typed nil receiver).
+func errString(err error) (s string) {
+	defer func() {
+		if v := recover(); v != nil {
+			s = fmt.Sprintf("%T (Error panicked: %v)", err, v)
+		}
+	}()
+	return err.Error()
+}
+
+// validRetryAfter reports whether v is a Retry-After of whole seconds, at
+// least 1.
+func validRetryAfter(v string) bool {
+	if v == "" || len(v) > 10 || v == "0" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return strings.TrimLeft(v, "0") != ""
+}
+
+// quoteHeader returns s as an HTTP quoted-string (RFC 9110 §5.6.4).
+func quoteHeader(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			// Control characters cannot appear in a header value.
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func (r *renderer) logCommitted(c echo.Context, req *http.Request, status int, err error) {
+	l := r.logger()
+	ctx := req.Context()
+	if !l.Enabled(ctx, slog.LevelError) {
+		return
+	}
+	l.LogAttrs(ctx, slog.LevelError, "error after response was committed",
+		slog.String("request_id", c.Response().Header().Get(HeaderRequestID)),
+		slog.String("method", req.Method),
+		slog.String("route", c.Path()),
+		slog.Int("status", status),
+		slog.String("error", errString(err)),
+	)
 }
 
 func (r *renderer) log(c echo.Context, req *http.Request, id string, e *Error, err error) {
@@ -161,13 +299,17 @@ func (r *renderer) log(c echo.Context, req *http.Request, id string, e *Error, e
 	if !l.Enabled(ctx, level) {
 		return
 	}
+	errText := errString(err)
+	if p, ok := e.cause.(*panicError); ok {
+		errText = p.Error()
+	}
 	l.LogAttrs(ctx, level, "request failed",
 		slog.String("request_id", id),
 		slog.String("method", req.Method),
 		slog.String("route", c.Path()),
 		slog.Int("status", e.row.Status),
 		slog.String("code", string(e.row.Code)),
-		slog.String("error", err.Error()),
+		slog.String("error", errText),
 	)
 }
 
@@ -177,22 +319,25 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // extended buffer. It is what the renderer writes; it is exported for tests
 // and for code that must produce the same bytes outside Echo.
 func AppendEnvelope(b []byte, e *Error) []byte {
+	row := e.rowOf()
 	b = append(b, `{"error":{"type":`...)
-	b = appendString(b, e.row.Type)
+	b = appendString(b, row.Type)
 	b = append(b, `,"code":`...)
-	b = appendString(b, string(e.row.Code))
+	b = appendString(b, string(row.Code))
 	b = append(b, `,"message":`...)
 	b = appendString(b, e.Message())
-	if e.param != "" {
+	if p := e.Param(); p != "" {
 		b = append(b, `,"param":`...)
-		b = appendString(b, e.param)
+		b = appendString(b, p)
 	}
 	return append(b, "}}"...)
 }
 
-func appendProblem(b []byte, e *Error, base string) []byte {
+// appendProblem appends the RFC 9457 problem document of e, with typeURI as
+// its "type" member.
+func appendProblem(b []byte, e *Error, typeURI string) []byte {
 	b = append(b, `{"type":`...)
-	b = appendString(b, base+string(e.row.Code))
+	b = appendString(b, typeURI)
 	b = append(b, `,"title":`...)
 	b = appendString(b, e.row.Title)
 	b = append(b, `,"status":`...)

@@ -5,15 +5,36 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// RequestIDConfig configures [RequestIDWithConfig]. The zero value is valid.
+type RequestIDConfig struct {
+	// Skipper skips the middleware when it returns true; the renderer still
+	// assigns an id to error responses. Nil runs it always.
+	Skipper func(c echo.Context) bool
+
+	// SendRequestID also sends the id as Request-Id on every response, the
+	// header stripe-go reads. Turn on errorsx.HandlerConfig.SendRequestID
+	// alike, so errors raised before this middleware carry it too.
+	SendRequestID bool
+}
+
 // RequestID returns a middleware that gives every request an id before
 // anything else runs: the incoming X-Request-Id when it is a sane token
 // (errorsx.ValidRequestID), else a new random UUID. The id is set on the
 // response's X-Request-Id header and read back with errorsx.RequestID(c).
 // Install it first, so every log line and every response carries the id.
-func RequestID() echo.MiddlewareFunc {
+func RequestID() echo.MiddlewareFunc { return RequestIDWithConfig(RequestIDConfig{}) }
+
+// RequestIDWithConfig returns the [RequestID] middleware configured by cfg.
+func RequestIDWithConfig(cfg RequestIDConfig) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			errorsx.RequestID(c)
+			if cfg.Skipper != nil && cfg.Skipper(c) {
+				return next(c)
+			}
+			id := errorsx.RequestID(c)
+			if cfg.SendRequestID {
+				c.Response().Header().Set(errorsx.HeaderRequestIDStripe, id)
+			}
 			return next(c)
 		}
 	}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+)
+
+// config is the server's configuration, from flags, each of which can also
+// come from an environment variable (the flag wins).
+type config struct {
+	addr           string
+	redisURL       string
+	rate           float64
+	burst          int
+	workDelay      time.Duration
+	idempotencyTTL time.Duration
+	lockTTL        time.Duration
+	credits        int64
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", envString(getenv, "ADDR", ":8080"), "listen address [ADDR]")
+	fs.StringVar(&cfg.redisURL, "redis", envString(getenv, "REDIS_URL", ""),
+		"Redis URL, e.g. redis://127.0.0.1:6379/0: rate limits and idempotency keys live there; empty: in memory [REDIS_URL]")
+	fs.Float64Var(&cfg.rate, "rate", 10, "requests per second per API key [RATE]")
+	fs.IntVar(&cfg.burst, "burst", 20, "rate-limit burst per API key [BURST]")
+	fs.DurationVar(&cfg.workDelay, "work-delay", 200*time.Millisecond, "how long a generation runs [WORK_DELAY]")
+	fs.DurationVar(&cfg.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "retention of idempotency results [IDEMPOTENCY_TTL]")
+	fs.DurationVar(&cfg.lockTTL, "lock-ttl", 30*time.Second, "in-progress idempotency lock expiry [LOCK_TTL]")
+	fs.Int64Var(&cfg.credits, "credits", 1000, "starting credits of every demo tenant that starts with credits [CREDITS]")
+
+	// Environment values become the flags' values before the command line is
+	// parsed, so an explicit flag always wins.
+	for name, env := range map[string]string{
+		"rate": "RATE", "burst": "BURST", "work-delay": "WORK_DELAY",
+		"idempotency-ttl": "IDEMPOTENCY_TTL", "lock-ttl": "LOCK_TTL", "credits": "CREDITS",
+	} {
+		if v := getenv(env); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return cfg, fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	switch {
+	case cfg.rate <= 0:
+		return cfg, fmt.Errorf("-rate must be above 0, got %v", cfg.rate)
+	case cfg.burst < 1:
+		return cfg, fmt.Errorf("-burst must be at least 1, got %d", cfg.burst)
+	case cfg.workDelay < 0:
+		return cfg, fmt.Errorf("-work-delay must not be negative, got %v", cfg.workDelay)
+	case cfg.idempotencyTTL <= 0 || cfg.lockTTL <= 0:
+		return cfg, fmt.Errorf("-idempotency-ttl and -lock-ttl must be above 0")
+	case cfg.credits < 0:
+		return cfg, fmt.Errorf("-credits must not be negative, got %d", cfg.credits)
+	}
+	return cfg, nil
+}
+
+func envString(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+// generation is the public record of one generation.
+type generation struct {
+	ID         string `json:"id"`
+	Object     string `json:"object"`
+	Model      string `json:"model"`
+	Prompt     string `json:"prompt"`
+	Duration   int    `json:"duration"`
+	Resolution string `json:"resolution"`
+	Cost       int64  `json:"cost"`
+	Status     string `json:"status"`
+
+	tenant string
+}
+
+// app holds the handlers' state.
+type app struct {
+	ledger    *ledger
+	workDelay time.Duration
+}
+
+// tenantOf returns the caller's tenant. The auth middleware runs before every
+// /v1 route, so a missing principal is a wiring bug: fail closed.
+func tenantOf(c echo.Context) (string, error) {
+	p, ok := middleware.PrincipalFrom(c)
+	if !ok {
+		return "", errorsx.InvalidAPIKey()
+	}
+	return p.Tenant, nil
+}
+
+func (a *app) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *app) listModels(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"data": catalogue})
+}
+
+func (a *app) getModel(c echo.Context) error {
+	m, ok := findModel(c.Param("id"))
+	if !ok {
+		return errorsx.NotFound().WithMessage("No model with this id exists.")
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+func (a *app) balance(c echo.Context) error {
+	tenant, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int64{"credits": a.ledger.balance(tenant)})
+}
+
+func (a *app) getGeneration(c echo.Context) error {
+	tenant, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	g, ok := a.ledger.generation(tenant, c.Param("id"))
+	if !ok {
+		return errorsx.NotFound().WithMessage("No generation with this id exists.")
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
+// createGeneration runs after auth, rate limit, scope, idempotency and
+// validation: the request is well-formed and fits its model. What is left is
+// the app's own business: credits (402), the model's state (503, 500), the
+// work, and 201.
+func (a *app) createGeneration(c echo.Context) error {
+	tenant, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	req := generationRequestFrom(c)
+	m, _ := findModel(req.Model) // validation answered 404 for unknown models
+	cost := int64(*req.Duration) * int64(m.PricePerSecond)
+	if !a.ledger.reserve(tenant, cost) {
+		return errorsx.InsufficientCredits()
+	}
+	charged := false
+	defer func() {
+		if !charged {
+			a.ledger.refund(tenant, cost)
+		}
+	}()
+
+	switch m.state {
+	case stateMaintenance:
+		return errorsx.ServiceUnavailable().
+			WithMessage(m.ID + " is down for maintenance. Please retry shortly.").
+			WithRetryAfter(time.Second)
+	case stateFaulty:
+		// The kind of error a real backend returns. The renderer logs it and
+		// answers a sanitised 500; the address never reaches the client.
+		return fmt.Errorf("render queue: dial tcp 10.20.30.40:5432 (db-primary.internal): connection refused")
+	}
+
+	if err := work(c.Request().Context(), a.workDelay); err != nil {
+		return err // client gone: refunded, and not stored by idempotency
+	}
+	g := generation{
+		ID:         "gen_" + uuid.NewString(),
+		Object:     "generation",
+		Model:      m.ID,
+		Prompt:     req.Prompt,
+		Duration:   *req.Duration,
+		Resolution: req.Resolution,
+		Cost:       cost,
+		Status:     "succeeded",
+		tenant:     tenant,
+	}
+	a.ledger.record(g)
+	charged = true
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+g.ID)
+	return c.JSON(http.StatusCreated, g)
+}
+
+// work stands for the generation itself: it takes d, or ends early when the
+// request is cancelled.
+func work(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/idempotency"
+	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
+	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/ratelimit"
+	rlredis "github.com/clipia/apiguard/ratelimit/redisstore"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+)
+
+// generationRequest is the body of POST /v1/generations.
+type generationRequest struct {
+	Model      string `json:"model" validate:"required"`
+	Prompt     string `json:"prompt" validate:"required,min=1,max=4000"`
+	Duration   *int   `json:"duration" validate:"omitempty,min=1"`
+	Resolution string `json:"resolution"`
+}
+
+// ModelID names the model whose rules apply (middleware.ModelRequest).
+func (r *generationRequest) ModelID() string { return r.Model }
+
+func generationRequestFrom(c echo.Context) *generationRequest {
+	return middleware.Body[generationRequest](c)
+}
+
+// server is the wired application.
+type server struct {
+	echo      *echo.Echo
+	storeName string
+	closers   []func() error
+}
+
+func (s *server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i]()
+	}
+}
+
+// newServer wires the app in the order of EXAMPLE-SERVER.md:
+//
+//	request id → log → recover → auth (401) → rate limit (429) → scope (403)
+//	→ idempotency (409 / replay) → validation (400, 404, 422) → handler
+func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, error) {
+	s := &server{storeName: "memory"}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+
+	// Stores: in memory by default, in Redis when -redis is set.
+	var (
+		rlStore   ratelimit.Store
+		idemStore idempotency.Store
+	)
+	if cfg.redisURL != "" {
+		opts, err := redis.ParseURL(cfg.redisURL)
+		if err != nil {
+			return nil, fmt.Errorf("-redis: %w", err)
+		}
+		rdb := redis.NewClient(opts)
+		s.closers = append(s.closers, rdb.Close)
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = rdb.Ping(pingCtx).Err()
+		cancel()
+		if err != nil {
+			// Not fatal: the stores answer 503 (idempotency) or fail open
+			// (rate limits) until Redis is reachable.
+			logger.Warn("redis not reachable at start", "error", err.Error())
+		}
+		rs, err := rlredis.New(rdb, rlredis.Config{Prefix: "clipia:ratelimit:"})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, rs.Close)
+		is, err := idemredis.New(rdb, idemredis.Config{Prefix: "clipia:idempotency:"})
+		if err != nil {
+			return nil, err
+		}
+		rlStore, idemStore, s.storeName = rs, is, "redis"
+	} else {
+		ms := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{})
+		s.closers = append(s.closers, ms.Close)
+		is := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
+		s.closers = append(s.closers, is.Close)
+		rlStore, idemStore = ms, is
+	}
+
+	keys, err := middleware.NewMemoryKeyStore(demoKeys)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	limit, err := ratelimit.New(ratelimit.Config{
+		Policies: []ratelimit.Policy{ratePolicy(cfg.rate, cfg.burst)},
+		Store:    rlStore,
+		Logger:   logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	idem, err := idempotency.New(idempotency.Config{
+		Store:     idemStore,
+		Retention: cfg.idempotencyTTL,
+		Lease:     cfg.lockTTL,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	models, err := modelRegistry()
+	if err != nil {
+		return nil, err
+	}
+	bind, err := middleware.Bind[generationRequest](middleware.BindConfig{Models: models})
+	if err != nil {
+		return nil, err
+	}
+
+	a := &app{ledger: newLedger(startCredits(cfg.credits)), workDelay: cfg.workDelay}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger, SendRequestID: true})
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{SendRequestID: true}), requestLog(logger), middleware.Recover(middleware.RecoverConfig{Logger: logger}))
+
+	e.GET("/healthz", a.healthz)
+	v1 := e.Group("/v1", auth, limit)
+	v1.GET("/models", a.listModels, middleware.RequireScopes(scopeModelsRead))
+	v1.GET("/models/:id", a.getModel, middleware.RequireScopes(scopeModelsRead))
+	v1.POST("/generations", a.createGeneration, middleware.RequireScopes(scopeGenerationsWrite), idem, bind)
+	v1.GET("/generations/:id", a.getGeneration, middleware.RequireScopes(scopeGenerationsRead))
+	v1.GET("/balance", a.balance, middleware.RequireScopes(scopeGenerationsRead))
+
+	s.echo = e
+	ok = true
+	return s, nil
+}
+
+// ratePolicy turns -rate (per second, possibly fractional) and -burst into
+// a token bucket named "default".
+func ratePolicy(rate float64, burst int) ratelimit.Policy {
+	if rate == math.Trunc(rate) {
+		return ratelimit.Policy{Name: "default", Rate: int64(rate), Period: time.Second, Burst: int64(burst)}
+	}
+	// 0.5/s is 500 per 1000 s: the same interval between tokens.
+	return ratelimit.Policy{Name: "default", Rate: int64(math.Round(rate * 1000)), Period: 1000 * time.Second, Burst: int64(burst)}
+}
+
+// modelRegistry states what each model accepts: the 422 rules and the
+// defaults of the optional fields.
+func modelRegistry() (*middleware.MemoryModels, error) {
+	ms := make([]middleware.Model, 0, len(catalogue))
+	for _, m := range catalogue {
+		ms = append(ms, middleware.Model{
+			ID:       m.ID,
+			Defaults: map[string]any{"duration": 5, "resolution": m.Resolutions[0]},
+			Rules: []middleware.Rule{
+				middleware.MaxInt("duration", int64(m.MaxDuration), "seconds"),
+				middleware.OneOf("resolution", m.Resolutions...),
+			},
+		})
+	}
+	return middleware.NewMemoryModels(ms...)
+}
+
+// requestLog logs one line per request: request id, principal key id (never
+// the key), route, status and latency.
+func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			status := c.Response().Status
+			if err != nil && !c.Response().Committed {
+				status = errorsx.From(err).Status()
+			}
+			keyID := ""
+			if p, ok := middleware.PrincipalFrom(c); ok {
+				keyID = p.KeyID
+			}
+			logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+				slog.String("request_id", errorsx.RequestID(c)),
+				slog.String("key_id", keyID),
+				slog.String("method", c.Request().Method),
+				slog.String("route", c.Path()),
+				slog.Int("status", status),
+				slog.Duration("latency", time.Since(start)),
+			)
+			return err
+		}
+	}
+}

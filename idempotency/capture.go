@@ -1,0 +1,88 @@
+package idempotency
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+)
+
+// captureWriter sits under echo.Response and records what reaches the
+// client: the status, the allowlisted headers as they were when the status
+// was written, and the body up to a limit. It keeps the Flusher and Hijacker
+// behaviour of the writer it wraps (and Unwrap, for
+// http.ResponseController); a flush or a hijack marks the response as
+// streamed, which is never stored.
+type captureWriter struct {
+	http.ResponseWriter
+	allow    []string // canonical header names
+	limit    int
+	status   int
+	header   http.Header
+	body     []byte
+	over     bool // body exceeded limit
+	streamed bool // flushed or hijacked
+	// shouldRetry is X-Should-Retry: true when the status was written.
+	shouldRetry bool
+}
+
+func (w *captureWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+		h := w.ResponseWriter.Header()
+		w.header = snapshot(h, w.allow)
+		w.shouldRetry = h.Get("X-Should-Retry") == "true"
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *captureWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.over {
+		if len(w.body)+len(b) > w.limit {
+			w.over, w.body = true, nil
+		} else {
+			w.body = append(w.body, b...)
+		}
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher. A flushed response is streamed.
+func (w *captureWriter) Flush() {
+	_ = w.FlushError()
+}
+
+// FlushError is what http.ResponseController calls.
+func (w *captureWriter) FlushError() error {
+	w.streamed = true
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack implements http.Hijacker. A hijacked connection is streamed.
+func (w *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.streamed = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+var _ interface {
+	http.Flusher
+	http.Hijacker
+} = (*captureWriter)(nil)
+
+func snapshot(h http.Header, allow []string) http.Header {
+	var out http.Header
+	for _, k := range allow {
+		if vs, ok := h[k]; ok && len(vs) > 0 {
+			if out == nil {
+				out = make(http.Header, len(allow))
+			}
+			out[k] = append([]string(nil), vs...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,269 @@
+package idempotency_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clipia/apiguard/idempotency"
+	"github.com/clipia/apiguard/idempotency/redisstore"
+	"github.com/clipia/apiguard/internal/redistest"
+	"github.com/labstack/echo/v4"
+)
+
+// hammer sends n identical requests at once, spread over the Echo
+// instances, and checks that the handler ran exactly once and that every
+// other answer is a replay of the same response or request_in_progress.
+func hammer(t *testing.T, n int, apps []*echo.Echo, calls *atomic.Int32) {
+	t.Helper()
+	type answer struct {
+		code     int
+		body     string
+		replayed bool
+		errCode  string
+	}
+	answers := make([]answer, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			// Spread the arrivals over about twice the handler's time, so
+			// that early duplicates find it running and late ones find it
+			// done.
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			rec := do(apps[i%len(apps)], req{key: "dup-key", body: `{"prompt":"one generation please"}`, tenant: "acme"})
+			a := answer{code: rec.Code, body: rec.Body.String(), replayed: rec.Header().Get(idempotency.HeaderIdempotentReplayed) == "true"}
+			if rec.Code >= 400 {
+				a.errCode = errorCode(t, rec)
+			}
+			answers[i] = a
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("handler calls: got %d, want exactly 1", got)
+	}
+	var fresh, replays, inProgress int
+	var body string
+	for i, a := range answers {
+		switch {
+		case a.code == 201 && !a.replayed:
+			fresh++
+			body = a.body
+		case a.code == 201 && a.replayed:
+			replays++
+		case a.code == 409 && a.errCode == "request_in_progress":
+			inProgress++
+		default:
+			t.Errorf("answer %d: got %d %q (replayed %v), want 201 or 409 request_in_progress", i, a.code, a.body, a.replayed)
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("fresh answers: got %d, want 1", fresh)
+	}
+	for i, a := range answers {
+		if a.code == 201 && a.body != body {
+			t.Errorf("answer %d: body %q differs from the original %q", i, a.body, body)
+		}
+	}
+	t.Logf("fresh %d, replays %d, request_in_progress %d", fresh, replays, inProgress)
+	if inProgress == 0 {
+		t.Errorf("request_in_progress answers: got 0; the duplicates did not overlap the handler")
+	}
+}
+
+func slowHandler(calls *atomic.Int32) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		n := calls.Add(1)
+		time.Sleep(50 * time.Millisecond) // the work; duplicates arrive meanwhile
+		return c.JSONBlob(http.StatusCreated, fmt.Appendf(nil, `{"id":"gen_%d"}`, n))
+	}
+}
+
+func TestConcurrentDuplicatesRunOnce(t *testing.T) {
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			var calls atomic.Int32
+			e := newEcho(t, idempotency.Config{Store: sk.new(t)}, slowHandler(&calls))
+			hammer(t, 100, []*echo.Echo{e}, &calls)
+			// Afterwards everything is a replay.
+			rec := do(e, req{key: "dup-key", body: `{"prompt":"one generation please"}`, tenant: "acme"})
+			if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
+				t.Fatalf("after the storm: got %d replayed=%q, want a replay", rec.Code, rec.Header().Get(idempotency.HeaderIdempotentReplayed))
+			}
+		})
+	}
+}
+
+func TestConcurrentDuplicatesTwoInstancesOneRedis(t *testing.T) {
+	prefix := redistest.Prefix(t)
+	var calls atomic.Int32
+	var apps []*echo.Echo
+	for range 2 {
+		// Each instance has its own client and store, as two processes would.
+		s, err := redisstore.New(redistest.Client(t), redisstore.Config{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, newEcho(t, idempotency.Config{Store: s}, slowHandler(&calls)))
+	}
+	hammer(t, 100, apps, &calls)
+	for i, e := range apps {
+		rec := do(e, req{key: "dup-key", body: `{"prompt":"one generation please"}`, tenant: "acme"})
+		if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
+			t.Errorf("instance %d after the storm: got %d, want a replay", i, rec.Code)
+		}
+	}
+}
+
+// TestLeaseExpiryMemory: the first owner hangs past its lease; a retry
+// re-claims and completes; the first owner's late commit is refused, so the
+// retry's answer is the one replayed. The clock is injected.
+func TestLeaseExpiryMemory(t *testing.T) {
+	clk := newFakeClock()
+	store := newMemoryStore(t, idempotency.MemoryConfig{Now: clk.Now})
+	leaseExpiry(t, store, 30*time.Second, func() { clk.Advance(31 * time.Second) })
+}
+
+// TestLeaseExpiryRedis is the same with Redis, whose clock the test cannot
+// move: the lease is short and the test sleeps past it.
+func TestLeaseExpiryRedis(t *testing.T) {
+	store, err := redisstore.New(redistest.Client(t), redisstore.Config{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaseExpiry(t, store, 150*time.Millisecond, func() { time.Sleep(300 * time.Millisecond) })
+}
+
+func leaseExpiry(t *testing.T, store idempotency.Store, lease time.Duration, expire func()) {
+	t.Helper()
+	logs := &logBuffer{}
+	var calls atomic.Int32
+	started, unblock := make(chan struct{}), make(chan struct{})
+	e := newEcho(t, idempotency.Config{Store: store, Lease: lease, Logger: logs.logger()}, func(c echo.Context) error {
+		if n := calls.Add(1); n == 1 {
+			close(started)
+			<-unblock // the owner hangs
+			return c.String(http.StatusCreated, "stale owner")
+		}
+		return c.String(http.StatusCreated, "retry")
+	})
+	r := req{key: "k", body: `{"a":1}`}
+	staleDone := make(chan int)
+	go func() { staleDone <- do(e, r).Code }()
+	<-started
+
+	if rec := do(e, r); rec.Code != 409 || errorCode(t, rec) != "request_in_progress" {
+		t.Fatalf("during the lease: got %d %s, want 409 request_in_progress", rec.Code, rec.Body)
+	}
+	expire()
+	rec := do(e, r)
+	if rec.Code != 201 || rec.Body.String() != "retry" || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "" {
+		t.Fatalf("after the lease: got %d %q, want the retry to run", rec.Code, rec.Body)
+	}
+	close(unblock)
+	if code := <-staleDone; code != 201 {
+		t.Fatalf("stale owner's client: got %d, want its 201 all the same", code)
+	}
+	rec = do(e, r)
+	if rec.Body.String() != "retry" || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
+		t.Fatalf("replay: got %q replayed=%q, want the retry's answer replayed", rec.Body, rec.Header().Get(idempotency.HeaderIdempotentReplayed))
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("handler calls: got %d, want 2", got)
+	}
+	if !strings.Contains(logs.String(), "response not stored") || !strings.Contains(logs.String(), idempotency.ErrLeaseLost.Error()) {
+		t.Errorf("log: got %q, want the refused commit logged", logs.String())
+	}
+}
+
+// TestRedisDown: with Redis killed, a guarded request answers 503 and the
+// handler does not run; a commit that fails because Redis died while the
+// handler ran is logged and the client still gets its answer.
+func TestRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	store, err := redisstore.New(srv.Client(t), redisstore.Config{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	var calls atomic.Int32
+	inHandler, proceed := make(chan struct{}, 1), make(chan struct{}, 1)
+	e := newEcho(t, idempotency.Config{Store: store, Logger: logs.logger()}, func(c echo.Context) error {
+		calls.Add(1)
+		if c.Request().Header.Get("X-Block") != "" {
+			inHandler <- struct{}{}
+			<-proceed
+		}
+		return c.String(http.StatusCreated, "done")
+	})
+	if rec := do(e, req{key: "before"}); rec.Code != 201 {
+		t.Fatalf("with Redis up: got %d", rec.Code)
+	}
+
+	// Redis dies while a handler runs: the client still gets its answer.
+	done := make(chan int)
+	go func() { done <- do(e, req{key: "during", headers: map[string]string{"X-Block": "1"}}).Code }()
+	<-inHandler
+	srv.Kill()
+	proceed <- struct{}{}
+	if code := <-done; code != 201 {
+		t.Fatalf("request whose commit failed: got %d, want 201", code)
+	}
+	if !strings.Contains(logs.String(), "response not stored") {
+		t.Errorf("log: got %q, want the failed commit logged", logs.String())
+	}
+	before := calls.Load()
+
+	tests := []struct{ name, key string }{
+		{"a replay of a stored key", "before"},
+		{"a new key", "new"},
+		{"the key whose commit failed", "during"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := do(e, req{key: tc.key})
+			if rec.Code != 503 || errorCode(t, rec) != "service_unavailable" {
+				t.Fatalf("got %d %s, want 503 service_unavailable", rec.Code, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), "127.0.0.1") || strings.Contains(rec.Body.String(), "redis") {
+				t.Errorf("body leaks internals: %s", rec.Body)
+			}
+			if got := calls.Load(); got != before {
+				t.Errorf("handler calls: got %d, want %d (the handler must not run)", got, before)
+			}
+		})
+	}
+	// Requests without a key are not guarded and still run.
+	if rec := do(e, req{}); rec.Code != 201 {
+		t.Errorf("unguarded request: got %d, want 201", rec.Code)
+	}
+
+	// Back up (empty, as after a crash): requests run again, once each.
+	srv.Restart(t)
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for ctx.Err() == nil {
+			if rec := do(e, req{key: "after", ctx: ctx}); rec.Code != 503 {
+				want := []string{"", "true"}[i]
+				if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != want {
+					t.Errorf("after restart, request %d: got %d replayed=%q, want 201 replayed=%q", i, rec.Code, rec.Header().Get(idempotency.HeaderIdempotentReplayed), want)
+				}
+				break
+			}
+			time.Sleep(20 * time.Millisecond) // the client redials
+		}
+		cancel()
+	}
+	if got := calls.Load(); got != before+2 {
+		t.Errorf("handler calls after restart: got %d, want %d", got, before+2)
+	}
+}

@@ -1,0 +1,340 @@
+package middleware
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/labstack/echo/v4"
+)
+
+// DefaultMaxKeyLength is the longest API key, in bytes, that [Auth] passes to
+// the key store when [AuthConfig.MaxKeyLength] is zero.
+const DefaultMaxKeyLength = 256
+
+// HeaderAPIKey is the conventional name of the header some clients send the
+// bare key in. [Auth] reads it only when [AuthConfig.APIKeyHeader] names it.
+const HeaderAPIKey = "X-API-Key"
+
+// AuthConfig configures [Auth]. Only Store is required; every other zero
+// field means the default documented on it.
+type AuthConfig struct {
+	// Store resolves keys to principals. Required. See [MemoryKeyStore] for
+	// the built-in one and [NewCachedKeyStore] for a cache in front of a slow
+	// one.
+	Store KeyStore
+
+	// Skipper skips authentication (no principal is set) when it returns
+	// true. Nil authenticates every request. A route behind [RequireScopes]
+	// still answers 401 when skipped: scopes fail closed.
+	Skipper func(c echo.Context) bool
+
+	// APIKeyHeader, when not empty, is a second header that may carry the
+	// bare key, usually [HeaderAPIKey] ("X-API-Key"). Default: none; only
+	// "Authorization: Bearer <key>" is read. When a request sends both
+	// headers they must carry the same key.
+	APIKeyHeader string
+
+	// Realm is the realm of the WWW-Authenticate challenge sent with every
+	// 401 of this middleware. Default "api", the renderer's default. The
+	// middleware sets the header itself, so it wins over the renderer's
+	// [errorsx.HandlerConfig.Realm]; set both alike, since the renderer
+	// still answers 401s raised elsewhere (such as [RequireScopes] without a
+	// principal).
+	Realm string
+
+	// MaxKeyLength is the longest key in bytes; longer ones are rejected as
+	// malformed without asking the store. Default [DefaultMaxKeyLength].
+	MaxKeyLength int
+
+	// Logger receives one record per rejected key, saying why (reason
+	// "missing", "multiple_headers", "bad_scheme", "empty", "too_long",
+	// "invalid_characters", "conflicting_headers", "unknown" or "revoked"),
+	// with the request id, method, route, remote address and, for a revoked
+	// key, its key id. The key itself is never logged. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// LogLevel is the level of those records. The zero value is
+	// slog.LevelInfo.
+	LogLevel slog.Level
+}
+
+// Reasons a key is rejected, as logged under "reason".
+const (
+	reasonMissing     = "missing"
+	reasonMultiple    = "multiple_headers"
+	reasonBadScheme   = "bad_scheme"
+	reasonEmpty       = "empty"
+	reasonTooLong     = "too_long"
+	reasonInvalidChar = "invalid_characters"
+	reasonConflicting = "conflicting_headers"
+	reasonUnknown     = "unknown"
+	reasonRevoked     = "revoked"
+)
+
+// ErrAuthRejected is the cause of every 401 that [Auth] returns; errors.Is
+// tells them from other invalid_api_key errors. Its text and the wrapping
+// error's text name the reason (never the key), for logs.
+var ErrAuthRejected = errors.New("apiguard: API key rejected")
+
+type rejectedError struct{ reason string }
+
+func (e *rejectedError) Error() string { return ErrAuthRejected.Error() + ": " + e.reason }
+func (e *rejectedError) Unwrap() error { return ErrAuthRejected }
+
+// Auth returns a middleware that authenticates every request by its API
+// key and puts the key's [Principal] into the context ([SetPrincipal]), where
+// [PrincipalFrom], [RequireScopes], the rate limiter and the idempotency
+// middleware find it.
+//
+// The key is read from "Authorization: Bearer <key>" (the scheme in any
+// case, one or more spaces after it) and, when [AuthConfig.APIKeyHeader] is
+// set, from that header. A missing key, a malformed one (another scheme, an
+// empty key, one longer than MaxKeyLength, characters other than visible
+// ASCII, a header sent twice, two headers with different keys), an unknown
+// key and a revoked key all return the same 401 invalid_api_key with the same
+// message, so a caller cannot learn which keys exist; only the log says which
+// case it was. Each such response carries
+//
+//	WWW-Authenticate: Bearer realm="api"
+//
+// with `, error="invalid_token"` appended when the request sent a key header
+// at all (RFC 6750). A store failure (any error other than [ErrKeyNotFound]
+// or [ErrKeyRevoked]) returns 503 service_unavailable with the store's error
+// as the logged cause; it never looks like a bad key.
+//
+// Auth returns an error when Store is nil, Realm contains a quote, a
+// backslash or a control character, MaxKeyLength is negative, or
+// APIKeyHeader is not a valid header name or is "Authorization". The
+// middleware is safe for concurrent use.
+func Auth(cfg AuthConfig) (echo.MiddlewareFunc, error) {
+	a, err := newAuthenticator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return a.middleware, nil
+}
+
+// MustAuth is like [Auth] but panics on a configuration error. It is meant
+// for main, where a bad configuration should stop the program.
+func MustAuth(cfg AuthConfig) echo.MiddlewareFunc {
+	mw, err := Auth(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return mw
+}
+
+type authenticator struct {
+	store          KeyStore
+	skipper        func(echo.Context) bool
+	apiKeyHeader   string // canonical; "" when disabled
+	maxKeyLen      int
+	logger         *slog.Logger
+	level          slog.Level
+	challenge      string
+	challengeToken string
+	rejected       map[string]error // reason → the one 401 with that cause
+}
+
+func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("apiguard: AuthConfig.Store is nil")
+	}
+	realm := cfg.Realm
+	if realm == "" {
+		realm = "api"
+	}
+	for i := 0; i < len(realm); i++ {
+		if c := realm[i]; c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
+			return nil, errors.New("apiguard: AuthConfig.Realm contains a quote, backslash or control character")
+		}
+	}
+	if cfg.MaxKeyLength < 0 {
+		return nil, errors.New("apiguard: AuthConfig.MaxKeyLength is negative")
+	}
+	a := &authenticator{
+		store:          cfg.Store,
+		skipper:        cfg.Skipper,
+		maxKeyLen:      cfg.MaxKeyLength,
+		logger:         cfg.Logger,
+		level:          cfg.LogLevel,
+		challenge:      `Bearer realm="` + realm + `"`,
+		challengeToken: `Bearer realm="` + realm + `", error="invalid_token"`,
+		rejected:       make(map[string]error),
+	}
+	if a.maxKeyLen == 0 {
+		a.maxKeyLen = DefaultMaxKeyLength
+	}
+	if a.logger == nil {
+		a.logger = slog.Default()
+	}
+	if h := cfg.APIKeyHeader; h != "" {
+		if !validHeaderName(h) {
+			return nil, errors.New("apiguard: AuthConfig.APIKeyHeader is not a valid header name")
+		}
+		h = textproto.CanonicalMIMEHeaderKey(h)
+		if h == echo.HeaderAuthorization {
+			return nil, errors.New(`apiguard: AuthConfig.APIKeyHeader must not be "Authorization"`)
+		}
+		a.apiKeyHeader = h
+	}
+	for _, r := range []string{reasonMissing, reasonMultiple, reasonBadScheme, reasonEmpty, reasonTooLong,
+		reasonInvalidChar, reasonConflicting, reasonUnknown, reasonRevoked} {
+		// Built once: *errorsx.Error is immutable, so every request shares
+		// these and a rejection allocates nothing.
+		a.rejected[r] = errorsx.InvalidAPIKey().WithCause(&rejectedError{reason: r})
+	}
+	return a, nil
+}
+
+func (a *authenticator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if a.skipper != nil && a.skipper(c) {
+			return next(c)
+		}
+		key, source, reason := a.extract(c.Request().Header)
+		if reason != "" {
+			return a.reject(c, reason, source, "")
+		}
+		p, err := a.store.Lookup(c.Request().Context(), key)
+		switch {
+		case err == nil && p != nil:
+			SetPrincipal(c, p)
+			return next(c)
+		case err == nil:
+			return errorsx.Internal().WithCause(errors.New("apiguard: key store returned neither a principal nor an error"))
+		case errors.Is(err, ErrKeyRevoked):
+			id := ""
+			if p != nil {
+				id = p.KeyID
+			}
+			return a.reject(c, reasonRevoked, source, id)
+		case errors.Is(err, ErrKeyNotFound):
+			return a.reject(c, reasonUnknown, source, "")
+		default:
+			return errorsx.ServiceUnavailable().WithCause(err)
+		}
+	}
+}
+
+// extract finds the key in the request headers. It returns the key and the
+// header it came from, or the reason it is unusable; source is "" when no
+// key header was sent at all.
+func (a *authenticator) extract(h http.Header) (key, source, reason string) {
+	auth := h[echo.HeaderAuthorization]
+	var alt []string
+	if a.apiKeyHeader != "" {
+		alt = h[a.apiKeyHeader]
+	}
+	switch {
+	case len(auth) == 0 && len(alt) == 0:
+		return "", "", reasonMissing
+	case len(auth) > 1:
+		return "", echo.HeaderAuthorization, reasonMultiple
+	case len(alt) > 1:
+		return "", a.apiKeyHeader, reasonMultiple
+	}
+	if len(auth) == 1 {
+		key, reason = parseBearer(auth[0], a.maxKeyLen)
+		if reason != "" {
+			return "", echo.HeaderAuthorization, reason
+		}
+		source = echo.HeaderAuthorization
+	}
+	if len(alt) == 1 {
+		k, r := checkKey(alt[0], a.maxKeyLen)
+		if r != "" {
+			return "", a.apiKeyHeader, r
+		}
+		if source != "" && k != key {
+			return "", source, reasonConflicting
+		}
+		key, source = k, a.apiKeyHeader
+	}
+	return key, source, ""
+}
+
+// parseBearer takes the key out of an Authorization value of the form
+// `Bearer 1*SP key` (RFC 6750 §2.1, scheme case-insensitive per RFC 9110),
+// or says why it cannot. net/http has already trimmed surrounding
+// whitespace.
+func parseBearer(v string, maxLen int) (key, reason string) {
+	const scheme = "Bearer"
+	if v == "" {
+		return "", reasonEmpty
+	}
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", reasonBadScheme
+	}
+	rest := v[len(scheme):]
+	if rest == "" {
+		return "", reasonEmpty
+	}
+	if rest[0] != ' ' {
+		return "", reasonBadScheme // "Bearerx …", "Bearer\t…"
+	}
+	rest = strings.TrimLeft(rest, " ")
+	return checkKey(rest, maxLen)
+}
+
+// checkKey accepts 1 to maxLen visible ASCII characters.
+func checkKey(k string, maxLen int) (string, string) {
+	switch {
+	case k == "":
+		return "", reasonEmpty
+	case len(k) > maxLen:
+		return "", reasonTooLong
+	case !visibleASCII(k):
+		return "", reasonInvalidChar
+	}
+	return k, ""
+}
+
+func (a *authenticator) reject(c echo.Context, reason, source, keyID string) error {
+	req := c.Request()
+	// Set here rather than by the renderer so the realm is this
+	// middleware's; the renderer keeps a WWW-Authenticate already set.
+	if source != "" {
+		c.Response().Header().Set(errorsx.HeaderWWWAuthenticate, a.challengeToken)
+	} else {
+		c.Response().Header().Set(errorsx.HeaderWWWAuthenticate, a.challenge)
+	}
+	ctx := req.Context()
+	if a.logger.Enabled(ctx, a.level) {
+		attrs := []slog.Attr{
+			slog.String("request_id", errorsx.RequestID(c)),
+			slog.String("reason", reason),
+			slog.String("header", source),
+			slog.String("method", req.Method),
+			slog.String("route", c.Path()),
+			slog.String("remote_addr", req.RemoteAddr),
+		}
+		if keyID != "" {
+			attrs = append(attrs, slog.String("key_id", keyID))
+		}
+		a.logger.LogAttrs(ctx, a.level, "api key rejected", attrs...)
+	}
+	return a.rejected[reason]
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

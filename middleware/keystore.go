@@ -1,0 +1,320 @@
+package middleware
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// KeyStore resolves an API key to the [Principal] it authenticates. The auth
+// middleware ([Auth]) calls it once per request with the key exactly as the
+// client sent it (scheme and surrounding whitespace removed, length and
+// characters already checked).
+//
+// Lookup reports an unknown key with an error that matches [ErrKeyNotFound]
+// and a revoked key with one that matches [ErrKeyRevoked] (errors.Is); for a
+// revoked key it may also return the key's principal, so the middleware can
+// log which key id was used. Both answer 401 invalid_api_key. Any other error
+// means the store itself failed (database down, context cancelled): the
+// request answers 503 service_unavailable, never 401, so an outage never
+// looks like a bad key to clients. A nil principal with a nil error is a bug
+// in the store and answers 500.
+//
+// The key is a secret: an implementation must never log it, keep it in clear
+// or put it into a returned error. It should compare keys in constant time
+// or, as [MemoryKeyStore] does, only ever compare digests of them.
+//
+// The returned principal may be shared by all requests of one key; callers
+// treat it as read-only. Implementations must be safe for concurrent use.
+type KeyStore interface {
+	Lookup(ctx context.Context, key string) (*Principal, error)
+}
+
+// KeyStoreFunc adapts a function to a [KeyStore].
+type KeyStoreFunc func(ctx context.Context, key string) (*Principal, error)
+
+// Lookup calls f(ctx, key).
+func (f KeyStoreFunc) Lookup(ctx context.Context, key string) (*Principal, error) {
+	return f(ctx, key)
+}
+
+// Sentinel errors of [KeyStore.Lookup]. Match them with errors.Is.
+var (
+	// ErrKeyNotFound reports that no such key exists.
+	ErrKeyNotFound = errors.New("apiguard: API key not found")
+	// ErrKeyRevoked reports that the key exists but was revoked.
+	ErrKeyRevoked = errors.New("apiguard: API key revoked")
+)
+
+// MaxStoredKeyLength is the longest key, in bytes, that [NewMemoryKeyStore]
+// accepts. Keys longer than the auth middleware's [AuthConfig.MaxKeyLength]
+// (default [DefaultMaxKeyLength]) are rejected before the store is asked, so
+// raise that too when your keys are long.
+const MaxStoredKeyLength = 4096
+
+// KeyConfig is one API key of a [MemoryKeyStore]: the secret (in clear or as
+// its SHA-256 digest) and the principal it authenticates.
+type KeyConfig struct {
+	// Key is the secret, as clients send it: 1 to [MaxStoredKeyLength]
+	// visible ASCII characters (0x21–0x7E). It is hashed when the store is
+	// built and not kept. Set exactly one of Key and SHA256.
+	Key string
+
+	// SHA256 is the hex-encoded SHA-256 digest of the key ([HashKey]), for
+	// configurations that must not contain keys in clear. Set exactly one of
+	// Key and SHA256.
+	SHA256 string
+
+	// KeyID is the non-secret, unique id of the key: logged, and used by rate
+	// limits and idempotency records. Required.
+	KeyID string
+
+	// Tenant is the account of the key. Empty means the KeyID, so a key
+	// without a tenant shares nothing with other keys.
+	Tenant string
+
+	// Scopes are the permissions of the key, e.g. "generations:write". Each is
+	// a non-empty RFC 6749 scope token (visible ASCII but '"' and '\').
+	Scopes []string
+
+	// Metadata is copied into [Principal.Metadata].
+	Metadata map[string]string
+
+	// Revoked keys are known but rejected with 401 like unknown ones; the
+	// middleware logs the key id and the reason "revoked".
+	Revoked bool
+}
+
+// HashKey returns the hex-encoded SHA-256 digest of key, the form
+// [KeyConfig.SHA256] takes. Use it offline to turn keys into configuration.
+func HashKey(key string) string {
+	d := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(d[:])
+}
+
+// MemoryKeyStore is the built-in [KeyStore]: a fixed table of keys held in
+// memory as SHA-256 digests only. The keys themselves are hashed when the
+// table is loaded and never stored, logged or returned.
+//
+// Lookup hashes the presented key and finds the entry by digest; it never
+// compares secrets byte by byte (see [MemoryKeyStore.Lookup]). It does not
+// allocate.
+//
+// A MemoryKeyStore is safe for concurrent use: lookups read an immutable
+// snapshot without locking, and [MemoryKeyStore.Reload] and
+// [MemoryKeyStore.Revoke] swap in a new snapshot atomically. The zero value
+// is an empty store that rejects every key; use [NewMemoryKeyStore].
+type MemoryKeyStore struct {
+	mu    sync.Mutex // serialises writers; readers never lock
+	table atomic.Pointer[keyTable]
+}
+
+type keyTable struct {
+	byDigest map[[sha256.Size]byte]*keyEntry
+	byID     map[string]*keyEntry
+}
+
+type keyEntry struct {
+	digest    [sha256.Size]byte
+	principal *Principal
+	revoked   bool
+}
+
+// NewMemoryKeyStore builds a store from keys. It returns an error, naming
+// the entry by index and key id (never the key), when an entry has no key
+// or both forms, a key that is empty, too long or not visible ASCII, a
+// malformed digest, no key id, an invalid scope, or when two entries share a
+// key or a key id.
+func NewMemoryKeyStore(keys []KeyConfig) (*MemoryKeyStore, error) {
+	s := &MemoryKeyStore{}
+	if err := s.Reload(keys); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// MustMemoryKeyStore is like [NewMemoryKeyStore] but panics on error. It is
+// meant for main and tests, with a literal table.
+func MustMemoryKeyStore(keys []KeyConfig) *MemoryKeyStore {
+	s, err := NewMemoryKeyStore(keys)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Reload replaces the whole table with keys, validated as by
+// [NewMemoryKeyStore]. On error the old table stays in place. Requests in
+// flight finish with the table they started with.
+func (s *MemoryKeyStore) Reload(keys []KeyConfig) error {
+	t, err := buildKeyTable(keys)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.table.Store(t)
+	s.mu.Unlock()
+	return nil
+}
+
+// Revoke marks the key with id keyID as revoked, effective for every
+// request that starts afterwards. It reports whether such a key exists.
+func (s *MemoryKeyStore) Revoke(keyID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.table.Load()
+	if old == nil {
+		return false
+	}
+	e, ok := old.byID[keyID]
+	if !ok {
+		return false
+	}
+	if e.revoked {
+		return true
+	}
+	t := &keyTable{
+		byDigest: maps.Clone(old.byDigest),
+		byID:     maps.Clone(old.byID),
+	}
+	ne := &keyEntry{digest: e.digest, principal: e.principal, revoked: true}
+	t.byDigest[e.digest] = ne
+	t.byID[keyID] = ne
+	s.table.Store(t)
+	return true
+}
+
+// Len returns the number of keys in the store, revoked ones included.
+func (s *MemoryKeyStore) Len() int {
+	t := s.table.Load()
+	if t == nil {
+		return 0
+	}
+	return len(t.byID)
+}
+
+// Lookup implements [KeyStore]. It returns the key's principal, or
+// [ErrKeyNotFound], or the principal together with [ErrKeyRevoked].
+//
+// Timing: the key is hashed first (SHA-256, time depending only on its
+// length, which the attacker chose) and the table is indexed by the digest.
+// The map lookup's timing can only depend on the digest, and learning
+// anything about the digests of stored keys gives no way to construct a key
+// (that would need a SHA-256 preimage). The found entry's digest is then
+// compared once more with subtle.ConstantTimeCompare, so the final decision
+// is constant-time even for a map implementation that compared keys early.
+// No byte of a stored secret is ever compared against input.
+func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Principal, error) {
+	t := s.table.Load()
+	if t == nil {
+		return nil, ErrKeyNotFound
+	}
+	d := digestKey(key)
+	e, ok := t.byDigest[d]
+	if !ok || subtle.ConstantTimeCompare(e.digest[:], d[:]) != 1 {
+		return nil, ErrKeyNotFound
+	}
+	if e.revoked {
+		return e.principal, ErrKeyRevoked
+	}
+	return e.principal, nil
+}
+
+// digestKey is sha256.Sum256 without the heap allocation []byte(key) costs
+// for keys over 32 bytes: short keys are copied into a stack buffer.
+func digestKey(key string) [sha256.Size]byte {
+	var buf [512]byte
+	if len(key) > len(buf) {
+		return sha256.Sum256([]byte(key))
+	}
+	n := copy(buf[:], key)
+	return sha256.Sum256(buf[:n])
+}
+
+func buildKeyTable(keys []KeyConfig) (*keyTable, error) {
+	t := &keyTable{
+		byDigest: make(map[[sha256.Size]byte]*keyEntry, len(keys)),
+		byID:     make(map[string]*keyEntry, len(keys)),
+	}
+	for i, k := range keys {
+		where := fmt.Sprintf("apiguard: key %d (key id %q)", i, k.KeyID)
+		var d [sha256.Size]byte
+		switch {
+		case k.Key != "" && k.SHA256 != "":
+			return nil, errors.New(where + ": set Key or SHA256, not both")
+		case k.Key != "":
+			if len(k.Key) > MaxStoredKeyLength {
+				return nil, fmt.Errorf("%s: key longer than %d bytes", where, MaxStoredKeyLength)
+			}
+			if !visibleASCII(k.Key) {
+				return nil, errors.New(where + ": key has characters other than visible ASCII")
+			}
+			d = sha256.Sum256([]byte(k.Key))
+		case k.SHA256 != "":
+			b, err := hex.DecodeString(k.SHA256)
+			if err != nil || len(b) != sha256.Size {
+				return nil, errors.New(where + ": SHA256 is not 64 hex digits")
+			}
+			copy(d[:], b)
+		default:
+			return nil, errors.New(where + ": empty key")
+		}
+		if k.KeyID == "" {
+			return nil, fmt.Errorf("apiguard: key %d: empty key id", i)
+		}
+		if _, dup := t.byID[k.KeyID]; dup {
+			return nil, errors.New(where + ": duplicate key id")
+		}
+		if prev, dup := t.byDigest[d]; dup {
+			return nil, fmt.Errorf("%s: same key as key id %q", where, prev.principal.KeyID)
+		}
+		for _, sc := range k.Scopes {
+			if !validScope(sc) {
+				return nil, fmt.Errorf("%s: invalid scope %q", where, sc)
+			}
+		}
+		tenant := k.Tenant
+		if tenant == "" {
+			tenant = k.KeyID
+		}
+		p := &Principal{
+			KeyID:  k.KeyID,
+			Tenant: tenant,
+			Scopes: slices.Clone(k.Scopes),
+		}
+		if len(k.Metadata) > 0 {
+			p.Metadata = maps.Clone(k.Metadata)
+		}
+		e := &keyEntry{digest: d, principal: p, revoked: k.Revoked}
+		t.byDigest[d] = e
+		t.byID[k.KeyID] = e
+	}
+	return t, nil
+}
+
+// visibleASCII reports whether s is non-empty and only holds 0x21–0x7E.
+func visibleASCII(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// validScope reports whether s is an RFC 6749 scope-token:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScope(s string) bool {
+	return visibleASCII(s) && !strings.ContainsAny(s, `"\`)
+}

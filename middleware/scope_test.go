@@ -1,0 +1,195 @@
+package middleware_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
+	"github.com/labstack/echo/v4"
+)
+
+// scopeEcho serves GET /r behind the given middlewares; a request header
+// X-Scopes (space-separated) installs a principal with those scopes first,
+// standing in for an app's own authentication.
+func scopeEcho(mws ...echo.MiddlewareFunc) *echo.Echo {
+	e := echo.New()
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if v, ok := c.Request().Header["X-Scopes"]; ok {
+				middleware.SetPrincipal(c, &middleware.Principal{KeyID: "k", Tenant: "t", Scopes: strings.Fields(v[0])})
+			}
+			return next(c)
+		}
+	})
+	e.GET("/r", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }, mws...)
+	return e
+}
+
+func scopeMessage(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	if rec.Code == http.StatusOK {
+		return ""
+	}
+	var env struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+		t.Fatalf("body %q: %v", rec.Body, err)
+	}
+	return env.Error.Code + ": " + env.Error.Message
+}
+
+func TestScopes(t *testing.T) {
+	tests := []struct {
+		name     string
+		mw       echo.MiddlewareFunc
+		scopes   *string // nil: no principal
+		wantCode int
+		wantMsg  string
+	}{
+		{"all-of held", middleware.RequireScopes("a", "b"), ptr("b a c"), 200, ""},
+		{"all-of one missing", middleware.RequireScopes("a", "b"), ptr("a"), 403,
+			"insufficient_scope: This API key lacks the required scope: b"},
+		{"all-of two missing, in declared order", middleware.RequireScopes("b", "a", "c"), ptr("a"), 403,
+			"insufficient_scope: This API key lacks the required scopes: b, c"},
+		{"all-of repeated scope named once", middleware.RequireScopes("x", "x", "y"), ptr(""), 403,
+			"insufficient_scope: This API key lacks the required scopes: x, y"},
+		{"all-of with a principal without scopes", middleware.RequireScopes("a"), ptr(""), 403,
+			"insufficient_scope: This API key lacks the required scope: a"},
+		{"scope names are case-sensitive", middleware.RequireScopes("models:read"), ptr("Models:Read"), 403,
+			"insufficient_scope: This API key lacks the required scope: models:read"},
+		{"no scopes needs a principal only", middleware.RequireScopes(), ptr(""), 200, ""},
+		{"any-of first", middleware.RequireAnyScope("a", "b"), ptr("a"), 200, ""},
+		{"any-of second", middleware.RequireAnyScope("a", "b"), ptr("b"), 200, ""},
+		{"any-of none", middleware.RequireAnyScope("a", "b"), ptr("c"), 403,
+			"insufficient_scope: This API key needs one of the scopes: a, b"},
+		{"any-of empty list needs a principal only", middleware.RequireAnyScope(), ptr(""), 200, ""},
+		{"all-of without principal fails closed", middleware.RequireScopes("a"), nil, 401,
+			"invalid_api_key: The API key is missing, invalid or revoked."},
+		{"no scopes without principal fails closed", middleware.RequireScopes(), nil, 401,
+			"invalid_api_key: The API key is missing, invalid or revoked."},
+		{"any-of without principal fails closed", middleware.RequireAnyScope("a"), nil, 401,
+			"invalid_api_key: The API key is missing, invalid or revoked."},
+		{"invalid scope fails closed with 500", middleware.RequireScopes("a b"), ptr("a b"), 500,
+			"internal_error: An internal error occurred. Please retry; if it persists, contact support with the request id."},
+		{"empty scope fails closed with 500", middleware.RequireAnyScope(""), ptr("a"), 500,
+			"internal_error: An internal error occurred. Please retry; if it persists, contact support with the request id."},
+		{"config all and any, both met", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a y"), 200, ""},
+		{"config all and any, any unmet", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a"), 403,
+			"insufficient_scope: This API key needs one of the scopes: x, y"},
+		{"config all and any, all unmet first", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x"}}), ptr("x"), 403,
+			"insufficient_scope: This API key lacks the required scope: a"},
+		{"config skipper", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Skipper: func(echo.Context) bool { return true }}), nil, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := scopeEcho(tt.mw)
+			req := httptest.NewRequest(http.MethodGet, "/r", nil)
+			if tt.scopes != nil {
+				req.Header.Set("X-Scopes", *tt.scopes)
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != tt.wantCode {
+				t.Fatalf("got status %d, want %d (body %s)", rec.Code, tt.wantCode, rec.Body)
+			}
+			if got := scopeMessage(t, rec); got != tt.wantMsg {
+				t.Errorf("got %q, want %q", got, tt.wantMsg)
+			}
+			if tt.wantCode == 401 {
+				if got := rec.Header().Get("WWW-Authenticate"); got != `Bearer realm="api"` {
+					t.Errorf("got WWW-Authenticate %q, want the renderer's challenge", got)
+				}
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func mustScopeMW(t *testing.T, cfg middleware.ScopeConfig) echo.MiddlewareFunc {
+	t.Helper()
+	mw, err := middleware.Scopes(cfg)
+	if err != nil {
+		t.Fatalf("Scopes: %v", err)
+	}
+	return mw
+}
+
+func TestScopesConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     middleware.ScopeConfig
+		wantErr bool
+	}{
+		{"zero config", middleware.ScopeConfig{}, false},
+		{"valid", middleware.ScopeConfig{All: []string{"generations:write"}, Any: []string{"a", "b"}}, false},
+		{"empty in all", middleware.ScopeConfig{All: []string{""}}, true},
+		{"space in any", middleware.ScopeConfig{Any: []string{"a b"}}, true},
+		{"quote", middleware.ScopeConfig{All: []string{`a"`}}, true},
+		{"backslash", middleware.ScopeConfig{All: []string{`a\b`}}, true},
+		{"non-ASCII", middleware.ScopeConfig{All: []string{"é"}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mw, err := middleware.Scopes(tt.cfg)
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Fatalf("got error %v, want error %v", err, tt.wantErr)
+			}
+			if (mw == nil) != tt.wantErr {
+				t.Errorf("got middleware %v with error %v", mw != nil, err)
+			}
+		})
+	}
+}
+
+// TestScopesNoPrincipalCause: the 401 of a scope check without auth carries
+// ErrNoPrincipal for the log, so the misconfiguration is findable.
+func TestScopesNoPrincipalCause(t *testing.T) {
+	e := echo.New()
+	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+	err := middleware.RequireScopes("a")(func(echo.Context) error { return nil })(c)
+	if !errors.Is(err, middleware.ErrNoPrincipal) || !errors.Is(err, errorsx.InvalidAPIKey()) {
+		t.Errorf("got %v, want invalid_api_key caused by ErrNoPrincipal", err)
+	}
+	middleware.SetPrincipal(c, nil)
+	err = middleware.RequireScopes()(func(echo.Context) error { return nil })(c)
+	if !errors.Is(err, middleware.ErrNoPrincipal) {
+		t.Errorf("nil principal: got %v, want ErrNoPrincipal", err)
+	}
+}
+
+func TestScopesAllocs(t *testing.T) {
+	e := echo.New()
+	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+	middleware.SetPrincipal(c, &middleware.Principal{KeyID: "k", Scopes: []string{"a", "b"}})
+	ok := func(echo.Context) error { return nil }
+	tests := []struct {
+		name string
+		mw   echo.MiddlewareFunc
+		want error
+	}{
+		{"granted", middleware.RequireScopes("a", "b"), nil},
+		{"one missing", middleware.RequireScopes("a", "c"), errorsx.InsufficientScope()},
+		{"any-of missing", middleware.RequireAnyScope("x", "y"), errorsx.InsufficientScope()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.mw(ok)
+			var err error
+			allocs := testing.AllocsPerRun(100, func() { err = h(c) })
+			if !errors.Is(err, tt.want) && (err != nil || tt.want != nil) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if allocs != 0 {
+				t.Errorf("got %v allocs per request, want 0", allocs)
+			}
+		})
+	}
+}

@@ -1,0 +1,423 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/go-playground/validator/v10"
+	"github.com/labstack/echo/v4"
+)
+
+// DefaultMaxBodyBytes is the body size limit of [Bind] when
+// [BindConfig].MaxBodyBytes is zero: 1 MiB.
+const DefaultMaxBodyBytes = 1 << 20
+
+// BodyMode says whether a route reads a JSON body.
+type BodyMode uint8
+
+const (
+	// BodyAuto (the zero value) is BodyRequired for POST, PUT and PATCH and
+	// BodyNone for every other method.
+	BodyAuto BodyMode = iota
+
+	// BodyRequired reads the body as JSON; an empty body (or one of only
+	// white space) is a 400 "request body is required".
+	BodyRequired
+
+	// BodyOptional reads a non-empty body as JSON and leaves the value at
+	// its zero value (plus query and path parameters) when the body is
+	// empty.
+	BodyOptional
+
+	// BodyNone never reads the body; only query and path parameters are
+	// bound.
+	BodyNone
+)
+
+// BindConfig configures [Bind]. The zero value is valid: a 1 MiB JSON body
+// required on POST, PUT and PATCH, unknown JSON fields ignored, the shared
+// validator of [NewValidator], no model rules.
+type BindConfig struct {
+	// Skipper skips the middleware when it returns true: nothing is bound
+	// and [Body] returns nil. Nil runs it always.
+	Skipper func(c echo.Context) bool
+
+	// Validator validates the bound value. Nil means a validator built by
+	// [NewValidator], shared by every Bind. A custom validator should
+	// register a tag-name function returning JSON names, as NewValidator's
+	// does, or params will carry Go field names.
+	Validator *validator.Validate
+
+	// Models enables model rules: the request type must implement
+	// [ModelRequest], and the model it names is looked up here after the
+	// value is valid. Nil checks no model rules.
+	Models ModelRegistry
+
+	// ModelParam is the param of the 404 for an unknown model. Default
+	// "model".
+	ModelParam string
+
+	// MaxBodyBytes bounds the body, chunked bodies included: a larger body
+	// is a 400. Zero means DefaultMaxBodyBytes (1 MiB); negative is an
+	// error.
+	MaxBodyBytes int64
+
+	// Body says whether the route reads a JSON body. Default BodyAuto.
+	Body BodyMode
+
+	// Strict rejects JSON object members that match no field of the
+	// request type with a 400 naming the member. Default false: unknown
+	// members are ignored.
+	Strict bool
+}
+
+// Defaulter is implemented by request types that fill in defaults for
+// absent fields. Default is called on the bound value after binding and
+// before validation, so defaults are validated like client input. Defaults
+// that depend on the chosen model belong in [Model].Defaults instead.
+type Defaulter interface {
+	Default()
+}
+
+// bindContextKey is the echo.Context key under which Bind stores the bound
+// value; modelContextKey holds the *Model of the request.
+const (
+	bindContextKey  = "github.com/clipia/apiguard/middleware.body"
+	modelContextKey = "github.com/clipia/apiguard/middleware.model"
+)
+
+// Body returns the value that [Bind] bound and validated for this request,
+// or nil when no Bind[T] ran before (or it was skipped). Only the innermost
+// Bind of a chain is visible. The value belongs to the request; the handler
+// may modify it.
+func Body[T any](c echo.Context) *T {
+	v, _ := c.Get(bindContextKey).(*T)
+	return v
+}
+
+// ModelFrom returns the model that [Bind] resolved for this request, or nil
+// and false when the route has no model rules. Treat the model as read-only:
+// it is shared by every request that names it.
+func ModelFrom(c echo.Context) (*Model, bool) {
+	m, ok := c.Get(modelContextKey).(*Model)
+	return m, ok && m != nil
+}
+
+// Bind returns a middleware that binds each request into a new T (a struct
+// type), validates it and, with [BindConfig].Models, checks the model rules.
+// The handler reads the value with the typed getter [Body]:
+//
+//	bind, err := middleware.Bind[GenerationRequest](middleware.BindConfig{Models: models})
+//	e.POST("/v1/generations", create, bind)
+//	// in create:
+//	req := middleware.Body[GenerationRequest](c)
+//
+// The choice of a generic middleware plus a getter (instead of a generic
+// handler wrapper) keeps Echo's own handler signature, lets the middleware
+// sit in the chain where the app wants it (after auth, rate limits and
+// idempotency), and does the reflection on T once, at construction.
+//
+// Per request, the middleware runs these steps and stops at the first error:
+//
+//  1. binds the JSON body (see [BodyMode], [BindConfig].MaxBodyBytes,
+//     [BindConfig].Strict), then `query:"name"` fields from the query string,
+//     then `param:"name"` fields from the path; later sources win;
+//  2. calls Default on the value when *T implements [Defaulter];
+//  3. validates it with go-playground/validator struct tags;
+//  4. when [BindConfig].Models is set, looks up the model that *T names
+//     through [ModelRequest], applies the model's Defaults and checks its
+//     Rules.
+//
+// Steps 1–3 fail with 400 invalid_request, step 4 with 404 not_found
+// (param "model") for an unknown model, 422 model_input_invalid for a rule
+// the parameters break, and 503 service_unavailable when the registry
+// fails. So every form error (400) is reported before a model error.
+// Each error names the first failing field as param (its JSON name, dotted
+// for nested fields, [i] for list items) in field order; the full list of
+// failures stays in the error's cause (validator.ValidationErrors or
+// [Violations]) for the log.
+//
+// Bind returns an error, never panics, when T is not a struct, a field
+// tagged `query` or `param` has a type it cannot parse, a validate tag is
+// unknown to the validator, MaxBodyBytes is negative, Models is set but *T
+// does not implement [ModelRequest], or a model of a registry that lists its
+// models (such as [MemoryModels]) has a rule or default naming a field T
+// lacks. The middleware is safe for concurrent use.
+func Bind[T any](cfg BindConfig) (echo.MiddlewareFunc, error) {
+	b, err := newBinder[T](cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if b.cfg.Skipper != nil && b.cfg.Skipper(c) {
+				return next(c)
+			}
+			v := new(T)
+			m, err := b.run(c, v)
+			if err != nil {
+				return err
+			}
+			c.Set(bindContextKey, v)
+			if m != nil {
+				c.Set(modelContextKey, m)
+			}
+			return next(c)
+		}
+	}, nil
+}
+
+// MustBind is like [Bind] but panics on a bad configuration. Use it in main
+// or in package-level route tables, where a bad request type is a
+// programming error.
+func MustBind[T any](cfg BindConfig) echo.MiddlewareFunc {
+	mw, err := Bind[T](cfg)
+	if err != nil {
+		panic(err)
+	}
+	return mw
+}
+
+// NewValidator returns a go-playground validator set up the way [Bind]
+// expects: required on nested structs enabled, and field names taken from
+// the `json` tag (else `query`, else `param`, else the Go name), so that
+// namespaces are JSON paths and errors name fields as clients do. It is
+// safe for concurrent use; register custom validations before first use.
+func NewValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(fieldName)
+	return v
+}
+
+var (
+	sharedValidatorOnce sync.Once
+	sharedValidator     *validator.Validate
+)
+
+func defaultValidator() *validator.Validate {
+	sharedValidatorOnce.Do(func() { sharedValidator = NewValidator() })
+	return sharedValidator
+}
+
+// fieldName is the tag-name function of NewValidator: the name a client uses
+// for the field.
+func fieldName(f reflect.StructField) string {
+	if f.Anonymous && tagName(f.Tag.Get("json")) == "" {
+		// An embedded struct's fields are promoted into the JSON object
+		// of its parent; the marker is removed from paths by paramPath.
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			return embeddedMarker
+		}
+	}
+	if n := tagName(f.Tag.Get("json")); n != "" && n != "-" {
+		return n
+	}
+	for _, tag := range [...]string{"query", "param"} {
+		if n := tagName(f.Tag.Get(tag)); n != "" && n != "-" {
+			return n
+		}
+	}
+	return f.Name
+}
+
+// embeddedMarker is the validator name of an embedded struct without a JSON
+// name; no JSON member is named with a NUL byte.
+const embeddedMarker = "\x00"
+
+// fromValidationErrors is errorsx.FromValidationErrors with the segments of
+// embedded structs removed from the param, so it is the JSON path.
+func fromValidationErrors(ve validator.ValidationErrors) *errorsx.Error {
+	if len(ve) == 0 || !strings.Contains(ve[0].Namespace(), embeddedMarker) {
+		return errorsx.FromValidationErrors(ve)
+	}
+	param := strings.ReplaceAll(errorsx.FieldPath(ve[0]), embeddedMarker+".", "")
+	param = strings.TrimSuffix(strings.TrimSuffix(param, embeddedMarker), ".")
+	name := param
+	if name == "" {
+		name = "body"
+	}
+	return errorsx.InvalidRequest().
+		WithParam(param).
+		WithMessage(errorsx.FieldMessage(name, ve[0])).
+		WithCause(ve)
+}
+
+// jsonName returns the JSON member name of f as encoding/json sees it, and
+// false when f is not in the JSON (json:"-").
+func jsonName(f reflect.StructField) (string, bool) {
+	tag := f.Tag.Get("json")
+	if tag == "-" {
+		return "", false
+	}
+	if n := tagName(tag); n != "" {
+		return n, true
+	}
+	return f.Name, true
+}
+
+func tagName(tag string) string {
+	if i := strings.IndexByte(tag, ','); i >= 0 {
+		return tag[:i]
+	}
+	return tag
+}
+
+// binder is the per-type state of one Bind[T]: config with defaults applied
+// and the reflection plan of T.
+type binder struct {
+	cfg      BindConfig
+	validate *validator.Validate
+	plan     *plan
+	modelReq bool
+}
+
+var modelRequestType = reflect.TypeFor[ModelRequest]()
+
+func newBinder[T any](cfg BindConfig) (*binder, error) {
+	t := reflect.TypeFor[T]()
+	if t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("middleware: Bind[%s]: the request type must be a struct", t)
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, fmt.Errorf("middleware: Bind[%s]: MaxBodyBytes %d is negative", t, cfg.MaxBodyBytes)
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Body > BodyNone {
+		return nil, fmt.Errorf("middleware: Bind[%s]: unknown BodyMode %d", t, cfg.Body)
+	}
+	if cfg.ModelParam == "" {
+		cfg.ModelParam = "model"
+	}
+	b := &binder{cfg: cfg, validate: cfg.Validator}
+	if b.validate == nil {
+		b.validate = defaultValidator()
+	}
+	p, err := newPlan(t)
+	if err != nil {
+		return nil, fmt.Errorf("middleware: Bind[%s]: %w", t, err)
+	}
+	b.plan = p
+	if err := dryRun(b.validate, reflect.New(t).Interface()); err != nil {
+		return nil, fmt.Errorf("middleware: Bind[%s]: %w", t, err)
+	}
+	if cfg.Models != nil {
+		if !reflect.PointerTo(t).Implements(modelRequestType) {
+			return nil, fmt.Errorf("middleware: Bind[%s]: Models is set but *%s does not implement ModelRequest", t, t)
+		}
+		b.modelReq = true
+		if l, ok := cfg.Models.(interface{ List() []*Model }); ok {
+			for _, m := range l.List() {
+				if err := p.checkModel(m); err != nil {
+					return nil, fmt.Errorf("middleware: Bind[%s]: %w", t, err)
+				}
+			}
+		}
+	}
+	return b, nil
+}
+
+// dryRun validates a zero value once so that a validate tag the validator
+// does not know (it panics on those) fails at construction, not per request.
+func dryRun(v *validator.Validate, zero any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("validate tags: %v", r)
+		}
+	}()
+	var inv *validator.InvalidValidationError
+	if e := v.Struct(zero); errors.As(e, &inv) {
+		return e
+	}
+	return nil
+}
+
+// run binds, defaults, validates and checks model rules for one request.
+func (b *binder) run(c echo.Context, v any) (*Model, error) {
+	rv := reflect.ValueOf(v).Elem()
+	if err := b.bindBody(c, v); err != nil {
+		return nil, err
+	}
+	if err := b.plan.bindParams(c, rv); err != nil {
+		return nil, err
+	}
+	if d, ok := v.(Defaulter); ok {
+		d.Default()
+	}
+	if err := b.validate.StructCtx(c.Request().Context(), v); err != nil {
+		var ve validator.ValidationErrors
+		if errors.As(err, &ve) {
+			return nil, fromValidationErrors(ve)
+		}
+		return nil, errorsx.Internal().WithCause(err)
+	}
+	if !b.modelReq {
+		return nil, nil
+	}
+	return b.checkModel(c.Request().Context(), v.(ModelRequest), rv)
+}
+
+func (b *binder) checkModel(ctx context.Context, req ModelRequest, rv reflect.Value) (*Model, error) {
+	id := req.ModelID()
+	m, ok, err := b.cfg.Models.Lookup(ctx, id)
+	if err != nil {
+		var e *errorsx.Error
+		if errors.As(err, &e) && e.Status() >= 500 {
+			return nil, e
+		}
+		return nil, errorsx.ServiceUnavailable().
+			WithMessage("The model registry is temporarily unavailable. Please retry with backoff.").
+			WithCause(fmt.Errorf("model registry lookup %q: %w", id, err))
+	}
+	if !ok || m == nil {
+		return nil, errorsx.NotFound().
+			WithParam(b.cfg.ModelParam).
+			WithMessage(fmt.Sprintf("model %q does not exist", truncate(id, 64)))
+	}
+	if err := b.plan.applyDefaults(m, rv); err != nil {
+		return nil, errorsx.Internal().WithCause(err)
+	}
+	f := Fields{v: rv, p: b.plan}
+	var all Violations
+	for _, r := range m.Rules {
+		if r == nil {
+			continue
+		}
+		if vi := r.Check(m, f); vi != nil {
+			all = append(all, *vi)
+		}
+	}
+	if len(all) > 0 {
+		first := all[0]
+		msg := first.Message
+		if msg == "" {
+			msg = "The parameters are not accepted by model " + m.ID + "."
+		}
+		return nil, errorsx.ModelInputInvalid().WithParam(first.Param).WithMessage(msg).WithCause(all)
+	}
+	return m, nil
+}
+
+// truncate shortens s to at most n bytes on a rune boundary, so an echoed
+// client value cannot blow up a message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,0 +1,297 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MemoryConfig configures [NewMemoryStore]. The zero value is valid.
+type MemoryConfig struct {
+	// Now is the clock. Nil means the monotonic system clock; tests pass a
+	// fake one so that buckets refill without sleeping.
+	Now func() time.Time
+
+	// MaxKeys bounds the number of buckets kept (one per policy name and
+	// caller key), so that a flood of distinct callers cannot exhaust
+	// memory. It is enforced per shard (MaxKeys/shards each, rounded up).
+	// When a shard is at its bound, a new bucket replaces a bucket that is
+	// already full if a sample of 8 holds one, else the sampled bucket
+	// nearest to full; that caller's bucket thereby reverts to full, which
+	// errs on the side of allowing. Zero means unbounded (full buckets are
+	// still swept).
+	MaxKeys int
+
+	// Shards is the number of independently locked parts, rounded up to a
+	// power of two. Zero means 8 × GOMAXPROCS, at least 16.
+	Shards int
+
+	// SweepInterval is how often the sweeper deletes full buckets. Zero
+	// means one minute; negative disables the sweeper goroutine (full
+	// buckets are then only replaced under MaxKeys pressure).
+	SweepInterval time.Duration
+}
+
+// MemoryStore is the in-memory [Store]: buckets live in a sharded map, each
+// shard behind its own mutex, and a decision takes no allocation once its
+// bucket exists. A bucket is deleted as soon as it is full again (a full
+// bucket equals no bucket): by one sweeper goroutine, which [MemoryStore.Close]
+// stops, or by a new bucket that needs its room under MaxKeys.
+//
+// Buckets are per process: several server instances need the Redis store.
+// A MemoryStore is safe for concurrent use. If it is dropped without Close,
+// its sweeper stops once the store is garbage collected.
+type MemoryStore struct {
+	m *memory
+}
+
+type memory struct {
+	shards      []shard
+	mask        uint64
+	seed        maphash.Seed
+	now         func() time.Time
+	start       time.Time
+	startNs     int64
+	maxPerShard int
+	closed      atomic.Bool
+	stop        chan struct{}
+	done        chan struct{}
+	closeOnce   sync.Once
+}
+
+type bucketKey struct {
+	policy, key string
+}
+
+type shard struct {
+	mu   sync.Mutex
+	m    map[bucketKey]int64 // theoretical arrival time, Unix ns
+	peak int                 // largest len(m) since the map was last rebuilt
+	_    [40]byte            // keep shards on separate cache lines
+}
+
+// ErrClosed is returned by a MemoryStore's Take after Close.
+var ErrClosed = errors.New("ratelimit: store closed")
+
+// NewMemoryStore returns an in-memory store configured by cfg.
+func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
+	n := cfg.Shards
+	if n <= 0 {
+		n = max(16, 8*runtime.GOMAXPROCS(0))
+	}
+	size := 1
+	for size < n {
+		size <<= 1
+	}
+	m := &memory{
+		shards: make([]shard, size),
+		mask:   uint64(size - 1),
+		seed:   maphash.MakeSeed(),
+		now:    cfg.Now,
+		start:  time.Now(),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	m.startNs = m.start.UnixNano()
+	if cfg.MaxKeys > 0 {
+		m.maxPerShard = (cfg.MaxKeys + size - 1) / size
+	}
+	for i := range m.shards {
+		m.shards[i].m = make(map[bucketKey]int64)
+	}
+	s := &MemoryStore{m: m}
+	interval := cfg.SweepInterval
+	if interval == 0 {
+		interval = time.Minute
+	}
+	if interval > 0 {
+		go m.sweeper(interval)
+		runtime.AddCleanup(s, func(m *memory) { m.close() }, m)
+	} else {
+		close(m.done)
+	}
+	return s
+}
+
+// nowNs returns the current time in Unix nanoseconds.
+func (m *memory) nowNs() int64 {
+	if m.now != nil {
+		return m.now().UnixNano()
+	}
+	return m.startNs + int64(time.Since(m.start))
+}
+
+// Take implements [Store]. ctx is not used: the decision never waits.
+func (s *MemoryStore) Take(_ context.Context, key string, policies []Policy, cost int64) (Result, error) {
+	return s.m.take(key, policies, cost)
+}
+
+// Len returns the number of buckets held, full ones not yet swept included.
+func (s *MemoryStore) Len() int { return s.m.len() }
+
+// Sweep deletes every full bucket now, shard by shard, and returns how many
+// it deleted. The sweeper goroutine calls it periodically; call it directly
+// to reclaim memory at a moment of your choosing. A shard whose map has
+// shrunk below a quarter of its peak is rebuilt, so that the memory goes back
+// to the runtime (Go maps never shrink by themselves).
+func (s *MemoryStore) Sweep() int { return s.m.sweep() }
+
+// Close stops the sweeper goroutine and waits for it to exit. Take then
+// returns [ErrClosed]. Close is idempotent and always returns nil.
+func (s *MemoryStore) Close() error {
+	s.m.close()
+	<-s.m.done
+	return nil
+}
+
+// maxInline is the number of policies a decision handles without
+// allocating.
+const maxInline = 4
+
+func (m *memory) take(key string, policies []Policy, cost int64) (Result, error) {
+	if m.closed.Load() {
+		return Result{}, ErrClosed
+	}
+	var pbuf [maxInline][2]int64
+	params := pbuf[:0]
+	if len(policies) > maxInline {
+		params = make([][2]int64, 0, len(policies))
+	}
+	if len(policies) == 0 {
+		return Result{}, CheckRequest(policies, cost)
+	}
+	for _, p := range policies {
+		t, tau, err := p.params()
+		if err == nil {
+			err = checkCost(p, p.Capacity(), cost)
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		params = append(params, [2]int64{t, tau})
+	}
+	var buf [maxInline]Decision
+	ds := buf[:0]
+	if len(policies) > maxInline {
+		ds = make([]Decision, 0, len(policies))
+	}
+	s := &m.shards[maphash.String(m.seed, key)&m.mask]
+	now := m.nowNs()
+	s.mu.Lock()
+	allowed := true
+	for i, p := range policies {
+		t, tau := params[i][0], params[i][1]
+		var ahead int64
+		if tat, ok := s.m[bucketKey{p.NameOrDefault(), key}]; ok {
+			ahead = tat - now
+		}
+		d := decide(t, tau, ahead, cost)
+		allowed = allowed && d.Allowed
+		ds = append(ds, d)
+	}
+	if allowed && cost > 0 {
+		for i, p := range policies {
+			m.put(s, bucketKey{p.NameOrDefault(), key}, now+int64(ds[i].ResetAfter), now)
+		}
+	}
+	s.mu.Unlock()
+	return Combine(ds), nil
+}
+
+// put stores tat for k in s, which must be locked, evicting under MaxKeys.
+func (m *memory) put(s *shard, k bucketKey, tat, now int64) {
+	if m.maxPerShard > 0 && len(s.m) >= m.maxPerShard {
+		if _, ok := s.m[k]; !ok {
+			evictOne(s, now)
+		}
+	}
+	s.m[k] = tat
+	if len(s.m) > s.peak {
+		s.peak = len(s.m)
+	}
+}
+
+// evictOne deletes a full bucket among a sample of 8 (map iteration starts
+// at a random place), else the sampled bucket nearest to full.
+func evictOne(s *shard, now int64) {
+	var victim bucketKey
+	found := false
+	var oldest int64
+	n := 0
+	for k, tat := range s.m {
+		if tat <= now {
+			delete(s.m, k)
+			return
+		}
+		if !found || tat < oldest {
+			victim, oldest, found = k, tat, true
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	if found {
+		delete(s.m, victim)
+	}
+}
+
+func (m *memory) len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func (m *memory) sweep() int {
+	deleted := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		now := m.nowNs()
+		for k, tat := range s.m {
+			if tat <= now {
+				delete(s.m, k)
+				deleted++
+			}
+		}
+		if s.peak >= 1024 && len(s.m) < s.peak/4 {
+			fresh := make(map[bucketKey]int64, len(s.m))
+			for k, v := range s.m {
+				fresh[k] = v
+			}
+			s.m = fresh
+			s.peak = len(s.m)
+		}
+		s.mu.Unlock()
+	}
+	return deleted
+}
+
+func (m *memory) sweeper(interval time.Duration) {
+	defer close(m.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.sweep()
+		}
+	}
+}
+
+func (m *memory) close() {
+	m.closeOnce.Do(func() {
+		m.closed.Store(true)
+		close(m.stop)
+	})
+}

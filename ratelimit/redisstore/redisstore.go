@@ -1,0 +1,356 @@
+// Package redisstore is a Redis-backed [ratelimit.Store], for rate limits
+// shared by several server instances.
+//
+// Every decision is ONE Lua script run (EVALSHA, falling back to EVAL only
+// when Redis answers NOSCRIPT) that reads the caller's buckets, decides
+// against all the route's policies with the same GCRA as the memory store,
+// and, only when every policy allows the request, advances each bucket.
+// Time is the Redis server's (TIME), so the app servers' clocks never matter.
+// A bucket is one string key holding its theoretical arrival time, set with
+// an expiry equal to the time until the bucket is full again: a full bucket
+// costs no memory.
+//
+// # Keys and Redis Cluster
+//
+// The bucket of policy P for caller K is Prefix + "{k:" + K + "}:" + P, e.g.
+// "apiguard:ratelimit:{k:key:key_123}:burst". The hash tag (never empty,
+// whatever K holds) puts all of one caller's buckets in one slot, so the
+// script touches all of a request's policies atomically in one round trip on
+// Redis Cluster too, while different callers spread over the cluster. Policy
+// names cannot contain "}", so distinct (K, P) pairs never share a key. (A
+// prefix containing "{" would move the tag into the prefix and pin every key
+// to one slot: avoid it.)
+//
+// # Round trips, retries and batching
+//
+// Concurrent decisions are batched into pipelines (auto-pipelining): a few
+// worker goroutines each send whatever decisions are waiting, up to
+// MaxBatch, as one pipeline, so under load a round trip carries many
+// decisions while a lone request is sent at once. Each decision is still its
+// own atomic script run. Commands are marked not retryable, so go-redis never
+// re-sends a script after a timeout or a broken connection (it could run
+// twice and take tokens twice); only a NOSCRIPT reply, which means the script
+// did not run, is answered by sending the script itself with EVAL.
+package redisstore
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/clipia/apiguard/ratelimit"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix is the key prefix used when Config.Prefix is empty.
+const DefaultPrefix = "apiguard:ratelimit:"
+
+// Config configures [New]. The zero value is valid.
+type Config struct {
+	// Prefix is prepended to every key. Empty means [DefaultPrefix].
+	Prefix string
+
+	// Timeout bounds one decision's round trip to Redis (the pipeline it
+	// travels in). Zero means 500ms. The request's context can shorten the
+	// wait, never lengthen it.
+	Timeout time.Duration
+
+	// MaxBatch is the largest number of decisions sent in one pipeline.
+	// Zero means 64. 1 disables batching: each decision is sent on its
+	// caller's goroutine as a single EVALSHA.
+	MaxBatch int
+
+	// Pipelines is the number of pipelines in flight at once, each sent by
+	// one worker goroutine. Zero means 4. Ignored when MaxBatch is 1.
+	Pipelines int
+
+	// Now replaces the Redis server clock. Leave it nil in production, so
+	// that every app server uses the one clock of Redis; tests set it to a
+	// fake clock to move time without sleeping.
+	Now func() time.Time
+}
+
+// Store is the Redis [ratelimit.Store]. It is safe for concurrent use. Close
+// stops its batching workers; it does not close the Redis client.
+type Store struct {
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	now     func() time.Time
+	sha     string
+
+	batching bool
+	maxBatch int
+	mu       sync.Mutex
+	queue    []*call
+	wake     chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+	closed   bool
+}
+
+// ErrClosed is returned by Take after Close.
+var ErrClosed = errors.New("redisstore: store closed")
+
+// New returns a store that keeps its buckets in Redis through client (a
+// *redis.Client, *redis.ClusterClient or any other UniversalClient).
+func New(client redis.UniversalClient, cfg Config) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	if cfg.Timeout < 0 || cfg.MaxBatch < 0 || cfg.Pipelines < 0 {
+		return nil, errors.New("redisstore: negative Timeout, MaxBatch or Pipelines")
+	}
+	sum := sha1.Sum([]byte(script))
+	s := &Store{
+		client:   client,
+		prefix:   cfg.Prefix,
+		timeout:  cfg.Timeout,
+		now:      cfg.Now,
+		sha:      hex.EncodeToString(sum[:]),
+		maxBatch: cfg.MaxBatch,
+		stop:     make(chan struct{}),
+	}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.timeout == 0 {
+		s.timeout = 500 * time.Millisecond
+	}
+	if s.maxBatch == 0 {
+		s.maxBatch = 64
+	}
+	if s.maxBatch > 1 {
+		s.batching = true
+		n := cfg.Pipelines
+		if n == 0 {
+			n = 4
+		}
+		s.wake = make(chan struct{}, n)
+		s.wg.Add(n)
+		for range n {
+			go s.worker()
+		}
+	}
+	return s, nil
+}
+
+// Key returns the Redis key of the bucket of policy for caller key.
+func (s *Store) Key(key string, policy ratelimit.Policy) string {
+	return s.prefix + "{k:" + key + "}:" + policy.NameOrDefault()
+}
+
+// call is one decision waiting for, or riding in, a pipeline.
+type call struct {
+	ctx  context.Context
+	cmd  *redis.IntSliceCmd
+	done chan struct{}
+}
+
+// noRetry marks a script run as not to be re-sent by go-redis: after a
+// timeout or a broken connection the script may already have run.
+type noRetry struct{ *redis.IntSliceCmd }
+
+// NoRetry implements the go-redis command option.
+func (noRetry) NoRetry() bool { return true }
+
+// Take implements [ratelimit.Store].
+func (s *Store) Take(ctx context.Context, key string, policies []ratelimit.Policy, cost int64) (ratelimit.Result, error) {
+	if err := ratelimit.CheckRequest(policies, cost); err != nil {
+		return ratelimit.Result{}, err
+	}
+	n := len(policies)
+	args := make([]any, 3+n+2+2*n)
+	args[0], args[1], args[2] = "evalsha", s.sha, n
+	for i, p := range policies {
+		args[3+i] = s.Key(key, p)
+	}
+	a := args[3+n:]
+	a[0] = cost
+	if s.now != nil {
+		a[1] = strconv.FormatInt(s.now().UnixNano(), 10)
+	} else {
+		a[1] = ""
+	}
+	for i, p := range policies {
+		a[2+2*i] = int64(p.Interval())
+		a[3+2*i] = int64(p.Refill())
+	}
+	var cmd *redis.IntSliceCmd
+	var err error
+	if s.batching {
+		cmd, err = s.viaBatch(ctx, args)
+	} else {
+		cmd, err = s.direct(ctx, args)
+	}
+	if err != nil {
+		return ratelimit.Result{}, err
+	}
+	return parse(cmd.Val(), policies, cost)
+}
+
+// parse turns the script's reply into the Result, recomputing each policy's
+// decision from the bucket's ahead with the pure math of ratelimit.
+func parse(v []int64, policies []ratelimit.Policy, cost int64) (ratelimit.Result, error) {
+	if len(v) != len(policies)+1 {
+		return ratelimit.Result{}, errors.New("redisstore: unexpected reply of the rate-limit script")
+	}
+	var buf [4]ratelimit.Decision
+	ds := buf[:0]
+	if len(policies) > len(buf) {
+		ds = make([]ratelimit.Decision, 0, len(policies))
+	}
+	for i, p := range policies {
+		d, err := p.Decide(time.Duration(v[i+1]), cost)
+		if err != nil {
+			return ratelimit.Result{}, err
+		}
+		ds = append(ds, d)
+	}
+	r := ratelimit.Combine(ds)
+	if r.Allowed != (v[0] == 1) {
+		return ratelimit.Result{}, errors.New("redisstore: the rate-limit script and ratelimit.Policy.Decide disagree")
+	}
+	return r, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
+}
+
+func toEval(args []any) []any {
+	ev := make([]any, len(args))
+	copy(ev, args)
+	ev[0], ev[1] = "eval", script
+	return ev
+}
+
+// direct runs one decision on the caller's goroutine.
+func (s *Store) direct(ctx context.Context, args []any) (*redis.IntSliceCmd, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	cmd := redis.NewIntSliceCmd(ctx, args...)
+	err := s.client.Process(ctx, noRetry{cmd})
+	if isNoScript(err) {
+		cmd = redis.NewIntSliceCmd(ctx, toEval(args)...)
+		err = s.client.Process(ctx, noRetry{cmd})
+	}
+	return cmd, err
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// viaBatch queues one decision for the workers and waits for its reply.
+func (s *Store) viaBatch(ctx context.Context, args []any) (*redis.IntSliceCmd, error) {
+	c := callPool.Get().(*call)
+	c.ctx = ctx
+	c.cmd = redis.NewIntSliceCmd(ctx, args...)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s.queue = append(s.queue, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-c.done:
+		cmd := c.cmd
+		c.ctx, c.cmd = nil, nil
+		callPool.Put(c)
+		return cmd, cmd.Err()
+	case <-ctx.Done():
+		// The call is abandoned: a worker may still send it and will
+		// signal done on its buffered channel; it is not reused.
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Store) worker() {
+	defer s.wg.Done()
+	batch := make([]*call, 0, s.maxBatch)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.wake:
+		}
+		for {
+			s.mu.Lock()
+			n := min(len(s.queue), s.maxBatch)
+			batch = append(batch[:0], s.queue[:n]...)
+			rest := copy(s.queue, s.queue[n:])
+			clear(s.queue[rest:])
+			s.queue = s.queue[:rest]
+			s.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			s.run(batch)
+			clear(batch)
+		}
+	}
+}
+
+// run sends one batch as a pipeline and signals every call in it.
+func (s *Store) run(batch []*call) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	pipe := s.client.Pipeline()
+	sent := 0
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.cmd.SetErr(err)
+			continue
+		}
+		_ = pipe.Process(ctx, noRetry{c.cmd})
+		sent++
+	}
+	if sent > 0 {
+		_, _ = pipe.Exec(ctx)
+		var retry []*call
+		for _, c := range batch {
+			if isNoScript(c.cmd.Err()) {
+				retry = append(retry, c)
+			}
+		}
+		if len(retry) > 0 {
+			pipe = s.client.Pipeline()
+			for _, c := range retry {
+				c.cmd = redis.NewIntSliceCmd(c.ctx, toEval(c.cmd.Args())...)
+				_ = pipe.Process(ctx, noRetry{c.cmd})
+			}
+			_, _ = pipe.Exec(ctx)
+		}
+	}
+	for _, c := range batch {
+		c.done <- struct{}{}
+	}
+}
+
+// Close stops the batching workers and fails the decisions still queued
+// with [ErrClosed]. It does not close the Redis client. It is idempotent.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		q := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		close(s.stop)
+		s.wg.Wait()
+		for _, c := range q {
+			c.cmd.SetErr(ErrClosed)
+			c.done <- struct{}{}
+		}
+	})
+	return nil
+}

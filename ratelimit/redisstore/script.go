@@ -1,0 +1,74 @@
+package redisstore
+
+// script decides one request against every policy of a route in one atomic
+// step. It is the GCRA of ratelimit.Policy.Decide, in integer nanoseconds.
+//
+// KEYS[i]  the bucket of policy i: a string, the theoretical arrival time
+//
+//	(TAT) in Unix nanoseconds, expiring when the bucket is full.
+//
+// ARGV[1]  cost
+// ARGV[2]  "" to use the server clock (TIME), else the time in Unix ns (tests)
+// ARGV[1+2i], ARGV[2+2i]  the emission interval T and the tolerance tau =
+//
+//	Burst*T of policy i, in ns.
+//
+// It returns {allowed, ahead_1, …, ahead_n}: allowed is 1 when every policy
+// allowed the request (and then every bucket was advanced by cost*T), and
+// ahead_i is how far bucket i's TAT lay after now BEFORE the request,
+// clamped to [0, tau]. The Go side recomputes each decision from ahead_i
+// with the same pure function as the memory store.
+//
+// Lua numbers are doubles, exact for integers below 2^53. Absolute times
+// (~1.7e18 ns) are not, so they are split into seconds and nanoseconds and
+// only differences (at most tau <= 2^53, see ratelimit.MaxRefill) are
+// computed; the admission test is written as ahead <= tau - cost*T so that
+// no intermediate value exceeds tau.
+const script = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local cost = tonumber(ARGV[1])
+local nowSec, nowNs
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  nowSec = tonumber(t[1])
+  nowNs = tonumber(t[2]) * 1000
+else
+  local s = ARGV[2]
+  nowSec = tonumber(string.sub(s, 1, -10)) or 0
+  nowNs = tonumber(string.sub(s, -9))
+end
+local n = #KEYS
+local out = {1}
+local aheads = {}
+for i = 1, n do
+  local T = tonumber(ARGV[1 + 2 * i])
+  local tau = tonumber(ARGV[2 + 2 * i])
+  local a = 0
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    local sec = tonumber(string.sub(v, 1, -10)) or 0
+    local ns = tonumber(string.sub(v, -9))
+    if ns then
+      a = (sec - nowSec) * 1000000000 + (ns - nowNs)
+    end
+    if a < 0 then a = 0 elseif a > tau then a = tau end
+  end
+  aheads[i] = a
+  out[i + 1] = a
+  if a > tau - cost * T then out[1] = 0 end
+end
+if out[1] == 1 and cost > 0 then
+  for i = 1, n do
+    local rel = aheads[i] + cost * tonumber(ARGV[1 + 2 * i])
+    local total = nowNs + rel
+    local carry = math.floor(total / 1000000000)
+    local ns = total - carry * 1000000000
+    if ns < 0 then carry = carry - 1; ns = ns + 1000000000
+    elseif ns >= 1000000000 then carry = carry + 1; ns = ns - 1000000000 end
+    local ms = math.ceil(rel / 1000000)
+    if ms < 1 then ms = 1 end
+    redis.call('SET', KEYS[i], string.format('%d%09d', nowSec + carry, ns), 'PX', ms)
+  end
+end
+return out
+`
