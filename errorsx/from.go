@@ -22,6 +22,8 @@ import (
 //     validator.ValidationErrors becomes 400 invalid_request with a message
 //     about the client's own input (and param where one field is at fault),
 //     unless an *echo.HTTPError around it says the failure was the server's;
+//   - an *echo.BindingError (Echo's parameter binders) is the 400 it holds,
+//     with param the parameter's name;
 //   - an *echo.HTTPError is mapped by status: 404 and 405 → not_found,
 //     401 → invalid_api_key, 403 → insufficient_scope,
 //     429 → rate_limit_exceeded, 503 → service_unavailable, any other 4xx →
@@ -81,6 +83,13 @@ func from(err error) *Error {
 	}
 	isHTTP := errors.As(err, &t.he) && t.he != nil
 	he := t.he
+	field := ""
+	if !isHTTP && errors.As(err, &t.be) && t.be != nil && t.be.HTTPError != nil {
+		// Echo's parameter binders (echo.QueryParam[T], echo.QueryParamsBinder,
+		// …) return an *echo.BindingError, whose embedded *echo.HTTPError
+		// is not in the Unwrap chain.
+		isHTTP, he, field = true, t.be.HTTPError, t.be.Field
+	}
 	if isHTTP {
 		// As Echo's DefaultHTTPErrorHandler does, an *echo.HTTPError held
 		// directly as the Internal of another one decides the status.
@@ -94,7 +103,12 @@ func from(err error) *Error {
 		}
 	}
 	if isHTTP {
-		return fromHTTPStatus(he.Code, err)
+		e := fromHTTPStatus(he.Code, err)
+		if field != "" && e.row == &rows[rowInvalidRequest] {
+			e.param = field
+			e.message = field + " is not valid"
+		}
+		return e
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -111,6 +125,7 @@ func from(err error) *Error {
 type asTargets struct {
 	e   *Error
 	he  *echo.HTTPError
+	be  *echo.BindingError
 	syn *json.SyntaxError
 	typ *json.UnmarshalTypeError
 	mb  *http.MaxBytesError

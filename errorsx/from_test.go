@@ -132,6 +132,25 @@ func TestEchoOwnErrorsThroughEcho(t *testing.T) {
 		return echo.NewHTTPError(http.StatusUnauthorized, "invalid key").SetInternal(errors.New("key rejected"))
 	})
 	e.GET("/ratelimited", func(c echo.Context) error { return echo.ErrTooManyRequests })
+	e.GET("/query", func(c echo.Context) error {
+		if _, err := echo.QueryParam[int](c, "limit"); err != nil {
+			return err
+		}
+		var n int
+		if err := echo.QueryParamsBinder(c).Int("n", &n).BindError(); err != nil {
+			return fmt.Errorf("listing: %w", err)
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+	e.GET("/items/:id", func(c echo.Context) error {
+		var p struct {
+			ID int `param:"id"`
+		}
+		if err := c.Bind(&p); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
 
 	tests := []struct {
 		name        string
@@ -168,6 +187,12 @@ func TestEchoOwnErrorsThroughEcho(t *testing.T) {
 			wantStatus: 401, wantCode: errorsx.CodeInvalidAPIKey},
 		{name: "rate limiter (429)", method: "GET", path: "/ratelimited",
 			wantStatus: 429, wantCode: errorsx.CodeRateLimitExceeded},
+		{name: "generic query binder", method: "GET", path: "/query?limit=ten",
+			wantStatus: 400, wantCode: errorsx.CodeInvalidRequest, wantParam: "limit", wantMessage: "limit is not valid"},
+		{name: "fluent query binder, wrapped", method: "GET", path: "/query?limit=1&n=x",
+			wantStatus: 400, wantCode: errorsx.CodeInvalidRequest, wantParam: "n", wantMessage: "n is not valid"},
+		{name: "path param bind", method: "GET", path: "/items/abc",
+			wantStatus: 400, wantCode: errorsx.CodeInvalidRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,6 +340,10 @@ func TestFrom(t *testing.T) {
 		{name: "typed nil *echo.HTTPError", err: fmt.Errorf("x: %w", (*echo.HTTPError)(nil)), wantCode: errorsx.CodeInternal},
 		{name: "typed nil *json.SyntaxError", err: fmt.Errorf("x: %w", (*json.SyntaxError)(nil)), wantCode: errorsx.CodeInternal},
 		{name: "typed nil *json.UnmarshalTypeError", err: fmt.Errorf("x: %w", (*json.UnmarshalTypeError)(nil)), wantCode: errorsx.CodeInternal},
+		{name: "echo.BindingError", err: echo.NewBindingError("limit", []string{"x"}, "query param", errors.New("strconv: bad")),
+			wantCode: errorsx.CodeInvalidRequest, wantParam: "limit", wantMessage: "limit is not valid", wantCause: true},
+		{name: "typed nil *echo.BindingError", err: fmt.Errorf("x: %w", (*echo.BindingError)(nil)), wantCode: errorsx.CodeInternal},
+		{name: "echo.BindingError without HTTPError", err: &echo.BindingError{Field: "f"}, wantCode: errorsx.CodeInternal},
 		{name: "typed nil *http.MaxBytesError", err: fmt.Errorf("x: %w", (*http.MaxBytesError)(nil)), wantCode: errorsx.CodeInternal},
 		{name: "Error method panics", err: panicky{}, wantCode: errorsx.CodeInternal},
 	}

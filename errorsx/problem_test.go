@@ -3,6 +3,7 @@ package errorsx_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -120,5 +121,38 @@ func TestProblemTypeBase(t *testing.T) {
 	}
 	if want := "https://docs.clipia.ai/errors#insufficient_credits"; p.Type != want {
 		t.Errorf("got type %q, want %q", p.Type, want)
+	}
+}
+
+// With ProblemJSON on, the body depends on Accept, so every error response
+// says Vary: Accept (once, next to what the app already varies on); with it
+// off, the renderer adds no Vary.
+func TestProblemJSONVaryAccept(t *testing.T) {
+	tests := []struct {
+		name    string
+		problem bool
+		preset  []string
+		want    []string
+	}{
+		{"off", false, nil, nil},
+		{"on", true, nil, []string{"Accept"}},
+		{"on, app varies on encoding", true, []string{"Accept-Encoding"}, []string{"Accept-Encoding", "Accept"}},
+		{"on, already varies on accept", true, []string{"Origin, accept"}, []string{"Origin, accept"}},
+		{"on, varies on everything", true, []string{"*"}, []string{"*"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEcho(errorsx.HandlerConfig{ProblemJSON: tc.problem}, nil)
+			e.GET("/x", func(c echo.Context) error {
+				for _, v := range tc.preset {
+					c.Response().Header().Add(echo.HeaderVary, v)
+				}
+				return errorsx.NotFound()
+			})
+			rec := serve(e, httptest.NewRequest(http.MethodGet, "/x", nil))
+			if got := rec.Header().Values(echo.HeaderVary); !slices.Equal(got, tc.want) {
+				t.Errorf("got Vary %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -136,11 +136,13 @@ func randLeaf(r *rand.Rand) error {
 		return &http.MaxBytesError{Limit: r.Int63n(1 << 40)}
 	case 10:
 		return []error{(*errorsx.Error)(nil), (*echo.HTTPError)(nil), (*json.SyntaxError)(nil),
-			(*json.UnmarshalTypeError)(nil), (*http.MaxBytesError)(nil)}[r.Intn(5)]
+			(*json.UnmarshalTypeError)(nil), (*http.MaxBytesError)(nil), (*echo.BindingError)(nil)}[r.Intn(6)]
 	case 11:
 		return panicky{}
 	case 12:
 		return panicOnAs{}
+	case 13:
+		return echo.NewBindingError(randString(r), []string{randString(r)}, randEchoMessage(r), errors.New(randString(r)))
 	default:
 		return errors.New(randString(r))
 	}

@@ -40,7 +40,8 @@ type HandlerConfig struct {
 
 	// ProblemJSON enables RFC 9457 application/problem+json for clients
 	// whose Accept header explicitly prefers it over application/json.
-	// The envelope stays the default either way.
+	// The envelope stays the default either way. When enabled, error
+	// responses also carry Vary: Accept.
 	ProblemJSON bool
 
 	// ProblemTypeBase prefixes the code to form the problem "type" URI.
@@ -114,7 +115,7 @@ func (r *renderer) handle(err error, c echo.Context) {
 	}
 	res := c.Response()
 	req := c.Request()
-	if false {
+	if res.Committed {
 		// Too late to tell the client; the log still gets the error.
 		r.logCommitted(c, req, res.Status, err)
 		return
@@ -155,7 +156,15 @@ func (r *renderer) handle(err error, c echo.Context) {
 	delete(h, keyContentLength)
 	delete(h, keyContentEncoding)
 
-	problem := r.cfg.ProblemJSON && prefersProblem(first(req.Header[keyAccept]))
+	problem := false
+	if r.cfg.ProblemJSON {
+		problem = prefersProblem(first(req.Header[keyAccept]))
+		// The body depends on Accept: tell caches, so that a cached
+		// problem document never reaches a client that wants the envelope.
+		if !varyHas(h[keyVary], echo.HeaderAccept) {
+			h[keyVary] = append(h[keyVary], echo.HeaderAccept)
+		}
+	}
 	if problem {
 		hs.set(keyContentType, ContentTypeProblem)
 	} else {
@@ -196,7 +205,21 @@ var (
 	keyContentType     = http.CanonicalHeaderKey(echo.HeaderContentType)
 	keyContentLength   = http.CanonicalHeaderKey(echo.HeaderContentLength)
 	keyContentEncoding = http.CanonicalHeaderKey(echo.HeaderContentEncoding)
+	keyVary            = http.CanonicalHeaderKey(echo.HeaderVary)
 )
+
+// varyHas reports whether the Vary values already name field (or "*").
+func varyHas(values []string, field string) bool {
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "*" || strings.EqualFold(f, field) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // headerSetter sets single-valued headers whose values share one array.
 type headerSetter struct {

@@ -13,16 +13,20 @@ import (
 // cause for the log. The param is the field's namespace without the top-level
 // struct name, so it is the JSON path when the validator was set up with a
 // tag-name function that returns JSON names (the middleware package does).
+// Errors from validate.Var, which have no field, get no param and a message
+// about "value".
 func FromValidationErrors(ve validator.ValidationErrors) *Error {
 	if len(ve) == 0 {
 		return InvalidRequest()
 	}
 	fe := ve[0]
 	param := FieldPath(fe)
-	return InvalidRequest().
-		WithParam(param).
-		WithMessage(FieldMessage(param, fe)).
-		WithCause(ve)
+	name := param
+	if name == "" {
+		// validate.Var on a bare value: no field to name.
+		name = "value"
+	}
+	return &Error{row: &rows[rowInvalidRequest], param: param, message: FieldMessage(name, fe), cause: ve}
 }
 
 // FieldPath returns the path of a failing field as clients name it: the

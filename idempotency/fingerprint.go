@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -26,29 +27,48 @@ import (
 //     and number spelling (1, 1.0, 1e0, 10e-1) do not matter.
 //   - Any other body is compared byte for byte, together with its media type.
 func Fingerprint(method, route, rawQuery, contentType string, body []byte) string {
-	h := sha256.New()
+	bp := fpPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	// Every field is an 8-byte length and its bytes, so no two different
+	// requests hash the same input.
 	field := func(s string) {
-		var n [binary.MaxVarintLen64]byte
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-		io.WriteString(h, s)
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
 	}
 	field("apiguard-idempotency-v1")
 	field(method)
 	field(route)
 	field(canonicalQuery(rawQuery))
 	mt := mediaType(contentType)
+	done := false
 	if mt == "" || mt == "application/json" || strings.HasSuffix(mt, "+json") {
-		if c, ok := CanonicalJSON(body); ok {
-			field("json")
-			field(string(c))
-			return hex.EncodeToString(h.Sum(nil))
+		n := len(b)
+		field("json")
+		at := len(b)
+		if c, ok := appendCanonicalJSON(append(b, 0, 0, 0, 0, 0, 0, 0, 0), body); ok {
+			binary.BigEndian.PutUint64(c[at:], uint64(len(c)-at-8))
+			b, done = c, true
+		} else {
+			b = b[:n]
 		}
 	}
-	field("bytes")
-	field(mt)
-	field(string(body))
-	return hex.EncodeToString(h.Sum(nil))
+	if !done {
+		field("bytes")
+		field(mt)
+		b = binary.BigEndian.AppendUint64(b, uint64(len(body)))
+		b = append(b, body...)
+	}
+	sum := sha256.Sum256(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		fpPool.Put(bp)
+	}
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
+
+var fpPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func mediaType(ct string) string {
 	mt, _, _ := strings.Cut(ct, ";")
@@ -76,19 +96,28 @@ func canonicalQuery(raw string) string {
 // floating point. The output is meant for hashing; it is valid JSON only
 // where the input had no numbers.
 func CanonicalJSON(b []byte) ([]byte, bool) {
-	if !utf8.Valid(b) {
+	out, ok := appendCanonicalJSON(make([]byte, 0, len(b)), b)
+	if !ok {
 		return nil, false
+	}
+	return out, true
+}
+
+// appendCanonicalJSON appends the canonical form of b to dst.
+func appendCanonicalJSON(dst, b []byte) ([]byte, bool) {
+	if !utf8.Valid(b) {
+		return dst, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, false
+		return dst, false
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, false
+		return dst, false
 	}
-	return appendCanonical(make([]byte, 0, len(b)), v), true
+	return appendCanonical(dst, v), true
 }
 
 func appendCanonical(b []byte, v any) []byte {

@@ -132,6 +132,66 @@ func FuzzCanonicalJSON(f *testing.F) {
 			if !ok2 || !bytes.Equal(c, c2) {
 				t.Fatalf("reformatted %q as %q: canonical %q vs %q", in, r, c, c2)
 			}
+			fa := idempotency.Fingerprint("POST", "/r", "", "application/json", in)
+			fb := idempotency.Fingerprint("POST", "/r", "", "", r)
+			if fa != fb {
+				t.Fatalf("Fingerprint of %q and its reformatting %q differ", in, r)
+			}
+		}
+	})
+}
+
+func TestResponseBinaryRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		r    idempotency.Response
+	}{
+		{"empty", idempotency.Response{Status: 204}},
+		{"headers and body", idempotency.Response{Status: 201,
+			Header: http.Header{"Content-Type": {"application/json"}, "X-Multi": {"a", "", "c"}},
+			Body:   []byte("{\"id\":1}\x00\xff")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.r.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got idempotency.Response
+			if err := got.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tc.r.Status || !bytes.Equal(got.Body, tc.r.Body) || len(got.Header) != len(tc.r.Header) {
+				t.Fatalf("got %+v, want %+v", got, tc.r)
+			}
+			for k, v := range tc.r.Header {
+				if g := got.Header[k]; len(g) != len(v) || (len(v) > 0 && g[len(g)-1] != v[len(v)-1]) {
+					t.Errorf("header %s: got %q, want %q", k, g, v)
+				}
+			}
+		})
+	}
+	if _, err := (idempotency.Response{Status: 70000}).MarshalBinary(); err == nil {
+		t.Error("MarshalBinary with status 70000: got nil error")
+	}
+}
+
+func FuzzResponseUnmarshal(f *testing.F) {
+	seed, _ := idempotency.Response{Status: 200, Header: http.Header{"A": {"b"}}, Body: []byte("x")}.MarshalBinary()
+	f.Add(seed)
+	f.Add([]byte{1, 0, 200, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var r idempotency.Response
+		if r.UnmarshalBinary(in) != nil {
+			return
+		}
+		out, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatalf("re-marshal: %v", err)
+		}
+		var r2 idempotency.Response
+		if err := r2.UnmarshalBinary(out); err != nil || r2.Status != r.Status || !bytes.Equal(r2.Body, r.Body) {
+			t.Fatalf("round trip: got %+v, %v; want %+v", r2, err, r)
 		}
 	})
 }

@@ -356,10 +356,12 @@ func (m *idem) readBody(req *http.Request) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, nil
 	}
-	tooLarge := errorsx.InvalidRequest().
-		WithMessage("request body is larger than " + strconv.FormatInt(m.maxReq, 10) + " bytes")
+	tooLarge := func() error {
+		return errorsx.InvalidRequest().
+			WithMessage("request body is larger than " + strconv.FormatInt(m.maxReq, 10) + " bytes")
+	}
 	if req.ContentLength > m.maxReq {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	b, err := io.ReadAll(io.LimitReader(req.Body, m.maxReq+1))
 	if err != nil {
@@ -370,7 +372,7 @@ func (m *idem) readBody(req *http.Request) ([]byte, error) {
 		return nil, errorsx.InvalidRequest().WithMessage("The request body could not be read.").WithCause(err)
 	}
 	if int64(len(b)) > m.maxReq {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	req.Body = restoredBody{bytes.NewReader(b), req.Body}
 	return b, nil
@@ -389,7 +391,9 @@ func (m *idem) replay(c echo.Context, r *Response) error {
 		h.Set(errorsx.HeaderShouldRetry, "false")
 	}
 	h.Set(HeaderIdempotentReplayed, "true")
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(r.Body)))
+	if r.Status != http.StatusNoContent && r.Status != http.StatusNotModified {
+		h.Set(echo.HeaderContentLength, strconv.Itoa(len(r.Body)))
+	}
 	res.WriteHeader(r.Status)
 	if c.Request().Method != http.MethodHead && len(r.Body) > 0 {
 		if _, err := res.Write(r.Body); err != nil {

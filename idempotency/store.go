@@ -151,13 +151,17 @@ func (r Response) MarshalBinary() ([]byte, error) {
 
 var errBadEncoding = errors.New("idempotency: malformed stored response")
 
-// UnmarshalBinary decodes what [Response.MarshalBinary] produced. The body
-// is copied out of data.
+// UnmarshalBinary decodes what [Response.MarshalBinary] produced. The
+// headers are copied; Body aliases the tail of data, so data must not be
+// modified afterwards.
 func (r *Response) UnmarshalBinary(data []byte) error {
 	if len(data) < 3 || data[0] != responseEncodingV1 {
 		return errBadEncoding
 	}
 	status := int(binary.BigEndian.Uint16(data[1:3]))
+	if status > 999 {
+		return errBadEncoding
+	}
 	p := data[3:]
 	next := func() (uint64, bool) {
 		v, n := binary.Uvarint(p)
@@ -205,6 +209,6 @@ func (r *Response) UnmarshalBinary(data []byte) error {
 	}
 	r.Status = status
 	r.Header = h
-	r.Body = append([]byte{}, p...)
+	r.Body = p[:len(p):len(p)]
 	return nil
 }

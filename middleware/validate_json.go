@@ -96,7 +96,7 @@ func putBodyBuf(bp *[]byte) {
 // *http.MaxBytesError. size is the declared Content-Length (-1: unknown),
 // used only to size the buffer.
 func readBody(buf []byte, r io.Reader, limit, size int64) ([]byte, error) {
-	if size >= 0 && size < limit && int64(cap(buf)) < size+1 {
+	if size >= 0 && size <= limit && int64(cap(buf)) < size+1 {
 		buf = make([]byte, 0, size+1)
 	}
 	for {

@@ -63,15 +63,18 @@ type memory struct {
 	closeOnce   sync.Once
 }
 
-type bucketKey struct {
-	policy, key string
+type shard struct {
+	mu sync.Mutex
+	t  table
+	// last caches the parameters of the last single policy decided here,
+	// sparing the division of Policy.params on the hot path.
+	last policyParams
+	_    [48]byte // keep shards on separate cache lines
 }
 
-type shard struct {
-	mu   sync.Mutex
-	m    map[bucketKey]int64 // theoretical arrival time, Unix ns
-	peak int                 // largest len(m) since the map was last rebuilt
-	_    [40]byte            // keep shards on separate cache lines
+type policyParams struct {
+	rate, period, burst int64
+	t, tau              int64
 }
 
 // ErrClosed is returned by a MemoryStore's Take after Close.
@@ -99,9 +102,6 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 	m.startNs = m.start.UnixNano()
 	if cfg.MaxKeys > 0 {
 		m.maxPerShard = (cfg.MaxKeys + size - 1) / size
-	}
-	for i := range m.shards {
-		m.shards[i].m = make(map[bucketKey]int64)
 	}
 	s := &MemoryStore{m: m}
 	interval := cfg.SweepInterval
@@ -135,9 +135,8 @@ func (s *MemoryStore) Len() int { return s.m.len() }
 
 // Sweep deletes every full bucket now, shard by shard, and returns how many
 // it deleted. The sweeper goroutine calls it periodically; call it directly
-// to reclaim memory at a moment of your choosing. A shard whose map has
-// shrunk below a quarter of its peak is rebuilt, so that the memory goes back
-// to the runtime (Go maps never shrink by themselves).
+// to reclaim memory at a moment of your choosing. A shard's table that is
+// mostly empty afterwards is shrunk, so the memory goes back to the runtime.
 func (s *MemoryStore) Sweep() int { return s.m.sweep() }
 
 // Close stops the sweeper goroutine and waits for it to exit. Take then
@@ -155,6 +154,9 @@ const maxInline = 4
 func (m *memory) take(key string, policies []Policy, cost int64) (Result, error) {
 	if m.closed.Load() {
 		return Result{}, ErrClosed
+	}
+	if len(policies) == 1 {
+		return m.takeOne(key, policies[0], cost)
 	}
 	var pbuf [maxInline][2]int64
 	params := pbuf[:0]
@@ -179,14 +181,16 @@ func (m *memory) take(key string, policies []Policy, cost int64) (Result, error)
 	if len(policies) > maxInline {
 		ds = make([]Decision, 0, len(policies))
 	}
-	s := &m.shards[maphash.String(m.seed, key)&m.mask]
+	kh := maphash.String(m.seed, key)
+	s := &m.shards[(kh>>32)&m.mask]
 	now := m.nowNs()
 	s.mu.Lock()
 	allowed := true
 	for i, p := range policies {
 		t, tau := params[i][0], params[i][1]
 		var ahead int64
-		if tat, ok := s.m[bucketKey{p.NameOrDefault(), key}]; ok {
+		name := p.NameOrDefault()
+		if tat, ok := s.t.get(bucketHash(kh, name), key, name); ok {
 			ahead = tat - now
 		}
 		d := decide(t, tau, ahead, cost)
@@ -195,48 +199,63 @@ func (m *memory) take(key string, policies []Policy, cost int64) (Result, error)
 	}
 	if allowed && cost > 0 {
 		for i, p := range policies {
-			m.put(s, bucketKey{p.NameOrDefault(), key}, now+int64(ds[i].ResetAfter), now)
+			name := p.NameOrDefault()
+			m.put(s, bucketHash(kh, name), key, name, now+int64(ds[i].ResetAfter), now)
 		}
 	}
 	s.mu.Unlock()
 	return Combine(ds), nil
 }
 
-// put stores tat for k in s, which must be locked, evicting under MaxKeys.
-func (m *memory) put(s *shard, k bucketKey, tat, now int64) {
-	if m.maxPerShard > 0 && len(s.m) >= m.maxPerShard {
-		if _, ok := s.m[k]; !ok {
-			evictOne(s, now)
+// takeOne is take for the common route with a single policy.
+func (m *memory) takeOne(key string, p Policy, cost int64) (Result, error) {
+	if cost < 0 || cost > p.Capacity() {
+		if _, _, err := p.params(); err != nil {
+			return Result{}, err
+		}
+		return Result{}, checkCost(p, p.Capacity(), cost)
+	}
+	name := p.NameOrDefault()
+	kh := maphash.String(m.seed, key)
+	h := bucketHash(kh, name)
+	s := &m.shards[(kh>>32)&m.mask]
+	now := m.nowNs()
+	s.mu.Lock()
+	t, tau := s.last.t, s.last.tau
+	if s.last.rate != p.Rate || s.last.period != int64(p.Period) || s.last.burst != p.Burst || t == 0 {
+		var err error
+		if t, tau, err = p.params(); err != nil {
+			s.mu.Unlock()
+			return Result{}, err
+		}
+		s.last = policyParams{rate: p.Rate, period: int64(p.Period), burst: p.Burst, t: t, tau: tau}
+	}
+	var ahead int64
+	i, ok := s.t.find(h, key, name)
+	if ok {
+		ahead = s.t.slots[i].tat - now
+	}
+	d := decide(t, tau, ahead, cost)
+	if d.Allowed && cost > 0 {
+		if ok {
+			s.t.slots[i].tat = now + int64(d.ResetAfter)
+		} else {
+			m.put(s, h, key, name, now+int64(d.ResetAfter), now)
 		}
 	}
-	s.m[k] = tat
-	if len(s.m) > s.peak {
-		s.peak = len(s.m)
-	}
+	s.mu.Unlock()
+	return Result{Decision: d}, nil
 }
 
-// evictOne deletes a full bucket among a sample of 8 (map iteration starts
-// at a random place), else the sampled bucket nearest to full.
-func evictOne(s *shard, now int64) {
-	var victim bucketKey
-	found := false
-	var oldest int64
-	n := 0
-	for k, tat := range s.m {
-		if tat <= now {
-			delete(s.m, k)
-			return
-		}
-		if !found || tat < oldest {
-			victim, oldest, found = k, tat, true
-		}
-		if n++; n == 8 {
-			break
+// put stores the TAT of a bucket in s, which must be locked, first making
+// room under MaxKeys.
+func (m *memory) put(s *shard, h uint64, key, name string, tat, now int64) {
+	if m.maxPerShard > 0 && s.t.n >= m.maxPerShard {
+		if _, ok := s.t.find(h, key, name); !ok {
+			s.t.evict(h*0x9e3779b97f4a7c15, now)
 		}
 	}
-	if found {
-		delete(s.m, victim)
-	}
+	s.t.set(h, key, name, tat)
 }
 
 func (m *memory) len() int {
@@ -244,7 +263,7 @@ func (m *memory) len() int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += s.t.n
 		s.mu.Unlock()
 	}
 	return n
@@ -255,21 +274,7 @@ func (m *memory) sweep() int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		now := m.nowNs()
-		for k, tat := range s.m {
-			if tat <= now {
-				delete(s.m, k)
-				deleted++
-			}
-		}
-		if s.peak >= 1024 && len(s.m) < s.peak/4 {
-			fresh := make(map[bucketKey]int64, len(s.m))
-			for k, v := range s.m {
-				fresh[k] = v
-			}
-			s.m = fresh
-			s.peak = len(s.m)
-		}
+		deleted += s.t.sweep(m.nowNs())
 		s.mu.Unlock()
 	}
 	return deleted

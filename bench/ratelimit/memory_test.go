@@ -34,6 +34,7 @@ func BenchmarkMemoryStore(b *testing.B) {
 		var seed atomic.Int64
 		b.ReportAllocs()
 		b.ResetTimer()
+		defer measureCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(seed.Add(7919))
 			for pb.Next() {
@@ -52,6 +53,7 @@ func BenchmarkMemoryStore(b *testing.B) {
 		var seed atomic.Int64
 		b.ReportAllocs()
 		b.ResetTimer()
+		defer measureCPU(b)()
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(seed.Add(7919))
 			for pb.Next() {

@@ -60,14 +60,16 @@ end
 if out[1] == 1 and cost > 0 then
   for i = 1, n do
     local rel = aheads[i] + cost * tonumber(ARGV[1 + 2 * i])
-    local total = nowNs + rel
-    local carry = math.floor(total / 1000000000)
-    local ns = total - carry * 1000000000
-    if ns < 0 then carry = carry - 1; ns = ns + 1000000000
-    elseif ns >= 1000000000 then carry = carry + 1; ns = ns - 1000000000 end
+    -- rel <= tau <= 2^53 is exact, nowNs + rel might not be: add the
+    -- seconds and the nanoseconds separately.
+    local relSec = math.floor(rel / 1000000000)
+    local ns = nowNs + (rel - relSec * 1000000000)
+    local sec = nowSec + relSec
+    while ns < 0 do sec = sec - 1; ns = ns + 1000000000 end
+    while ns >= 1000000000 do sec = sec + 1; ns = ns - 1000000000 end
     local ms = math.ceil(rel / 1000000)
     if ms < 1 then ms = 1 end
-    redis.call('SET', KEYS[i], string.format('%d%09d', nowSec + carry, ns), 'PX', ms)
+    redis.call('SET', KEYS[i], string.format('%d%09d', sec, ns), 'PX', ms)
   end
 end
 return out

@@ -1,0 +1,348 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/idempotency"
+	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/ratelimit"
+	"github.com/go-playground/validator/v10"
+	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+)
+
+// Stack names one of the compared server stacks. All serve the same two
+// routes with the same handler work (GET /v1/models: a JSON list; POST
+// /v1/generations: bind and validate the JSON body, check the model, price
+// it, answer 201 with a JSON generation), so that only the middlewares
+// differ.
+type Stack int
+
+const (
+	// Bare is a bare Echo instance: the handler binds and validates itself
+	// (c.Bind, go-playground validator), no middleware.
+	Bare Stack = iota
+	// EchoMiddlewares adds Echo's own RequestID, Recover, KeyAuth (a map of
+	// keys) and RateLimiter (its memory store, keyed by the API key).
+	EchoMiddlewares
+	// Apiguard is the reference server's chain: request id, recover, auth,
+	// rate limit, scopes, idempotency, validation (middleware.Bind with the
+	// model registry), errorsx renderer. Its stores come from StackConfig.
+	Apiguard
+)
+
+// StackConfig configures NewStack.
+type StackConfig struct {
+	Stack Stack
+	// RateStore and IdemStore are Apiguard's stores; nil means memory.
+	RateStore ratelimit.Store
+	IdemStore idempotency.Store
+	// Rate and Burst are the per-key limit of EchoMiddlewares and
+	// Apiguard. Zero means so high that nothing is limited.
+	Rate, Burst int64
+	// Lease is the idempotency lease (Apiguard). Zero means 30 s.
+	Lease time.Duration
+	// Work is how long a generation takes in the handler. Zero: none.
+	Work time.Duration
+	// OnGenerate, when set, is called once per generation the handler
+	// runs (after Work), with the request's prompt.
+	OnGenerate func(prompt string)
+	// Logger receives the middlewares' logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// GenRequest is the body of POST /v1/generations.
+type GenRequest struct {
+	Model      string `json:"model" validate:"required"`
+	Prompt     string `json:"prompt" validate:"required,min=1,max=4000"`
+	Duration   *int   `json:"duration" validate:"omitempty,min=1"`
+	Resolution string `json:"resolution"`
+}
+
+// ModelID names the model whose rules apply (middleware.ModelRequest).
+func (r *GenRequest) ModelID() string { return r.Model }
+
+type genModel struct {
+	ID             string   `json:"id"`
+	MaxDuration    int      `json:"max_duration"`
+	Resolutions    []string `json:"resolutions"`
+	PricePerSecond int      `json:"price_per_second"`
+}
+
+var genModels = []genModel{
+	{ID: "clipia-fast", MaxDuration: 10, Resolutions: []string{"480p", "720p"}, PricePerSecond: 1},
+	{ID: "clipia-pro", MaxDuration: 60, Resolutions: []string{"720p", "1080p", "4k"}, PricePerSecond: 5},
+}
+
+type generation struct {
+	ID         string `json:"id"`
+	Object     string `json:"object"`
+	Model      string `json:"model"`
+	Prompt     string `json:"prompt"`
+	Duration   int    `json:"duration"`
+	Resolution string `json:"resolution"`
+	Cost       int64  `json:"cost"`
+	Status     string `json:"status"`
+}
+
+// demo keys, as the reference server's.
+var stackKeys = map[string]struct{ id, tenant string }{
+	"sk_test_full":     {"key_full", "acme"},
+	"sk_test_other":    {"key_other", "globex"},
+	"sk_test_readonly": {"key_readonly", "acme"},
+}
+
+type handlers struct {
+	seq        atomic.Int64
+	work       time.Duration
+	onGenerate func(string)
+}
+
+func (h *handlers) listModels(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"data": genModels})
+}
+
+func findGenModel(id string) (genModel, bool) {
+	for _, m := range genModels {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return genModel{}, false
+}
+
+// generate is the handler work after the body is bound and valid.
+func (h *handlers) generate(c echo.Context, req *GenRequest, m genModel) error {
+	if h.work > 0 {
+		t := time.NewTimer(h.work)
+		select {
+		case <-t.C:
+		case <-c.Request().Context().Done():
+			t.Stop()
+			return c.Request().Context().Err()
+		}
+	}
+	if h.onGenerate != nil {
+		h.onGenerate(req.Prompt)
+	}
+	g := generation{
+		ID: "gen_" + itoa(h.seq.Add(1)), Object: "generation", Model: m.ID, Prompt: req.Prompt,
+		Duration: *req.Duration, Resolution: req.Resolution,
+		Cost: int64(*req.Duration) * int64(m.PricePerSecond), Status: "succeeded",
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+g.ID)
+	return c.JSON(http.StatusCreated, g)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// NewStack builds the Echo instance of cfg.Stack. Its stores are not
+// closed by it: the caller owns them.
+func NewStack(cfg StackConfig) (*echo.Echo, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	rateN, burst := cfg.Rate, cfg.Burst
+	if rateN == 0 {
+		rateN, burst = 1_000_000_000, 1_000_000_000
+	}
+	h := &handlers{work: cfg.Work, onGenerate: cfg.OnGenerate}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+
+	switch cfg.Stack {
+	case Bare, EchoMiddlewares:
+		v := validator.New()
+		gen := func(c echo.Context) error {
+			var req GenRequest
+			if err := c.Bind(&req); err != nil {
+				return err
+			}
+			if err := v.Struct(&req); err != nil {
+				return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+			}
+			m, ok := findGenModel(req.Model)
+			if !ok {
+				return echo.NewHTTPError(http.StatusNotFound, "unknown model")
+			}
+			if req.Duration == nil {
+				d := 5
+				req.Duration = &d
+			}
+			if req.Resolution == "" {
+				req.Resolution = m.Resolutions[0]
+			}
+			if *req.Duration > m.MaxDuration {
+				return echo.NewHTTPError(http.StatusUnprocessableEntity, "duration too long")
+			}
+			ok = false
+			for _, r := range m.Resolutions {
+				ok = ok || r == req.Resolution
+			}
+			if !ok {
+				return echo.NewHTTPError(http.StatusUnprocessableEntity, "resolution")
+			}
+			return h.generate(c, &req, m)
+		}
+		var mws []echo.MiddlewareFunc
+		if cfg.Stack == EchoMiddlewares {
+			mws = []echo.MiddlewareFunc{
+				echomw.KeyAuth(func(key string, c echo.Context) (bool, error) {
+					_, ok := stackKeys[key]
+					return ok, nil
+				}),
+				echomw.RateLimiterWithConfig(echomw.RateLimiterConfig{
+					Store: echomw.NewRateLimiterMemoryStoreWithConfig(echomw.RateLimiterMemoryStoreConfig{
+						Rate: rate.Limit(rateN), Burst: int(burst), ExpiresIn: 3 * time.Minute,
+					}),
+					IdentifierExtractor: func(c echo.Context) (string, error) {
+						return c.Request().Header.Get(echo.HeaderAuthorization), nil
+					},
+				}),
+			}
+			e.Use(echomw.RequestID(), echomw.Recover())
+		}
+		v1 := e.Group("/v1", mws...)
+		v1.GET("/models", h.listModels)
+		v1.POST("/generations", gen)
+		return e, nil
+	}
+
+	// Apiguard: the reference server's wiring (examples/server/routes.go),
+	// without its per-request log line.
+	var kcs []middleware.KeyConfig
+	for k, p := range stackKeys {
+		scopes := []string{"models:read", "generations:read", "generations:write"}
+		if k == "sk_test_readonly" {
+			scopes = scopes[:2]
+		}
+		kcs = append(kcs, middleware.KeyConfig{Key: k, KeyID: p.id, Tenant: p.tenant, Scopes: scopes})
+	}
+	keys, err := middleware.NewMemoryKeyStore(kcs)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	limit, err := ratelimit.New(ratelimit.Config{
+		Policies: []ratelimit.Policy{{Name: "default", Rate: rateN, Period: time.Second, Burst: burst}},
+		Store:    cfg.RateStore,
+		Logger:   logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	idem, err := idempotency.New(idempotency.Config{Store: cfg.IdemStore, Lease: cfg.Lease, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	var ms []middleware.Model
+	for _, m := range genModels {
+		ms = append(ms, middleware.Model{
+			ID:       m.ID,
+			Defaults: map[string]any{"duration": 5, "resolution": m.Resolutions[0]},
+			Rules: []middleware.Rule{
+				middleware.MaxInt("duration", int64(m.MaxDuration), "seconds"),
+				middleware.OneOf("resolution", m.Resolutions...),
+			},
+		})
+	}
+	models, err := middleware.NewMemoryModels(ms...)
+	if err != nil {
+		return nil, err
+	}
+	bind, err := middleware.Bind[GenRequest](middleware.BindConfig{Models: models})
+	if err != nil {
+		return nil, err
+	}
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger, SendRequestID: true})
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{SendRequestID: true}), middleware.Recover(middleware.RecoverConfig{Logger: logger}))
+	v1 := e.Group("/v1", auth, limit)
+	v1.GET("/models", h.listModels, middleware.RequireScopes("models:read"))
+	v1.POST("/generations", func(c echo.Context) error {
+		req := middleware.Body[GenRequest](c)
+		m, _ := findGenModel(req.Model)
+		return h.generate(c, req, m)
+	}, middleware.RequireScopes("generations:write"), idem, bind)
+	return e, nil
+}
+
+// Serve serves h over real HTTP on loopback until tb ends and returns its
+// base URL.
+func Serve(tb testing.TB, h http.Handler) string {
+	tb.Helper()
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// RoundTrips is a go-redis hook counting round trips to Redis: one per
+// command sent alone, one per pipeline.
+type RoundTrips struct {
+	n    atomic.Int64
+	cmds atomic.Int64
+}
+
+// Count returns the round trips and commands seen so far.
+func (r *RoundTrips) Count() (trips, cmds int64) { return r.n.Load(), r.cmds.Load() }
+
+// DialHook implements redis.Hook.
+func (r *RoundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook implements redis.Hook.
+func (r *RoundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		r.cmds.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook.
+func (r *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		r.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// GenBody returns a valid generation body with the given prompt.
+func GenBody(prompt string, duration int) []byte {
+	b, _ := json.Marshal(map[string]any{"model": "clipia-fast", "prompt": prompt, "duration": duration})
+	return b
+}
+
+// Cost returns the cost of a 201 generation body, or 0.
+func Cost(body []byte) int64 {
+	var g struct {
+		Cost int64 `json:"cost"`
+	}
+	_ = json.Unmarshal(body, &g)
+	return g.Cost
+}
+
+// GenID returns the id of a generation body.
+func GenID(body []byte) string {
+	var g struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(body, &g)
+	return g.ID
+}

@@ -1,0 +1,53 @@
+// Package ratelimit is apiguard's rate limiter: token buckets per caller and
+// per route, answering 429 rate_limit_exceeded with Retry-After, and the
+// IETF RateLimit-Policy and RateLimit headers on every response of a limited
+// route.
+//
+// # Policies
+//
+// A [Policy] is one token bucket: Rate tokens per Period, holding at most
+// Burst. A route may have several ("10 per second, burst 20" and "1000 per
+// day"); a request passes only when every policy allows it, and a refused
+// request takes nothing from any bucket. The math is GCRA in integer
+// nanoseconds ([Policy.Decide]), pure and clock-free, so that both stores and
+// the tests share it; rates below one per second are written with a longer
+// Period. A request whose cost exceeds a policy's Burst can never pass: it is
+// refused with 400 invalid_request, not with a 429 that would invite
+// retries.
+//
+// # Stores
+//
+// A [Store] makes the whole decision, for all the policies of a request, in
+// ONE atomic step ([Store.Take]). The in-memory [MemoryStore] is the default:
+// sharded, no allocation per decision, buckets deleted as soon as they are
+// full again, optionally bounded. Package redisstore shares buckets between
+// server instances with one Lua script per decision on the Redis server's
+// clock; package storetest is the behaviour suite both pass.
+//
+// Buckets are named by policy Name and caller key: two routes whose policies
+// share a Name share that bucket per caller (handy for one daily quota across
+// routes); give per-route limits their own names.
+//
+// # Middleware
+//
+// [New] builds the Echo middleware. The caller key is, by default, the
+// authenticated principal's key id (see middleware.PrincipalFrom), else the
+// client IP as the app's configured Echo IPExtractor gives it, else the TCP
+// peer address: a raw X-Forwarded-For header is never trusted by default.
+// When the store fails, the middleware fails open (allows and logs) or, with
+// FailClosed, answers 503 service_unavailable; a store failure is never a
+// 429. Errors are returned to Echo, never written: install
+// errorsx.NewHandler as the HTTPErrorHandler.
+//
+// Headers, for policies PerSecond("burst", 10, 20) and PerDay("daily", 1000),
+// after a few requests:
+//
+//	RateLimit-Policy: "burst";q=20;w=2, "daily";q=1000;w=86400
+//	RateLimit: "burst";r=17;t=1
+//
+// RateLimit-Policy lists every policy: q is its Burst, w the seconds an empty
+// bucket takes to refill. RateLimit reports the most restrictive one: r
+// whole tokens left, t seconds until that bucket is full again. On a 429 it
+// reports the refusing policy, and t equals Retry-After: the seconds until
+// enough tokens exist, rounded up, at least 1.
+package ratelimit
