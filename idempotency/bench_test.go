@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -144,6 +145,14 @@ func BenchmarkMiddleware(b *testing.B) {
 				if mode == "replay" {
 					serve(b, e, replayKey) // store it once
 				}
+				// Warm up: open the pool's connections (their HELLO and
+				// CLIENT SETINFO are per connection, not per request) and
+				// load the scripts.
+				var wg sync.WaitGroup
+				for i := range 64 {
+					wg.Go(func() { serve(b, e, "warm-"+strconv.FormatInt(seq.Add(1), 10)+"-"+strconv.Itoa(i)) })
+				}
+				wg.Wait()
 				cs.n.Store(0)
 				if rt != nil {
 					rt.n.Store(0)

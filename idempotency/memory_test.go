@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,5 +162,34 @@ func TestMemoryStoreSweeperRunsAndCloseStopsIt(t *testing.T) {
 	}
 	if err := s.Release(ctx, "k2", r.Token); !errors.Is(err, idempotency.ErrLeaseLost) {
 		t.Fatalf("second Release: got %v, want ErrLeaseLost", err)
+	}
+}
+
+func sweepers() int {
+	buf := make([]byte, 1<<22)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "idempotency.(*memStore).sweeper")
+}
+
+// TestUnreferencedDefaultStoreStopsItsSweeper: the store New creates when
+// Config.Store is nil cannot be closed by the app; when the middleware is
+// dropped, the garbage collector stops its sweeper.
+func TestUnreferencedDefaultStoreStopsItsSweeper(t *testing.T) {
+	before := sweepers()
+	func() {
+		for range 10 {
+			_ = idempotency.Must(idempotency.Config{})
+		}
+	}()
+	if got := sweepers(); got < before+10 {
+		t.Fatalf("sweepers: got %d, want at least %d", got, before+10)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for sweepers() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("sweepers: got %d after GC, want %d", sweepers(), before)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -117,8 +118,11 @@ type MemoryKeyStore struct {
 	table atomic.Pointer[keyTable]
 }
 
+// keyTable is an immutable snapshot of the keys.
 type keyTable struct {
-	byDigest map[[sha256.Size]byte]*keyEntry
+	// byPrefix indexes entries by the first 8 bytes of their digest;
+	// entries whose digests share them (in practice never) are chained.
+	byPrefix map[uint64]*keyEntry
 	byID     map[string]*keyEntry
 }
 
@@ -126,6 +130,37 @@ type keyEntry struct {
 	digest    [sha256.Size]byte
 	principal *Principal
 	revoked   bool
+	next      *keyEntry // next entry with the same digest prefix
+}
+
+func digestPrefix(d *[sha256.Size]byte) uint64 { return binary.LittleEndian.Uint64(d[:8]) }
+
+// find returns the entry whose digest is d, comparing whole digests in
+// constant time.
+func (t *keyTable) find(d *[sha256.Size]byte) *keyEntry {
+	for e := t.byPrefix[digestPrefix(d)]; e != nil; e = e.next {
+		if subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1 {
+			return e
+		}
+	}
+	return nil
+}
+
+// indexKeys builds a table from entries, whose key ids and digests are
+// already known to be unique. It copies the entries.
+func indexKeys(entries []keyEntry) *keyTable {
+	t := &keyTable{
+		byPrefix: make(map[uint64]*keyEntry, len(entries)),
+		byID:     make(map[string]*keyEntry, len(entries)),
+	}
+	for i := range entries {
+		e := entries[i]
+		p := digestPrefix(&e.digest)
+		e.next = t.byPrefix[p]
+		t.byPrefix[p] = &e
+		t.byID[e.principal.KeyID] = &e
+	}
+	return t
 }
 
 // NewMemoryKeyStore builds a store from keys. It returns an error, naming
@@ -181,14 +216,12 @@ func (s *MemoryKeyStore) Revoke(keyID string) bool {
 	if e.revoked {
 		return true
 	}
-	t := &keyTable{
-		byDigest: maps.Clone(old.byDigest),
-		byID:     maps.Clone(old.byID),
+	entries := make([]keyEntry, 0, len(old.byID))
+	for _, o := range old.byID {
+		entries = append(entries, keyEntry{digest: o.digest, principal: o.principal,
+			revoked: o.revoked || o.principal.KeyID == keyID})
 	}
-	ne := &keyEntry{digest: e.digest, principal: e.principal, revoked: true}
-	t.byDigest[e.digest] = ne
-	t.byID[keyID] = ne
-	s.table.Store(t)
+	s.table.Store(indexKeys(entries))
 	return true
 }
 
@@ -205,21 +238,20 @@ func (s *MemoryKeyStore) Len() int {
 // [ErrKeyNotFound], or the principal together with [ErrKeyRevoked].
 //
 // Timing: the key is hashed first (SHA-256, time depending only on its
-// length, which the attacker chose) and the table is indexed by the digest.
-// The map lookup's timing can only depend on the digest, and learning
-// anything about the digests of stored keys gives no way to construct a key
-// (that would need a SHA-256 preimage). The found entry's digest is then
-// compared once more with subtle.ConstantTimeCompare, so the final decision
-// is constant-time even for a map implementation that compared keys early.
-// No byte of a stored secret is ever compared against input.
+// length, which the caller chose), the table is indexed by the first 8 bytes
+// of the digest, and the whole digest of the entry found is compared with
+// subtle.ConstantTimeCompare. The map lookup's timing can depend only on
+// that digest prefix, and learning anything about the digests of stored
+// keys gives no way to construct a key (that would need a SHA-256
+// preimage). No byte of a stored secret is ever compared against input.
 func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Principal, error) {
 	t := s.table.Load()
 	if t == nil {
 		return nil, ErrKeyNotFound
 	}
 	d := digestKey(key)
-	e, ok := t.byDigest[d]
-	if !ok || subtle.ConstantTimeCompare(e.digest[:], d[:]) != 1 {
+	e := t.find(&d)
+	if e == nil {
 		return nil, ErrKeyNotFound
 	}
 	if e.revoked {
@@ -229,9 +261,10 @@ func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Principal, erro
 }
 
 // digestKey is sha256.Sum256 without the heap allocation []byte(key) costs
-// for keys over 32 bytes: short keys are copied into a stack buffer.
+// for keys over 32 bytes: keys up to the auth middleware's default length
+// are copied into a stack buffer.
 func digestKey(key string) [sha256.Size]byte {
-	var buf [512]byte
+	var buf [DefaultMaxKeyLength]byte
 	if len(key) > len(buf) {
 		return sha256.Sum256([]byte(key))
 	}
@@ -240,10 +273,9 @@ func digestKey(key string) [sha256.Size]byte {
 }
 
 func buildKeyTable(keys []KeyConfig) (*keyTable, error) {
-	t := &keyTable{
-		byDigest: make(map[[sha256.Size]byte]*keyEntry, len(keys)),
-		byID:     make(map[string]*keyEntry, len(keys)),
-	}
+	entries := make([]keyEntry, 0, len(keys))
+	byID := make(map[string]bool, len(keys))
+	byDigest := make(map[[sha256.Size]byte]string, len(keys)) // digest → key id
 	for i, k := range keys {
 		where := fmt.Sprintf("apiguard: key %d (key id %q)", i, k.KeyID)
 		var d [sha256.Size]byte
@@ -270,11 +302,11 @@ func buildKeyTable(keys []KeyConfig) (*keyTable, error) {
 		if k.KeyID == "" {
 			return nil, fmt.Errorf("apiguard: key %d: empty key id", i)
 		}
-		if _, dup := t.byID[k.KeyID]; dup {
+		if byID[k.KeyID] {
 			return nil, errors.New(where + ": duplicate key id")
 		}
-		if prev, dup := t.byDigest[d]; dup {
-			return nil, fmt.Errorf("%s: same key as key id %q", where, prev.principal.KeyID)
+		if prev, dup := byDigest[d]; dup {
+			return nil, fmt.Errorf("%s: same key as key id %q", where, prev)
 		}
 		for _, sc := range k.Scopes {
 			if !validScope(sc) {
@@ -293,11 +325,11 @@ func buildKeyTable(keys []KeyConfig) (*keyTable, error) {
 		if len(k.Metadata) > 0 {
 			p.Metadata = maps.Clone(k.Metadata)
 		}
-		e := &keyEntry{digest: d, principal: p, revoked: k.Revoked}
-		t.byDigest[d] = e
-		t.byID[k.KeyID] = e
+		entries = append(entries, keyEntry{digest: d, principal: p, revoked: k.Revoked})
+		byID[k.KeyID] = true
+		byDigest[d] = k.KeyID
 	}
-	return t, nil
+	return indexKeys(entries), nil
 }
 
 // visibleASCII reports whether s is non-empty and only holds 0x21–0x7E.

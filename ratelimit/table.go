@@ -22,16 +22,12 @@ type slot struct {
 
 const minTableSize = 8
 
-// bucketHash combines the caller key's hash with the policy name; bit 0 is
-// always set so that 0 can mean "empty".
+// bucketHash combines the caller key's hash with the policy name's length
+// (cheap; buckets of one caller under names of equal length share a hash and
+// sit next to each other, told apart by the name); bit 0 is always set so
+// that 0 can mean "empty".
 func bucketHash(keyHash uint64, policy string) uint64 {
-	h := keyHash
-	for i := 0; i < len(policy); i++ {
-		h ^= uint64(policy[i])
-		h *= 0x100000001b3
-	}
-	h ^= h >> 29
-	return h | 1
+	return (keyHash ^ uint64(len(policy))*0x9e3779b97f4a7c15) | 1
 }
 
 // find returns the index of the bucket (h, key, policy) and true, or the

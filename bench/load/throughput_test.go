@@ -1,10 +1,13 @@
 package load
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,14 +25,14 @@ type cell struct {
 	bad          int     // responses other than the route's success
 }
 
-func cellTime() (d time.Duration, workers int) {
+func cellTime() (d time.Duration, workers, rounds int) {
 	switch {
 	case Long():
-		return 5 * time.Second, 8
+		return 3 * time.Second, 8, 3
 	case RaceEnabled():
-		return 150 * time.Millisecond, 4
+		return 150 * time.Millisecond, 4, 1
 	default:
-		return 400 * time.Millisecond, 8
+		return 400 * time.Millisecond, 8, 1
 	}
 }
 
@@ -42,7 +45,7 @@ func cellTime() (d time.Duration, workers int) {
 // (go-redis hook: one per command sent alone or per pipeline) and commands
 // (INFO commandstats) per request.
 func TestThroughput(t *testing.T) {
-	d, workers := cellTime()
+	d, workers, rounds := cellTime()
 	rd := StartRedis(t)
 	hook := &RoundTrips{}
 	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr(), PoolSize: 32})
@@ -113,65 +116,89 @@ func TestThroughput(t *testing.T) {
 	client := NewHTTPClient(workers, 10*time.Second)
 	var cells []cell
 	run := 0
-	for _, rt := range routes {
-		for _, tg := range targets {
-			if rt.apig && !strings.Contains(tg.name, "apiguard") && !strings.Contains(tg.name, "reference") {
-				continue
-			}
-			run++
-			prefix := "k" + strconv.Itoa(run) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-			mk := rt.req
-			if mk == nil {
-				mk = func(i int) Req {
-					return Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full", Body: body,
-						Header: map[string]string{"Idempotency-Key": prefix + strconv.Itoa(i)}}
+	for round := 0; round < rounds; round++ {
+		for _, rt := range routes {
+			for _, tg := range targets {
+				if rt.apig && !strings.Contains(tg.name, "apiguard") && !strings.Contains(tg.name, "reference") {
+					continue
 				}
-			}
-			var bad []string
-			fire := func(i int) time.Duration {
-				status, _, b, lat, err := Send(client, tg.url, mk(i))
-				if err != nil || status != rt.status {
-					if len(bad) < 5 {
-						bad = append(bad, fmt.Sprintf("%v %d %s", err, status, tail(string(b), 200)))
-					} else {
-						bad = append(bad, "")
+				run++
+				prefix := "k" + strconv.Itoa(run) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+				mk := rt.req
+				if mk == nil {
+					mk = func(i int) Req {
+						return Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full", Body: body,
+							Header: map[string]string{"Idempotency-Key": prefix + strconv.Itoa(i)}}
 					}
 				}
-				return lat
-			}
-			t0 := time.Now()
-			Loop(workers, 200, d, func(i int) time.Duration { return fire(1_000_000 + i) }) // warm-up
-			trips0, _ := hook.Count()
-			calls0, _ := CommandCalls(rd.Addr())
-			bad = bad[:0]
-			st := Loop(workers, 0, d, fire)
-			c := cell{stack: tg.name, route: rt.name, st: st, trips: -1, evals: -1, bad: len(bad)}
-			if tg.redis {
-				calls1, _ := CommandCalls(rd.Addr())
-				// Commands run inside a script count in commandstats
-				// too: count the scripts.
-				n := calls1["evalsha"] - calls0["evalsha"] + calls1["eval"] - calls0["eval"]
-				c.evals = float64(n) / float64(st.Count)
-				if !strings.Contains(tg.name, "process") {
-					trips1, _ := hook.Count()
-					c.trips = float64(trips1-trips0) / float64(st.Count)
+				var bad []string
+				fire := func(i int) time.Duration {
+					status, _, b, lat, err := Send(client, tg.url, mk(i))
+					if err != nil || status != rt.status {
+						if len(bad) < 5 {
+							bad = append(bad, fmt.Sprintf("%v %d %s", err, status, tail(string(b), 200)))
+						} else {
+							bad = append(bad, "")
+						}
+					}
+					return lat
 				}
+				t0 := time.Now()
+				Loop(workers, 200, d, func(i int) time.Duration { return fire(1_000_000 + i) }) // warm-up
+				trips0, _ := hook.Count()
+				calls0, _ := CommandCalls(rd.Addr())
+				bad = bad[:0]
+				st := Loop(workers, 0, d, fire)
+				c := cell{stack: tg.name, route: rt.name, st: st, trips: -1, evals: -1, bad: len(bad)}
+				if tg.redis {
+					calls1, _ := CommandCalls(rd.Addr())
+					// Commands run inside a script count in commandstats
+					// too: count the scripts.
+					n := calls1["evalsha"] - calls0["evalsha"] + calls1["eval"] - calls0["eval"]
+					c.evals = float64(n) / float64(st.Count)
+					if !strings.Contains(tg.name, "process") {
+						trips1, _ := hook.Count()
+						c.trips = float64(trips1-trips0) / float64(st.Count)
+					}
+				}
+				if len(bad) > 0 {
+					t.Errorf("%s %s: %d of %d responses were not %d: %v", tg.name, rt.name, len(bad), st.Count, rt.status, bad[:min(5, len(bad))])
+				}
+				cells = append(cells, c)
+				t.Logf("%s %s: %v", tg.name, rt.name, time.Since(t0))
 			}
-			if len(bad) > 0 {
-				t.Errorf("%s %s: %d of %d responses were not %d: %v", tg.name, rt.name, len(bad), st.Count, rt.status, bad[:min(5, len(bad))])
-			}
-			cells = append(cells, c)
-			t.Logf("%s %s: %v", tg.name, rt.name, time.Since(t0))
 		}
 	}
+	cells = medians(cells)
 	srvMem.CheckNoRace(t)
 	srvRedis.CheckNoRace(t)
-	WriteResult(t, "throughput.md", formatThroughput(cells, d, workers))
+	WriteResult(t, "throughput.md", formatThroughput(cells, d, workers, rounds))
 }
 
-func formatThroughput(cells []cell, d time.Duration, workers int) string {
+// medians keeps, for each (stack, route), the round with the median
+// requests/s, in the order of first appearance.
+func medians(cells []cell) []cell {
+	var order []string
+	by := map[string][]cell{}
+	for _, c := range cells {
+		k := c.route + "|" + c.stack
+		if by[k] == nil {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], c)
+	}
+	out := make([]cell, 0, len(order))
+	for _, k := range order {
+		cs := by[k]
+		slices.SortFunc(cs, func(a, b cell) int { return cmp.Compare(a.st.RPS(), b.st.RPS()) })
+		out = append(out, cs[len(cs)/2])
+	}
+	return out
+}
+
+func formatThroughput(cells []cell, d time.Duration, workers, rounds int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### Throughput (%d closed-loop clients, %v per cell, loopback, GOMAXPROCS %s)\n\n", workers, d, gomaxprocs())
+	fmt.Fprintf(&b, "### Throughput (%d closed-loop clients, %v per cell, median of %d rounds, loopback, GOMAXPROCS %s)\n\n", workers, d, rounds, gomaxprocs())
 	b.WriteString("| route | stack | req/s | p50 | p99 | req/s vs (a) | Redis round trips/req | Redis scripts run/req |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	base := map[string]float64{}
 	for _, c := range cells {

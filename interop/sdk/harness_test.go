@@ -36,8 +36,17 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Build inside the root module (the replace target), so the server's
+	// own dependencies (go-redis) come from its go.sum, not from this
+	// module's, which `go mod tidy` keeps free of them.
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/clipia/apiguard").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "interop: locating the apiguard module:", err)
+		return 1
+	}
 	serverBin = filepath.Join(dir, "server")
-	build := exec.Command("go", "build", "-o", serverBin, "github.com/clipia/apiguard/examples/server")
+	build := exec.Command("go", "build", "-o", serverBin, "./examples/server")
+	build.Dir = strings.TrimSpace(string(root))
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "interop: building examples/server:", err)

@@ -16,14 +16,15 @@ import (
 // newOpenAI returns an unmodified openai-go client whose base URL is the
 // proxy's /v1/. MaxRetries is always set explicitly by the caller's opts or
 // here (2, the SDK's default).
-func newOpenAI(p *proxy, key string, opts ...option.RequestOption) openai.Client {
+func newOpenAI(p *proxy, key string, opts ...option.RequestOption) *openai.Client {
 	base := []option.RequestOption{
 		option.WithBaseURL(p.URL + "/v1/"),
 		option.WithAPIKey(key),
 		option.WithMaxRetries(2),
 		option.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}),
 	}
-	return openai.NewClient(append(base, opts...)...)
+	c := openai.NewClient(append(base, opts...)...)
+	return &c
 }
 
 // checkOpenAIError asserts that err is an *openai.Error that carries the

@@ -399,3 +399,48 @@ func TestParallelTakes(t *testing.T) {
 		})
 	}
 }
+
+// When Redis stops answering, batched decisions fail within Timeout, whatever
+// the client's ReadTimeout (2s here): the queue is bounded (excess fails at
+// once with ErrOverloaded) and each caller waits at most Timeout.
+func TestBatchingIsBounded(t *testing.T) {
+	px := newProxy(t, redistest.Addr(t))
+	c := redis.NewClient(&redis.Options{Addr: px.addr, ReadTimeout: 2 * time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	const timeout = 200 * time.Millisecond
+	s := newStore(t, c, redisstore.Config{Timeout: timeout, MaxBatch: 2, Pipelines: 1})
+	p := []ratelimit.Policy{ratelimit.PerSecond("default", 1, 1)}
+	if _, err := s.Take(context.Background(), "warm", p, 0); err != nil {
+		t.Fatal(err)
+	}
+	px.blackhole.Store(true)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Take(context.Background(), fmt.Sprint("k", i), p, 1)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	overloaded := 0
+	for err := range errs {
+		if err == nil {
+			t.Fatal("a decision succeeded while Redis swallowed every script")
+		}
+		if errors.Is(err, redisstore.ErrOverloaded) {
+			overloaded++
+		}
+	}
+	if overloaded == 0 {
+		t.Error("40 decisions on a queue of 8: got no ErrOverloaded")
+	}
+	if elapsed > timeout+time.Second {
+		t.Errorf("the decisions took %v to fail, want about Timeout (%v)", elapsed, timeout)
+	}
+}

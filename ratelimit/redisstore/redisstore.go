@@ -54,18 +54,27 @@ type Config struct {
 	// Prefix is prepended to every key. Empty means [DefaultPrefix].
 	Prefix string
 
-	// Timeout bounds one decision's round trip to Redis (the pipeline it
-	// travels in). Zero means 500ms. The request's context can shorten the
-	// wait, never lengthen it.
+	// Timeout bounds the wait for one decision, queue and round trip
+	// included: after it Take fails (and the middleware fails open or
+	// closed), whatever the Redis client's own timeouts. Zero means 500ms.
+	// The request's context can shorten the wait, never lengthen it. (With
+	// MaxBatch 1 the caller's goroutine runs the command itself, so Timeout
+	// is only the context deadline, which go-redis applies to the socket
+	// when the client has ContextTimeoutEnabled; else its ReadTimeout and
+	// WriteTimeout bound the wait.)
 	Timeout time.Duration
 
 	// MaxBatch is the largest number of decisions sent in one pipeline.
 	// Zero means 64. 1 disables batching: each decision is sent on its
-	// caller's goroutine as a single EVALSHA.
+	// caller's goroutine as a single EVALSHA. At most 4 × MaxBatch ×
+	// Pipelines decisions wait in the queue; more fail at once with
+	// [ErrOverloaded] (the middleware then fails open or closed).
 	MaxBatch int
 
 	// Pipelines is the number of pipelines in flight at once, each sent by
-	// one worker goroutine. Zero means 4. Ignored when MaxBatch is 1.
+	// one worker goroutine. Zero means 2: one is on the wire while the next
+	// fills, which keeps a Redis server busy with few, deep pipelines.
+	// Ignored when MaxBatch is 1.
 	Pipelines int
 
 	// Now replaces the Redis server clock. Leave it nil in production, so
@@ -85,6 +94,7 @@ type Store struct {
 
 	batching bool
 	maxBatch int
+	maxQueue int
 	mu       sync.Mutex
 	queue    []*call
 	wake     chan struct{}
@@ -94,8 +104,19 @@ type Store struct {
 	closed   bool
 }
 
-// ErrClosed is returned by Take after Close.
-var ErrClosed = errors.New("redisstore: store closed")
+// Errors of Take besides Redis's own.
+var (
+	// ErrClosed is returned by Take after Close.
+	ErrClosed = errors.New("redisstore: store closed")
+
+	// ErrOverloaded is returned when the batching queue is full: Redis is
+	// not keeping up.
+	ErrOverloaded = errors.New("redisstore: too many decisions waiting for Redis")
+
+	// ErrTimeout is returned for a decision that got no answer within
+	// Timeout. It may or may not have been applied.
+	ErrTimeout = errors.New("redisstore: no answer from Redis within the timeout")
+)
 
 // New returns a store that keeps its buckets in Redis through client (a
 // *redis.Client, *redis.ClusterClient or any other UniversalClient).
@@ -129,8 +150,9 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		s.batching = true
 		n := cfg.Pipelines
 		if n == 0 {
-			n = 4
+			n = 2
 		}
+		s.maxQueue = 4 * s.maxBatch * n
 		s.wake = make(chan struct{}, n)
 		s.wg.Add(n)
 		for range n {
@@ -147,9 +169,11 @@ func (s *Store) Key(key string, policy ratelimit.Policy) string {
 
 // call is one decision waiting for, or riding in, a pipeline.
 type call struct {
-	ctx  context.Context
-	cmd  *redis.IntSliceCmd
-	done chan struct{}
+	ctx   context.Context
+	cmd   *redis.IntSliceCmd
+	enq   time.Time
+	done  chan struct{}
+	timer *time.Timer
 }
 
 // noRetry marks a script run as not to be re-sent by go-redis: after a
@@ -243,17 +267,28 @@ func (s *Store) direct(ctx context.Context, args []any) (*redis.IntSliceCmd, err
 	return cmd, err
 }
 
-var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+var callPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &call{done: make(chan struct{}, 1), timer: t}
+}}
 
 // viaBatch queues one decision for the workers and waits for its reply.
 func (s *Store) viaBatch(ctx context.Context, args []any) (*redis.IntSliceCmd, error) {
 	c := callPool.Get().(*call)
 	c.ctx = ctx
 	c.cmd = redis.NewIntSliceCmd(ctx, args...)
+	c.enq = time.Now()
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || len(s.queue) >= s.maxQueue {
+		closed := s.closed
 		s.mu.Unlock()
-		return nil, ErrClosed
+		c.ctx, c.cmd = nil, nil
+		callPool.Put(c)
+		if closed {
+			return nil, ErrClosed
+		}
+		return nil, ErrOverloaded
 	}
 	s.queue = append(s.queue, c)
 	s.mu.Unlock()
@@ -261,8 +296,10 @@ func (s *Store) viaBatch(ctx context.Context, args []any) (*redis.IntSliceCmd, e
 	case s.wake <- struct{}{}:
 	default:
 	}
+	c.timer.Reset(s.timeout)
 	select {
 	case <-c.done:
+		c.timer.Stop()
 		cmd := c.cmd
 		c.ctx, c.cmd = nil, nil
 		callPool.Put(c)
@@ -270,7 +307,10 @@ func (s *Store) viaBatch(ctx context.Context, args []any) (*redis.IntSliceCmd, e
 	case <-ctx.Done():
 		// The call is abandoned: a worker may still send it and will
 		// signal done on its buffered channel; it is not reused.
+		c.timer.Stop()
 		return nil, ctx.Err()
+	case <-c.timer.C:
+		return nil, ErrTimeout
 	}
 }
 
@@ -309,6 +349,10 @@ func (s *Store) run(batch []*call) {
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
 			c.cmd.SetErr(err)
+			continue
+		}
+		if time.Since(c.enq) >= s.timeout {
+			c.cmd.SetErr(ErrTimeout) // its caller has given up: do not send it
 			continue
 		}
 		_ = pipe.Process(ctx, noRetry{c.cmd})

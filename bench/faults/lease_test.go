@@ -1,0 +1,179 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clipia/apiguard/bench/load"
+	"github.com/redis/go-redis/v9"
+)
+
+// waitClaim waits until an idempotency record exists in Redis and returns
+// when it was first seen (just after the claim).
+func waitClaim(t *testing.T, rdb *redis.Client, pattern string) (string, time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		keys, err := rdb.Keys(context.Background(), pattern).Result()
+		if err == nil && len(keys) == 1 {
+			return keys[0], time.Now()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no idempotency record %s appeared in Redis", pattern)
+	return "", time.Time{}
+}
+
+// retryUntilRun retries req on srv every interval until it is answered 201,
+// and returns the 409 request_in_progress answers seen before, the 201 and
+// when it came.
+func retryUntilRun(t *testing.T, client *http.Client, srv *load.Server, req load.Req, d time.Duration) (inProgress int, first load.Outcome, at time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		o, _, err := load.Do(client, srv.URL, req)
+		if err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		switch o.Key() {
+		case "409 request_in_progress":
+			inProgress++
+			if o.Header.Get("Retry-After") == "" {
+				t.Errorf("409 request_in_progress without Retry-After")
+			}
+		case "201":
+			return inProgress, o, time.Now()
+		default:
+			t.Fatalf("retry got %s, want 409 request_in_progress or 201: %s", o.Key(), o.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the retry never ran within %v", d)
+	return
+}
+
+// TestSIGKILLWhileHoldingLease kills a server (SIGKILL) in the middle of a
+// request that holds an idempotency lease in Redis. A retry on a second
+// server sharing Redis gets 409 request_in_progress until the lease
+// expires, then runs once; later retries replay that run. The dead owner
+// never commits.
+func TestSIGKILLWhileHoldingLease(t *testing.T) {
+	const lease = 2 * time.Second
+	rd := load.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	common := []string{"-redis", rd.URL(), "-lock-ttl", lease.String(), "-rate", "1000", "-burst", "1000"}
+	a := load.StartServer(t, append(common, "-work-delay", "5s")...)
+	b := load.StartServer(t, append(common, "-work-delay", "100ms")...)
+	client := load.NewHTTPClient(4, 10*time.Second)
+
+	req := load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full",
+		Body: load.GenBody("killed mid-request", 3), Header: map[string]string{"Idempotency-Key": "sigkill-1"}}
+	aDone := make(chan error, 1)
+	go func() {
+		_, _, err := load.Do(client, a.URL, req)
+		aDone <- err
+	}()
+	key, claimed := waitClaim(t, rdb, "clipia:idempotency:*sigkill-1*")
+	a.Kill()
+	if err := <-aDone; err == nil {
+		t.Errorf("the request to the killed server got an answer")
+	}
+
+	inProgress, first, ranAt := retryUntilRun(t, client, b, req, 10*time.Second)
+	if inProgress == 0 {
+		t.Errorf("no 409 request_in_progress before the lease expired")
+	}
+	if first.Replayed {
+		t.Errorf("the first 201 after the lease was a replay: the dead owner committed")
+	}
+	// The lease started before the claim was seen, so the retry may run
+	// up to one polling interval early; a run well before expiry means the
+	// lease did not hold.
+	if early := claimed.Add(lease).Sub(ranAt); early > 100*time.Millisecond {
+		t.Errorf("the retry ran %v after the claim, before the %v lease expired", ranAt.Sub(claimed), lease)
+	}
+	if late := ranAt.Sub(claimed.Add(lease)); late > 1500*time.Millisecond {
+		t.Errorf("the retry ran %v after the lease expired: recovery is slow", late)
+	}
+
+	// Later retries replay B's run, byte for byte; and after the dead
+	// owner's work would have finished, the record is still B's.
+	time.Sleep(3500 * time.Millisecond)
+	o, _, err := load.Do(client, b.URL, req)
+	if err != nil || !o.Replayed || !bytes.Equal(o.Body, first.Body) {
+		t.Errorf("retry after the run: %v %s replayed=%v body %s, want a replay of %s", err, o.Key(), o.Replayed, o.Body, first.Body)
+	}
+	rec, err := rdb.HGetAll(context.Background(), key).Result()
+	if err != nil || rec["s"] != "c" || !strings.Contains(rec["r"], load.GenID(first.Body)) {
+		t.Errorf("record in Redis: %v %v, want completed with the second server's generation %s", err, rec, load.GenID(first.Body))
+	}
+	b.CheckNoRace(t)
+	t.Logf("lease %v: %d × 409 request_in_progress, then the retry ran %v after the claim; replayed afterwards", lease, inProgress, ranAt.Sub(claimed).Round(time.Millisecond))
+}
+
+// TestFrozenOwnerCannotCommit freezes (SIGSTOP) a server holding a lease
+// until the lease expires and a second server has run and committed the
+// request, then thaws it (SIGCONT): the stale owner finishes its handler,
+// but its commit is refused by the fencing token, and the record stays the
+// second server's.
+func TestFrozenOwnerCannotCommit(t *testing.T) {
+	const lease = time.Second
+	rd := load.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	common := []string{"-redis", rd.URL(), "-lock-ttl", lease.String(), "-rate", "1000", "-burst", "1000"}
+	a := load.StartServer(t, append(common, "-work-delay", "1500ms")...)
+	b := load.StartServer(t, append(common, "-work-delay", "50ms")...)
+	client := load.NewHTTPClient(4, 20*time.Second)
+
+	req := load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full",
+		Body: load.GenBody("frozen owner", 2), Header: map[string]string{"Idempotency-Key": "sigstop-1"}}
+	type answer struct {
+		o   load.Outcome
+		err error
+	}
+	aDone := make(chan answer, 1)
+	go func() {
+		o, _, err := load.Do(client, a.URL, req)
+		aDone <- answer{o, err}
+	}()
+	key, _ := waitClaim(t, rdb, "clipia:idempotency:*sigstop-1*")
+	if err := a.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	_, first, _ := retryUntilRun(t, client, b, req, 5*time.Second)
+	if err := a.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	got := <-aDone
+	if got.err != nil || got.o.Status != http.StatusCreated {
+		t.Fatalf("the thawed owner answered %v %s, want its own 201", got.err, got.o.Key())
+	}
+	if load.GenID(got.o.Body) == load.GenID(first.Body) {
+		t.Fatalf("both servers answered the same generation %s", load.GenID(first.Body))
+	}
+	o, _, err := load.Do(client, b.URL, req)
+	if err != nil || !o.Replayed || !bytes.Equal(o.Body, first.Body) {
+		t.Errorf("replay after the stale owner finished: %v %s %s, want the second server's %s", err, o.Key(), o.Body, first.Body)
+	}
+	rec, _ := rdb.HGetAll(context.Background(), key).Result()
+	if !strings.Contains(rec["r"], load.GenID(first.Body)) {
+		t.Errorf("record %v does not hold the second server's generation %s", rec, load.GenID(first.Body))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(a.LogText(), "response not stored") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(a.LogText(), "response not stored") {
+		t.Errorf("the stale owner did not log its refused commit")
+	}
+	a.CheckNoRace(t)
+	b.CheckNoRace(t)
+	t.Logf("stale owner answered its own client %s but its commit was refused; the record holds %s", load.GenID(got.o.Body), load.GenID(first.Body))
+}

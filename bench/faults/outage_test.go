@@ -1,0 +1,243 @@
+package faults
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clipia/apiguard/bench/load"
+	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
+	rlredis "github.com/clipia/apiguard/ratelimit/redisstore"
+	"github.com/redis/go-redis/v9"
+)
+
+// phases of an outage, as seen by the load generator.
+const (
+	phaseUp = iota
+	phaseDown
+	phaseBack
+)
+
+var phaseNames = []string{"before", "Redis down", "after restart"}
+
+type outageResult struct {
+	target     string
+	what       string // "keyed POST", "POST", "GET"
+	sent, recv int32  // phases at send and receive
+	o          load.Outcome
+	err        error
+	at         time.Time
+	lat        time.Duration
+}
+
+// TestRedisOutage kills Redis under load and restarts it (empty, on the
+// same port), for the reference server process and for the same apiguard
+// chain in this process (whose goroutines can be counted). While Redis is
+// down: requests with an Idempotency-Key answer 503 and never run; rate
+// limits fail open (the servers' setting), so other requests pass without
+// RateLimit headers. After the restart everything recovers by itself, and
+// no goroutine is left behind.
+func TestRedisOutage(t *testing.T) {
+	down, up := 3*time.Second, 1500*time.Millisecond
+	workers := 6
+	if load.Long() {
+		down, up, workers = 5*time.Second, 5*time.Second, 12
+	}
+	rd := load.StartRedis(t)
+	srv := load.StartServer(t, "-redis", rd.URL(), "-rate", "100000", "-burst", "100000", "-work-delay", "5ms", "-credits", "1000000000")
+
+	// The same chain in this process, on its own client with short
+	// timeouts (as a service would configure it), so that goroutines can
+	// be counted.
+	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr(), DialTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	rs, err := rlredis.New(rdb, rlredis.Config{Prefix: "inproc:rl:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	is, err := idemredis.New(rdb, idemredis.Config{Prefix: "inproc:idem:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs sync.Map // prompt → runs, in-process
+	e, err := load.NewStack(load.StackConfig{Stack: load.Apiguard, RateStore: rs, IdemStore: is, Rate: 100000, Burst: 100000, Work: 5 * time.Millisecond,
+		OnGenerate: func(p string) {
+			n, _ := runs.LoadOrStore(p, new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inproc := load.Serve(t, e)
+	client := load.NewHTTPClient(workers, 20*time.Second)
+	targets := []struct{ name, url string }{{"server process", srv.URL}, {"in-process", inproc}}
+
+	// Warm up, then count.
+	for i := 0; i < 50; i++ {
+		for _, tg := range targets {
+			_, _, _ = load.Do(client, tg.url, load.Req{Method: "GET", Path: "/v1/models", APIKey: "sk_test_full"})
+		}
+	}
+	client.CloseIdleConnections()
+	g0 := settleGoroutines(0, 0)
+	rss0, th0, _ := load.ProcStatus(srv.PID())
+
+	var (
+		phase   atomic.Int32
+		stop    atomic.Bool
+		mu      sync.Mutex
+		results []outageResult
+		seq     atomic.Int64
+		wg      sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				i := seq.Add(1)
+				tg := targets[i%2]
+				var req load.Req
+				what := []string{"keyed POST", "POST", "GET"}[(i/2)%3]
+				switch what {
+				case "keyed POST":
+					req = load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full",
+						Body: load.GenBody("outage "+strconv.FormatInt(i, 10), 1), Header: map[string]string{"Idempotency-Key": "outage-" + strconv.FormatInt(i, 10)}}
+				case "POST":
+					req = load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full", Body: load.GenBody("unkeyed", 1)}
+				default:
+					req = load.Req{Method: "GET", Path: "/v1/models", APIKey: "sk_test_full"}
+				}
+				sent := phase.Load()
+				o, lat, err := load.Do(client, tg.url, req)
+				r := outageResult{target: tg.name, what: what, sent: sent, recv: phase.Load(), o: o, err: err, at: time.Now(), lat: lat}
+				o.Body = nil
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(up)
+	phase.Store(phaseDown)
+	rd.Kill()
+
+	time.Sleep(down)
+	phase.Store(phaseBack)
+	rd.Restart(t)
+	restartedAt := time.Now()
+	time.Sleep(up)
+	stop.Store(true)
+	wg.Wait()
+
+	// Recovery: the first keyed 201 after the restart, per target.
+	recovered := map[string]time.Duration{}
+	counts := map[string]map[string]int{} // target/what/phase → outcome counts
+	maxLat := map[string]time.Duration{}
+	for _, r := range results {
+		if r.err != nil {
+			t.Errorf("%s %s (%s): %v", r.target, r.what, phaseNames[r.sent], r.err)
+			continue
+		}
+		ph := phaseNames[r.sent]
+		if r.sent != r.recv {
+			ph = phaseNames[r.sent] + "→" + phaseNames[r.recv]
+		}
+		k := r.target + " | " + r.what + " | " + ph
+		if counts[k] == nil {
+			counts[k] = map[string]int{}
+		}
+		label := r.o.Key()
+		if r.what == "GET" && r.o.Status == http.StatusOK && r.o.Header.Get("RateLimit") == "" {
+			label += " (no RateLimit header)"
+		}
+		counts[k][label]++
+		maxLat[k] = max(maxLat[k], r.lat)
+		if r.sent == phaseDown && r.recv == phaseDown {
+			// Entirely inside the outage.
+			switch r.what {
+			case "keyed POST":
+				if r.o.Key() != "503 service_unavailable" {
+					t.Errorf("%s: keyed POST during the outage got %s, want 503 service_unavailable (never run unguarded)", r.target, r.o.Key())
+				}
+			default:
+				if r.o.Status >= 400 {
+					t.Errorf("%s: %s during the outage got %s, want it allowed (rate limits fail open)", r.target, r.what, r.o.Key())
+				}
+			}
+		}
+		if r.sent == phaseBack && r.what == "keyed POST" && r.o.Status == http.StatusCreated {
+			if d := r.at.Sub(restartedAt); recovered[r.target] == 0 || d < recovered[r.target] {
+				recovered[r.target] = d
+			}
+		}
+		if r.sent == phaseUp && r.recv == phaseUp && r.o.Status >= 500 {
+			t.Errorf("%s: %s before the outage got %s", r.target, r.what, r.o.Key())
+		}
+	}
+	for _, tg := range targets {
+		if recovered[tg.name] == 0 {
+			t.Errorf("%s: no keyed POST succeeded after Redis came back: no recovery", tg.name)
+		}
+		// The last second must be clean: every request succeeds again.
+		for _, r := range results {
+			if r.target == tg.name && r.sent == phaseBack && r.at.After(restartedAt.Add(up-time.Second)) && r.err == nil && r.o.Status >= 400 {
+				t.Errorf("%s: %s still failing %v after the restart: %s", tg.name, r.what, r.at.Sub(restartedAt), r.o.Key())
+				break
+			}
+		}
+	}
+	// In process: no keyed generation ran twice, and every keyed 201 ran.
+	runs.Range(func(k, v any) bool {
+		if n := v.(*atomic.Int32).Load(); n > 1 && k.(string) != "unkeyed" {
+			t.Errorf("in-process: %q ran %d times", k, n)
+		}
+		return true
+	})
+
+	client.CloseIdleConnections()
+	g1 := settleGoroutines(g0, 5)
+	rss1, th1, _ := load.ProcStatus(srv.PID())
+	if g1 > g0+5 {
+		t.Errorf("in-process goroutines: %d before the outage, %d after recovery: a leak", g0, g1)
+	}
+	srv.CheckNoRace(t)
+
+	var b fmtBuilder
+	b.f("### Redis outage under load (%d workers; Redis down %v, then restarted empty)\n\n", workers, down)
+	b.f("Recovery (first keyed 201 after the restart): server process %v, in-process %v.\n", recovered["server process"].Round(time.Millisecond), recovered["in-process"].Round(time.Millisecond))
+	b.f("In-process goroutines %d before, %d after recovery. Server process: OS threads %d → %d, RSS %.1f → %.1f MB (it has no pprof endpoint; goroutines were counted in process).\n\n", g0, g1, th0, th1, float64(rss0)/1024, float64(rss1)/1024)
+	b.f("| target | request | phase (sent→answered) | outcomes | max latency |\n|---|---|---|---|---:|\n")
+	for _, k := range sortedKeys(counts) {
+		b.f("| %s | %s | %v |\n", k, joinCounts(counts[k]), maxLat[k].Round(time.Millisecond))
+	}
+	load.WriteResult(t, "outage.md", b.String())
+}
+
+// settleGoroutines waits up to 3 s for the goroutine count to drop to
+// want+slack (want 0: just let things settle) and returns it.
+func settleGoroutines(want, slack int) int {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		runtime.GC()
+		n := runtime.NumGoroutine()
+		if (want > 0 && n <= want+slack) || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(100 * time.Millisecond)
+		if want == 0 && time.Now().After(deadline.Add(-2500*time.Millisecond)) {
+			return runtime.NumGoroutine()
+		}
+	}
+}
+
+type fmtBuilder struct{ s []byte }
+
+func (b *fmtBuilder) f(format string, a ...any) { b.s = fmt.Appendf(b.s, format, a...) }
+func (b *fmtBuilder) String() string            { return string(b.s) }

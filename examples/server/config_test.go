@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clipia/apiguard/internal/redistest"
+)
+
+func TestParseConfig(t *testing.T) {
+	defaults := config{
+		addr: ":8080", rate: 10, burst: 20, workDelay: 200 * time.Millisecond,
+		idempotencyTTL: 24 * time.Hour, lockTTL: 30 * time.Second, credits: 1000,
+	}
+	with := func(f func(*config)) config { c := defaults; f(&c); return c }
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    config
+		wantErr string // "" means no error; else a substring of it
+	}{
+		{name: "defaults", want: defaults},
+		{name: "every flag",
+			args: []string{"-addr", "127.0.0.1:9000", "-redis", "redis://127.0.0.1:6379/0", "-rate", "2.5", "-burst", "7",
+				"-work-delay", "1s", "-idempotency-ttl", "1h", "-lock-ttl", "5s", "-credits", "12"},
+			want: config{addr: "127.0.0.1:9000", redisURL: "redis://127.0.0.1:6379/0", rate: 2.5, burst: 7,
+				workDelay: time.Second, idempotencyTTL: time.Hour, lockTTL: 5 * time.Second, credits: 12}},
+		{name: "every environment variable",
+			env: map[string]string{"ADDR": ":9001", "REDIS_URL": "redis://r:6379/1", "RATE": "3", "BURST": "4",
+				"WORK_DELAY": "0s", "IDEMPOTENCY_TTL": "2h", "LOCK_TTL": "10s", "CREDITS": "0"},
+			want: config{addr: ":9001", redisURL: "redis://r:6379/1", rate: 3, burst: 4,
+				idempotencyTTL: 2 * time.Hour, lockTTL: 10 * time.Second, credits: 0}},
+		{name: "flag wins over environment",
+			args: []string{"-addr", ":1", "-rate", "5", "-credits", "9", "-redis", ""},
+			env:  map[string]string{"ADDR": ":2", "RATE": "6", "CREDITS": "8", "REDIS_URL": "redis://x:1/0"},
+			want: with(func(c *config) { c.addr, c.rate, c.credits = ":1", 5, 9 })},
+		{name: "empty environment variable is unset", env: map[string]string{"ADDR": "", "RATE": ""}, want: defaults},
+		{name: "fractional rate", args: []string{"-rate", "0.5"}, want: with(func(c *config) { c.rate = 0.5 })},
+		{name: "work delay 0", args: []string{"-work-delay", "0"}, want: with(func(c *config) { c.workDelay = 0 })},
+
+		{name: "rate 0", args: []string{"-rate", "0"}, wantErr: "-rate must be above 0"},
+		{name: "negative rate", args: []string{"-rate", "-1"}, wantErr: "-rate must be above 0"},
+		{name: "burst 0", args: []string{"-burst", "0"}, wantErr: "-burst must be at least 1"},
+		{name: "negative work delay", args: []string{"-work-delay", "-1s"}, wantErr: "-work-delay must not be negative"},
+		{name: "idempotency ttl 0", args: []string{"-idempotency-ttl", "0s"}, wantErr: "-idempotency-ttl"},
+		{name: "lock ttl 0", args: []string{"-lock-ttl", "0s"}, wantErr: "-lock-ttl"},
+		{name: "negative credits", args: []string{"-credits", "-1"}, wantErr: "-credits must not be negative"},
+		{name: "rate not a number", args: []string{"-rate", "fast"}, wantErr: "invalid value"},
+		{name: "duration without unit", args: []string{"-work-delay", "200"}, wantErr: "invalid value"},
+		{name: "unknown flag", args: []string{"-nope"}, wantErr: "not defined"},
+		{name: "RATE not a number", env: map[string]string{"RATE": "fast"}, wantErr: `RATE="fast"`},
+		{name: "BURST fractional", env: map[string]string{"BURST": "1.5"}, wantErr: `BURST="1.5"`},
+		{name: "CREDITS negative", env: map[string]string{"CREDITS": "-5"}, wantErr: "-credits must not be negative"},
+		{name: "LOCK_TTL without unit", env: map[string]string{"LOCK_TTL": "30"}, wantErr: `LOCK_TTL="30"`},
+		{name: "help", args: []string{"-h"}, wantErr: flag.ErrHelp.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseConfig(tt.args, env(tt.env), io.Discard)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("got %+v and no error, want an error containing %q", got, tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("error %q, want it to contain %q", err, tt.wantErr)
+			case tt.wantErr == "" && got != tt.want:
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunFromEnvironment checks that run takes its address from ADDR and its
+// store from REDIS_URL when no flag is given.
+func TestRunFromEnvironment(t *testing.T) {
+	rs := redistest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env(map[string]string{"ADDR": "127.0.0.1:0", "REDIS_URL": "redis://" + rs.Addr + "/0", "CREDITS": "33"}),
+			logs, func(a string) { addrc <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run: %v\n%s", err, logs)
+	}
+	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+		t.Errorf("listening on %s, want 127.0.0.1 from ADDR", addr)
+	}
+	if got := balanceOf(t, "http://"+addr, "sk_test_full"); got != 33 {
+		t.Errorf("balance %d, want 33 from CREDITS", got)
+	}
+	if r := do(t, "http://"+addr, post("sk_test_full", okBody, "env-key")); r.status != http.StatusCreated {
+		t.Fatalf("generation: %d %s", r.status, r.body)
+	}
+	if n, err := rs.Client(t).Keys(ctx, "clipia:*").Result(); err != nil || len(n) == 0 {
+		t.Errorf("no clipia:* keys in the Redis of REDIS_URL (%v, %v): the store is not Redis", n, err)
+	}
+	client.CloseIdleConnections()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run returned %v, want nil", err)
+	}
+	var store string
+	for _, l := range logs.lines(t) {
+		if l.str("msg") == "listening" {
+			store = l.str("store")
+		}
+	}
+	if store != "redis" {
+		t.Errorf(`"listening" log line store = %q, want "redis"`, store)
+	}
+}
+
+// TestRunFailsOnBadStart checks that run reports, instead of serving, a bad
+// flag, a bad Redis URL and an address in use.
+func TestRunFailsOnBadStart(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"bad flag", []string{"-burst", "0"}, nil, "-burst"},
+		{"bad REDIS_URL", []string{"-addr", "127.0.0.1:0"}, map[string]string{"REDIS_URL": "http://not-redis"}, "-redis"},
+		{"address in use", []string{"-addr", busy.Addr().String()}, nil, "address already in use"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := run(ctx, tt.args, env(tt.env), io.Discard, func(string) { t.Error("run became ready") })
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("run error %v, want one containing %q", err, tt.wantErr)
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("run waited for the deadline instead of failing")
+			}
+		})
+	}
+}

@@ -1,0 +1,74 @@
+package idempotency_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/clipia/apiguard/idempotency"
+	"github.com/labstack/echo/v4"
+)
+
+// TestStreamedAndHijackedOverHTTP runs over a real HTTP server, where the
+// writer under Echo is net/http's: flushing and hijacking must work through
+// the capture, and such responses are never stored.
+func TestStreamedAndHijackedOverHTTP(t *testing.T) {
+	tests := []struct {
+		name     string
+		handler  func(c echo.Context) error
+		wantBody string
+	}{
+		{"flushed with http.ResponseController", func(c echo.Context) error {
+			c.Response().Header().Set(echo.HeaderContentType, "text/event-stream")
+			c.Response().WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(c.Response(), "data: 1\n\n")
+			if err := http.NewResponseController(c.Response()).Flush(); err != nil {
+				return err
+			}
+			_, _ = io.WriteString(c.Response(), "data: 2\n\n")
+			return nil
+		}, "data: 1\n\ndata: 2\n\n"},
+		{"hijacked", func(c echo.Context) error {
+			conn, rw, err := http.NewResponseController(c.Response()).Hijack()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			_, _ = rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nraw ok")
+			return rw.Flush()
+		}, "raw ok"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			e := newEcho(t, idempotency.Config{}, func(c echo.Context) error {
+				calls.Add(1)
+				return tc.handler(c)
+			})
+			srv := httptest.NewServer(e)
+			defer srv.Close()
+			for i := range 2 {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/generations", strings.NewReader(`{}`))
+				req.Header.Set(idempotency.HeaderIdempotencyKey, "stream-key")
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(body) != tc.wantBody {
+					t.Fatalf("request %d: got %d %q, want 200 %q", i, resp.StatusCode, body, tc.wantBody)
+				}
+				if got := resp.Header.Get(idempotency.HeaderIdempotentReplayed); got != "" {
+					t.Errorf("request %d: Idempotent-Replayed %q, want none", i, got)
+				}
+			}
+			if got := calls.Load(); got != 2 {
+				t.Errorf("handler calls: got %d, want 2 (never stored)", got)
+			}
+		})
+	}
+}
