@@ -82,3 +82,41 @@ func ExamplePolicy_Decide() {
 	// {Allowed:false Remaining:1 RetryAfter:250ms ResetAfter:750ms}
 	// {Allowed:true Remaining:0 RetryAfter:0s ResetAfter:1.25s}
 }
+
+// Per-route policies on one shared store: a daily quota named alike on two
+// routes is one quota per caller.
+func Example_perRoute() {
+	store := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{MaxKeys: 1_000_000})
+	defer store.Close()
+	daily := ratelimit.PerDay("daily", 3)
+	models := ratelimit.MustNew(ratelimit.Config{
+		Store:    store,
+		Policies: []ratelimit.Policy{ratelimit.PerSecond("models", 10, 20), daily},
+	})
+	generations := ratelimit.MustNew(ratelimit.Config{
+		Store:    store,
+		Policies: []ratelimit.Policy{ratelimit.PerSecond("generations", 2, 5), daily},
+		CostFunc: func(echo.Context) (int64, error) { return 1, nil },
+	})
+	e := echo.New()
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
+	e.GET("/v1/models", ok, models)
+	e.POST("/v1/generations", ok, generations)
+
+	for _, r := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/models"},
+		{http.MethodPost, "/v1/generations"},
+		{http.MethodPost, "/v1/generations"},
+		{http.MethodGet, "/v1/models"},
+	} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
+		fmt.Println(r.method, r.path, rec.Code, rec.Header().Get("RateLimit"))
+	}
+	// Output:
+	// GET /v1/models 204 "daily";r=2;t=28800
+	// POST /v1/generations 204 "daily";r=1;t=57600
+	// POST /v1/generations 204 "daily";r=0;t=86400
+	// GET /v1/models 429 "daily";r=0;t=28800
+}

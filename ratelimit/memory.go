@@ -36,11 +36,12 @@ type MemoryConfig struct {
 	SweepInterval time.Duration
 }
 
-// MemoryStore is the in-memory [Store]: buckets live in a sharded map, each
-// shard behind its own mutex, and a decision takes no allocation once its
-// bucket exists. A bucket is deleted as soon as it is full again (a full
-// bucket equals no bucket): by one sweeper goroutine, which [MemoryStore.Close]
-// stops, or by a new bucket that needs its room under MaxKeys.
+// MemoryStore is the in-memory [Store]: buckets live in a sharded hash
+// table, each shard behind its own mutex, and a decision allocates nothing
+// (the tables only grow by doubling). A bucket is deleted once it is full
+// again (a full bucket equals no bucket): by one sweeper goroutine, which
+// [MemoryStore.Close] stops, or by a new bucket that needs its room under
+// MaxKeys. About 120 bytes per live bucket, its key string included.
 //
 // Buckets are per process: several server instances need the Redis store.
 // A MemoryStore is safe for concurrent use. If it is dropped without Close,

@@ -246,7 +246,9 @@ func runMixed(t *testing.T, srv *Server, rate, burst int, total, workers int, ma
 			}
 			if o.Status == http.StatusCreated {
 				if id := GenID(o.Body); strings.HasPrefix(id, "gen_") && (k == nil || k.tenant == "acme") && req.APIKey == "sk_test_full" {
+					m.mu.Lock()
 					m.gens = append(m.gens, id)
+					m.mu.Unlock()
 				}
 			}
 			o.Header = nil

@@ -131,10 +131,15 @@ func TestThroughput(t *testing.T) {
 							Header: map[string]string{"Idempotency-Key": prefix + strconv.Itoa(i)}}
 					}
 				}
-				var bad []string
+				var (
+					badMu sync.Mutex
+					bad   []string
+				)
 				fire := func(i int) time.Duration {
 					status, _, b, lat, err := Send(client, tg.url, mk(i))
 					if err != nil || status != rt.status {
+						badMu.Lock()
+						defer badMu.Unlock()
 						if len(bad) < 5 {
 							bad = append(bad, fmt.Sprintf("%v %d %s", err, status, tail(string(b), 200)))
 						} else {

@@ -100,6 +100,8 @@ func TestErrorRows(t *testing.T) {
 		{"Idempotency-Key not ASCII", post("sk_test_full", okBody, "clé"), errorWant{row: rowInvalidRequest, param: "Idempotency-Key"}},
 		{"Idempotency-Key empty", req{method: "POST", path: "/v1/generations", key: "sk_test_full", body: okBody, header: map[string]string{"Idempotency-Key": ""}}, errorWant{row: rowInvalidRequest, param: "Idempotency-Key"}},
 		{"Idempotency-Key of 256 chars", post("sk_test_full", okBody, strings.Repeat("k", 256)), errorWant{row: rowInvalidRequest, param: "Idempotency-Key"}},
+		{"body over 1 MiB", post("sk_test_full", `{"model":"clipia-fast","prompt":"`+strings.Repeat("a", 2<<20)+`"}`, ""), errorWant{row: rowInvalidRequest}},
+		{"body over 1 MiB with Idempotency-Key", post("sk_test_full", `{"model":"clipia-fast","prompt":"`+strings.Repeat("a", 2<<20)+`"}`, "big"), errorWant{row: rowInvalidRequest}},
 		{"Content-Type text/plain", req{method: "POST", path: "/v1/generations", key: "sk_test_full", body: okBody, header: map[string]string{"Content-Type": "text/plain"}}, errorWant{row: rowInvalidRequest}},
 		{"no Content-Type", req{method: "POST", path: "/v1/generations", key: "sk_test_full", body: okBody, header: map[string]string{"Content-Type": "\x00"}}, errorWant{row: rowInvalidRequest}},
 
@@ -110,7 +112,7 @@ func TestErrorRows(t *testing.T) {
 		{"revoked key", req{path: "/v1/models", key: "sk_test_revoked"}, errorWant{row: rowInvalidAPIKey, wwwAuth: challengeToken}},
 		{"revoked key on POST", post("sk_test_revoked", okBody, ""), errorWant{row: rowInvalidAPIKey, wwwAuth: challengeToken}},
 		{"Basic credentials", req{path: "/v1/balance", header: map[string]string{"Authorization": "Basic c2tfdGVzdF9mdWxsOg=="}}, errorWant{row: rowInvalidAPIKey, wwwAuth: challengeToken}},
-		{"unknown route under /v1 without key", req{path: "/v1/nope"}, errorWant{row: rowInvalidAPIKey, wwwAuth: challenge}},
+		{"unknown route under /v1 without key is a 404, not a 401", req{path: "/v1/nope"}, errorWant{row: rowNotFound}},
 
 		// 402 insufficient_credits
 		{"no credits", post("sk_test_nocredits", okBody, ""), errorWant{row: rowInsufficientCredits}},

@@ -102,6 +102,26 @@ func TestReplay(t *testing.T) {
 	})
 }
 
+// TestReplayNeedsNoCredits checks that a replay is answered before the
+// credit check: the generation that spent the last credit is still replayed
+// (not 402), while a new request is refused.
+func TestReplayNeedsNoCredits(t *testing.T) {
+	s := startServer(t, "-work-delay", "1ms", "-credits", "5")
+	body := `{"model":"clipia-fast","prompt":"last credits","duration":5}`
+	first := do(t, s.url, post("sk_test_other", body, "spend-all"))
+	if first.status != http.StatusCreated {
+		t.Fatalf("first: %d %s, want 201", first.status, first.body)
+	}
+	replay := do(t, s.url, post("sk_test_other", body, "spend-all"))
+	if replay.status != http.StatusCreated || replay.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(replay.body, first.body) {
+		t.Errorf("replay at balance 0: %d, Idempotent-Replayed %q, %s; want the 201 replayed", replay.status, replay.header.Get("Idempotent-Replayed"), replay.body)
+	}
+	checkError(t, do(t, s.url, post("sk_test_other", body, "spend-more")), errorWant{row: rowInsufficientCredits})
+	if got := balanceOf(t, s.url, "sk_test_other"); got != 0 {
+		t.Errorf("balance %d, want 0", got)
+	}
+}
+
 // TestIdempotencyConflicts reaches both 409 rows: a changed body under a used
 // key (idempotency_key_reuse, not retryable, also while the first still
 // runs) and the same body while the first still runs (request_in_progress,

@@ -137,12 +137,18 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{SendRequestID: true}), requestLog(logger), middleware.Recover(middleware.RecoverConfig{Logger: logger}))
 
 	e.GET("/healthz", a.healthz)
-	v1 := e.Group("/v1", auth, limit)
-	v1.GET("/models", a.listModels, middleware.RequireScopes(scopeModelsRead))
-	v1.GET("/models/:id", a.getModel, middleware.RequireScopes(scopeModelsRead))
-	v1.POST("/generations", a.createGeneration, middleware.RequireScopes(scopeGenerationsWrite), idem, bind)
-	v1.GET("/generations/:id", a.getGeneration, middleware.RequireScopes(scopeGenerationsRead))
-	v1.GET("/balance", a.balance, middleware.RequireScopes(scopeGenerationsRead))
+	// auth and limit go on each route, not on the group: Echo runs a group's
+	// middlewares for unknown paths under it too, and an unknown route is a
+	// 404 whoever asks.
+	v1 := e.Group("/v1")
+	guard := func(scope string, more ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return append([]echo.MiddlewareFunc{auth, limit, middleware.RequireScopes(scope)}, more...)
+	}
+	v1.GET("/models", a.listModels, guard(scopeModelsRead)...)
+	v1.GET("/models/:id", a.getModel, guard(scopeModelsRead)...)
+	v1.POST("/generations", a.createGeneration, guard(scopeGenerationsWrite, idem, bind)...)
+	v1.GET("/generations/:id", a.getGeneration, guard(scopeGenerationsRead)...)
+	v1.GET("/balance", a.balance, guard(scopeGenerationsRead)...)
 
 	s.echo = e
 	ok = true

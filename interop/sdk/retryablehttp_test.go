@@ -162,7 +162,8 @@ func TestRetryableHTTPErrorRows(t *testing.T) {
 
 // TestRetryableHTTPRateLimit: with -rate 1 -burst 1, a second request at
 // once gets 429 with Retry-After: 1; the client waits that second (above its
-// RetryWaitMax of 200 ms) and the retry succeeds.
+// RetryWaitMax of 200 ms) and the retry succeeds. So does the client with
+// the X-Should-Retry policy.
 func TestRetryableHTTPRateLimit(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "-rate", "1", "-burst", "1")
@@ -186,6 +187,19 @@ func TestRetryableHTTPRateLimit(t *testing.T) {
 		t.Errorf("got %v between the 429 and the retry, want at least the Retry-After of 1s", g)
 	}
 	t.Logf("go-retryablehttp: 429 → statuses %s, gaps %v", statuses(as), gaps(as))
+
+	// The X-Should-Retry policy does the same: the bucket is empty again.
+	c.CheckRetry, c.Backoff = shouldRetryPolicy, retryAfterBackoff
+	if status, env, _, err := retryableDo(t, c, p, http.MethodGet, path, keyOther, "", nil); err != nil || status != http.StatusOK {
+		t.Fatalf("X-Should-Retry policy: got %d %+v %v, want 200", status, env, err)
+	}
+	as = p.all(http.MethodGet, path)[3:]
+	if statuses(as) != "429 200" {
+		t.Fatalf("X-Should-Retry policy: got statuses %s, want 429 200", statuses(as))
+	}
+	if g := gaps(as)[0]; g < time.Second {
+		t.Errorf("X-Should-Retry policy: got %v between the 429 and the retry, want at least 1s", g)
+	}
 }
 
 // TestRetryableHTTPIdempotency: DefaultRetryPolicy sends both 409 rows once:
@@ -273,7 +287,7 @@ func TestRetryableHTTPShouldRetryPolicyRows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := newProxy(t, srv)
-			c := newRetryable(1)
+			c := newRetryable(2)
 			c.CheckRetry, c.Backoff = shouldRetryPolicy, retryAfterBackoff
 			status, env, _, err := retryableDo(t, c, p, http.MethodPost, pathGenerations, tc.key, "", tc.body)
 			if err != nil || status != tc.status || env.Code != tc.code {
@@ -281,7 +295,7 @@ func TestRetryableHTTPShouldRetryPolicyRows(t *testing.T) {
 			}
 			want := 1
 			if tc.retryable {
-				want = 2
+				want = 3
 			}
 			if got := p.count(http.MethodPost, pathGenerations); got != want {
 				t.Errorf("got %d attempts, want %d", got, want)

@@ -250,8 +250,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := redisstore.New(nil, redisstore.Config{}); err == nil {
 		t.Error("New(nil client): got no error")
 	}
-	if _, err := redisstore.New(redistest.Client(t), redisstore.Config{Timeout: -1}); err == nil {
-		t.Error("New(negative timeout): got no error")
+	for _, cfg := range []redisstore.Config{{Timeout: -1}, {MaxBatch: -1}, {Pipelines: -1}, {Prefix: "a{b}:"}, {Prefix: "{"}} {
+		if _, err := redisstore.New(redistest.Client(t), cfg); err == nil {
+			t.Errorf("New(%+v): got no error", cfg)
+		}
 	}
 }
 

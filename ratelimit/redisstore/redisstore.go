@@ -17,9 +17,14 @@
 // whatever K holds) puts all of one caller's buckets in one slot, so the
 // script touches all of a request's policies atomically in one round trip on
 // Redis Cluster too, while different callers spread over the cluster. Policy
-// names cannot contain "}", so distinct (K, P) pairs never share a key. (A
-// prefix containing "{" would move the tag into the prefix and pin every key
-// to one slot: avoid it.)
+// names cannot contain "}", so distinct (K, P) pairs never share a key, and
+// New refuses a prefix containing "{" or "}", which would move the tag.
+//
+// This is a deliberate choice: the several policies of a route (say, per
+// second and per day) are decided in ONE script, so a request costs one round
+// trip and a refusal by one policy never charges another. The price is that
+// one caller's buckets live on one Cluster node, which is also where that
+// caller's traffic goes anyway.
 //
 // # Round trips, retries and batching
 //
@@ -39,6 +44,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,7 +96,7 @@ type Store struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
-	sha     string
+	sha     any // the script's SHA-1, boxed once
 
 	batching bool
 	maxBatch int
@@ -119,7 +125,10 @@ var (
 )
 
 // New returns a store that keeps its buckets in Redis through client (a
-// *redis.Client, *redis.ClusterClient or any other UniversalClient).
+// *redis.Client, *redis.ClusterClient or any other UniversalClient), or an
+// error for a nil client, a negative setting or a prefix containing a brace.
+// The server must run Lua scripts that call TIME before writing (Redis 5 or
+// later; 3.2 and 4 with effects replication, which the script asks for).
 func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
@@ -127,13 +136,16 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if cfg.Timeout < 0 || cfg.MaxBatch < 0 || cfg.Pipelines < 0 {
 		return nil, errors.New("redisstore: negative Timeout, MaxBatch or Pipelines")
 	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, errors.New("redisstore: Prefix must not contain '{' or '}' (the Cluster hash tag is the caller key's)")
+	}
 	sum := sha1.Sum([]byte(script))
 	s := &Store{
 		client:   client,
 		prefix:   cfg.Prefix,
 		timeout:  cfg.Timeout,
 		now:      cfg.Now,
-		sha:      hex.EncodeToString(sum[:]),
+		sha:      any(hex.EncodeToString(sum[:])),
 		maxBatch: cfg.MaxBatch,
 		stop:     make(chan struct{}),
 	}

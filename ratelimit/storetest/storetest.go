@@ -38,16 +38,16 @@ import (
 // constructor registers any cleanup with t.
 type NewStore func(t *testing.T, now func() time.Time) ratelimit.Store
 
-// Clock is a fake clock safe for concurrent use. Its zero value reads as
-// [Start].
+// Clock is a fake clock safe for concurrent use. Its zero value reads
+// 2026-01-01T00:00:00.123456789Z: a real-looking instant with a nanosecond
+// part, so that stores must keep full precision.
 type Clock struct{ offset atomic.Int64 }
 
-// Start is where every Clock begins: a real-looking instant with a
-// nanosecond part, so that stores must keep full precision.
-var Start = time.Unix(1_767_225_600, 123_456_789)
+// start is where every Clock begins.
+var start = time.Unix(1_767_225_600, 123_456_789)
 
 // Now returns the clock's time.
-func (c *Clock) Now() time.Time { return Start.Add(time.Duration(c.offset.Load())) }
+func (c *Clock) Now() time.Time { return start.Add(time.Duration(c.offset.Load())) }
 
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
