@@ -12,6 +12,7 @@ import (
 
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/storetest"
+	"github.com/labstack/echo/v4"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -177,13 +178,21 @@ func sweepers() int {
 func TestUnreferencedDefaultStoreStopsItsSweeper(t *testing.T) {
 	before := sweepers()
 	func() {
-		for range 10 {
-			_ = idempotency.Must(idempotency.Config{})
+		mws := make([]echo.MiddlewareFunc, 10)
+		for i := range mws {
+			mws[i] = idempotency.Must(idempotency.Config{})
 		}
+		// The sweepers start asynchronously: wait for them while the
+		// middlewares are still referenced.
+		deadline := time.Now().Add(5 * time.Second)
+		for sweepers() < before+10 {
+			if time.Now().After(deadline) {
+				t.Fatalf("sweepers: got %d, want at least %d", sweepers(), before+10)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		runtime.KeepAlive(mws)
 	}()
-	if got := sweepers(); got < before+10 {
-		t.Fatalf("sweepers: got %d, want at least %d", got, before+10)
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	for sweepers() > before {
 		if time.Now().After(deadline) {

@@ -1,19 +1,22 @@
 package load
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
 
-// loadSize is the size of the mixed load: requests, workers, time bound.
-func loadSize() (total, workers int, d time.Duration) {
+// loadSize is the size of the mixed load: requests, workers, time bound,
+// and the server's per-key rate limit (per second, burst), set so that
+// part of the traffic meets it.
+func loadSize() (total, workers int, d time.Duration, rate, burst int) {
 	switch {
 	case Long():
-		return 30_000, 16, 60 * time.Second
+		return 30_000, 16, 60 * time.Second, 1000, 2000
 	case RaceEnabled():
-		return 600, 4, 20 * time.Second
+		return 600, 4, 20 * time.Second, 300, 600
 	default:
-		return 2_000, 8, 20 * time.Second
+		return 2_000, 8, 20 * time.Second, 300, 600
 	}
 }
 
@@ -23,7 +26,7 @@ func loadSize() (total, workers int, d time.Duration) {
 // idempotency key (and replays are byte for byte), and that credits were
 // charged exactly once per generation that ran. It reports RSS.
 func TestMixedLoad(t *testing.T) {
-	total, workers, d := loadSize()
+	total, workers, d, rate, burst := loadSize()
 	for _, tc := range []struct {
 		name  string
 		redis bool
@@ -32,13 +35,13 @@ func TestMixedLoad(t *testing.T) {
 		{"redis stores", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			flags := []string{"-rate", "300", "-burst", "600", "-work-delay", "5ms", "-credits", "1000000000"}
+			flags := []string{"-rate", strconv.Itoa(rate), "-burst", strconv.Itoa(burst), "-work-delay", "5ms", "-credits", "1000000000"}
 			if tc.redis {
 				r := StartRedis(t)
 				flags = append(flags, "-redis", r.URL())
 			}
 			srv := StartServer(t, flags...)
-			rep := runMixed(t, srv, 300, 600, total, workers, d)
+			rep := runMixed(t, srv, rate, burst, total, workers, d)
 			srv.CheckNoRace(t)
 			if grow := rep.rssEnd - rep.rssWarm; grow > 150*1024 {
 				t.Errorf("server RSS grew by %.1f MB after warm-up (%.1f → %.1f MB)", mb(grow), mb(rep.rssWarm), mb(rep.rssEnd))

@@ -99,7 +99,9 @@ var kinds = []kind{
 		if k == nil {
 			return newKeyReq(m, r)
 		}
-		return Req{Method: "POST", Path: "/v1/generations", APIKey: k.apiKey, Body: genBody(r, "something else"),
+		// A unique other body: two of them never share a fingerprint, so
+		// this kind can never meet its own claim (request_in_progress).
+		return Req{Method: "POST", Path: "/v1/generations", APIKey: k.apiKey, Body: genBody(r, "something else "+strconv.FormatUint(r.Uint64(), 36)),
 			Header: map[string]string{"Idempotency-Key": k.key}}, k
 	}},
 	{"list models", 10, []string{"200", limited}, func(m *mix, r *rand.Rand) (Req, *keyed) {
@@ -325,8 +327,20 @@ func runMixed(t *testing.T, srv *Server, rate, burst int, total, workers int, ma
 	// API key (every authenticated request takes a token, whatever its
 	// outcome after the limiter).
 	passed := map[string]int{}
+	passedBy := map[string]map[string]int{}
 	rep.limited = map[string]int{}
 	for _, r := range results {
+		if r.kind.name == "unknown route" {
+			// DELETE /v1/models is refused by the router (wrong method)
+			// before the group's middlewares run: it takes no token.
+			continue
+		}
+		if passedBy[r.apiKey] == nil {
+			passedBy[r.apiKey] = map[string]int{}
+		}
+		if r.o.Status != http.StatusTooManyRequests {
+			passedBy[r.apiKey][r.kind.name]++
+		}
 		switch r.o.Status {
 		case http.StatusUnauthorized:
 		case http.StatusTooManyRequests:
@@ -339,7 +353,7 @@ func runMixed(t *testing.T, srv *Server, rate, burst int, total, workers int, ma
 	maxPass := float64(burst) + float64(rate)*elapsed.Seconds()
 	for k, n := range passed {
 		if k != "" && float64(n) > maxPass*1.01+1 {
-			t.Errorf("API key %s: %d requests passed the rate limit in %v, want at most %.0f (burst %d + %d/s)", k, n, elapsed, maxPass, burst, rate)
+			t.Errorf("API key %s: %d requests passed the rate limit in %v, want at most %.0f (burst %d + %d/s); by kind %v", k, n, elapsed, maxPass, burst, rate, passedBy[k])
 		}
 	}
 	checkCredits(t, srv, client, results)
