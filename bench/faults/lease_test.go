@@ -3,6 +3,7 @@ package faults
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
@@ -114,7 +115,8 @@ func TestSIGKILLWhileHoldingLease(t *testing.T) {
 		t.Errorf("record in Redis: %v %v, want completed with the second server's generation %s", err, rec, load.GenID(first.Body))
 	}
 	b.CheckNoRace(t)
-	t.Logf("lease %v: %d × 409 request_in_progress, then the retry ran %v after the claim; replayed afterwards", lease, inProgress, ranAt.Sub(claimed).Round(time.Millisecond))
+	load.WriteResult(t, "sigkill.md", fmt.Sprintf("SIGKILL of the server holding the lease (-lock-ttl %v, -work-delay 5s): the retry on a second server got %d × 409 request_in_progress, then ran %v after the claim was first seen; the next retry replayed that run; the record in Redis is the second server's.\n",
+		lease, inProgress, ranAt.Sub(claimed).Round(time.Millisecond)))
 }
 
 // TestFrozenOwnerCannotCommit freezes (SIGSTOP) a server holding a lease
@@ -175,5 +177,6 @@ func TestFrozenOwnerCannotCommit(t *testing.T) {
 	}
 	a.CheckNoRace(t)
 	b.CheckNoRace(t)
-	t.Logf("stale owner answered its own client %s but its commit was refused; the record holds %s", load.GenID(got.o.Body), load.GenID(first.Body))
+	load.WriteResult(t, "frozen.md", fmt.Sprintf("SIGSTOP of the lease holder past its %v lease, SIGCONT after a second server ran the request: the stale owner finished and answered its own client (%s) but its commit was refused (fencing token; logged \"response not stored\"); retries replay the second server's %s.\n",
+		lease, load.GenID(got.o.Body), load.GenID(first.Body)))
 }

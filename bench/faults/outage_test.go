@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -43,8 +44,9 @@ type outageResult struct {
 // RateLimit headers. After the restart everything recovers by itself, and
 // no goroutine is left behind.
 func TestRedisOutage(t *testing.T) {
-	down, up := 3*time.Second, 1500*time.Millisecond
-	workers := 6
+	const recoveryBound = 1500 * time.Millisecond
+	down, up := 3*time.Second, 2500*time.Millisecond
+	workers := 9
 	if load.Long() {
 		down, up, workers = 5*time.Second, 5*time.Second, 12
 	}
@@ -75,8 +77,15 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	inproc := load.Serve(t, e)
+	// And one that fails closed: rate-limited requests answer 503 while
+	// the store is down (never 429).
+	closed, err := load.NewStack(load.StackConfig{Stack: load.Apiguard, RateStore: rs, IdemStore: is, Rate: 100000, Burst: 100000, Work: 5 * time.Millisecond, FailClosed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inprocClosed := load.Serve(t, closed)
 	client := load.NewHTTPClient(workers, 20*time.Second)
-	targets := []struct{ name, url string }{{"server process", srv.URL}, {"in-process", inproc}}
+	targets := []struct{ name, url string }{{"server process", srv.URL}, {"in-process", inproc}, {"in-process, fail closed", inprocClosed}}
 
 	// Warm up, then count.
 	for i := 0; i < 50; i++ {
@@ -102,9 +111,9 @@ func TestRedisOutage(t *testing.T) {
 			defer wg.Done()
 			for !stop.Load() {
 				i := seq.Add(1)
-				tg := targets[i%2]
+				tg := targets[i%3]
 				var req load.Req
-				what := []string{"keyed POST", "POST", "GET"}[(i/2)%3]
+				what := []string{"keyed POST", "POST", "GET"}[(i/3)%3]
 				switch what {
 				case "keyed POST":
 					req = load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full",
@@ -117,7 +126,6 @@ func TestRedisOutage(t *testing.T) {
 				sent := phase.Load()
 				o, lat, err := load.Do(client, tg.url, req)
 				r := outageResult{target: tg.name, what: what, sent: sent, recv: phase.Load(), o: o, err: err, at: time.Now(), lat: lat}
-				o.Body = nil
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
@@ -161,10 +169,10 @@ func TestRedisOutage(t *testing.T) {
 		maxLat[k] = max(maxLat[k], r.lat)
 		if r.sent == phaseDown && r.recv == phaseDown {
 			// Entirely inside the outage.
-			switch r.what {
-			case "keyed POST":
+			switch {
+			case r.what == "keyed POST" || r.target == "in-process, fail closed":
 				if r.o.Key() != "503 service_unavailable" {
-					t.Errorf("%s: keyed POST during the outage got %s, want 503 service_unavailable (never run unguarded)", r.target, r.o.Key())
+					t.Errorf("%s: %s during the outage got %s, want 503 service_unavailable", r.target, r.what, r.o.Key())
 				}
 			default:
 				if r.o.Status >= 400 {
@@ -185,10 +193,12 @@ func TestRedisOutage(t *testing.T) {
 		if recovered[tg.name] == 0 {
 			t.Errorf("%s: no keyed POST succeeded after Redis came back: no recovery", tg.name)
 		}
-		// The last second must be clean: every request succeeds again.
+		// Recovered by itself: every request sent 1.5 s or more after the
+		// restart succeeds.
 		for _, r := range results {
-			if r.target == tg.name && r.sent == phaseBack && r.at.After(restartedAt.Add(up-time.Second)) && r.err == nil && r.o.Status >= 400 {
-				t.Errorf("%s: %s still failing %v after the restart: %s", tg.name, r.what, r.at.Sub(restartedAt), r.o.Key())
+			sentAt := r.at.Add(-r.lat)
+			if r.target == tg.name && sentAt.After(restartedAt.Add(recoveryBound)) && r.err == nil && r.o.Status >= 400 {
+				t.Errorf("%s: %s sent %v after the restart still failed: %s", tg.name, r.what, sentAt.Sub(restartedAt), r.o.Key())
 				break
 			}
 		}
@@ -201,6 +211,26 @@ func TestRedisOutage(t *testing.T) {
 		return true
 	})
 
+	// Credits: the server charged exactly the generations it answered 201
+	// (all cost 1): nothing ran unseen, nothing ran twice.
+	ran := 0
+	for _, r := range results {
+		if r.target == "server process" && r.err == nil && r.o.Status == http.StatusCreated {
+			ran++
+		}
+	}
+	bal, _, err := load.Do(client, srv.URL, load.Req{Method: "GET", Path: "/v1/balance", APIKey: "sk_test_full"})
+	if err != nil || bal.Status != http.StatusOK {
+		t.Fatalf("balance: %v %s", err, bal.Key())
+	}
+	var credits struct{ Credits int64 }
+	if err := json.Unmarshal(bal.Body, &credits); err != nil {
+		t.Fatal(err)
+	}
+	if spent := 1_000_000_000 - credits.Credits; spent != int64(ran) {
+		t.Errorf("server process: %d credits spent, want %d (one per 201)", spent, ran)
+	}
+
 	client.CloseIdleConnections()
 	g1 := settleGoroutines(g0, 5)
 	rss1, th1, _ := load.ProcStatus(srv.PID())
@@ -211,7 +241,8 @@ func TestRedisOutage(t *testing.T) {
 
 	var b fmtBuilder
 	b.f("### Redis outage under load (%d workers; Redis down %v, then restarted empty)\n\n", workers, down)
-	b.f("Recovery (first keyed 201 after the restart): server process %v, in-process %v.\n", recovered["server process"].Round(time.Millisecond), recovered["in-process"].Round(time.Millisecond))
+	b.f("Recovery (first keyed 201 after the restart): server process %v, in-process %v, in-process fail-closed %v. Server process credits spent = its %d answers 201.\n",
+		recovered["server process"].Round(time.Millisecond), recovered["in-process"].Round(time.Millisecond), recovered["in-process, fail closed"].Round(time.Millisecond), ran)
 	b.f("In-process goroutines %d before, %d after recovery. Server process: OS threads %d → %d, RSS %.1f → %.1f MB (it has no pprof endpoint; goroutines were counted in process).\n\n", g0, g1, th0, th1, float64(rss0)/1024, float64(rss1)/1024)
 	b.f("| target | request | phase (sent→answered) | outcomes | max latency |\n|---|---|---|---|---:|\n")
 	for _, k := range sortedKeys(counts) {

@@ -97,6 +97,12 @@ func testDelay(t *testing.T, b *fmtBuilder, client *http.Client, name, url strin
 		if lg > 900*time.Millisecond {
 			t.Errorf("%s: GET /v1/models with Redis %v slower took %v: the rate limiter's 500ms timeout does not bound it", name, d, lg)
 		}
+		if d > 0 && d < 400*time.Millisecond && lg < d {
+			t.Errorf("%s: GET took %v with %v added: the proxy did not slow Redis down", name, lg, d)
+		}
+		if d >= time.Second && og.Header.Get("RateLimit") != "" {
+			t.Errorf("%s: with Redis %v slower the rate limiter still answered (RateLimit header): it waited past its timeout", name, d)
+		}
 		if og.Status != http.StatusOK {
 			t.Errorf("%s: GET /v1/models with Redis %v slower: %s, want 200 (fail open)", name, d, og.Key())
 		}

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -56,7 +57,8 @@ func TestOverLimitBurst(t *testing.T) {
 				t.Error(err)
 			}
 			max := float64(burst) + rate*elapsed.Seconds()
-			t.Logf("%s: %d passed, %d refused in %v; at most %.0f may pass", tc.name, passed, denied, elapsed.Round(time.Millisecond), max)
+			WriteResult(t, "burst-"+tc.name+".md", fmt.Sprintf("Over-limit burst, %s stores (-rate %d -burst %d, one key, 8 clients): %d passed, %d refused with 429 in %v; at most %.0f may pass.\n",
+				tc.name, rate, burst, passed, denied, elapsed.Round(time.Millisecond), max))
 			if float64(passed) > max+1 {
 				t.Errorf("%d requests passed in %v, want at most %.0f (burst %d + %d/s)", passed, elapsed, max, burst, rate)
 			}

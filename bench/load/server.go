@@ -1,7 +1,6 @@
 package load
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,7 +106,7 @@ func StartServer(tb testing.TB, flags ...string) *Server {
 		}
 		s.cmd = exec.Command(bin, append([]string{"-addr", s.Addr}, flags...)...)
 		s.cmd.Stdout, s.cmd.Stderr = logf, logf
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		dieWithParent(s.cmd)
 		if err := s.cmd.Start(); err != nil {
 			logf.Close()
 			tb.Fatalf("starting server: %v", err)
@@ -240,13 +239,6 @@ func (s *Server) RSS() int64 {
 func (s *Server) Threads() int {
 	_, th, _ := ProcStatus(s.PID())
 	return th
-}
-
-// WaitCtx is a context that ends after d; a shorthand for tests.
-func WaitCtx(tb testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	tb.Cleanup(cancel)
-	return ctx
 }
 
 func tail(s string, n int) string {

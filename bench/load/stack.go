@@ -52,6 +52,9 @@ type StackConfig struct {
 	// Rate and Burst are the per-key limit of EchoMiddlewares and
 	// Apiguard. Zero means so high that nothing is limited.
 	Rate, Burst int64
+	// FailClosed makes Apiguard's rate limiter answer 503 when its store
+	// cannot decide; the default fails open, like the reference server.
+	FailClosed bool
 	// Lease is the idempotency lease (Apiguard). Zero means 30 s.
 	Lease time.Duration
 	// Work is how long a generation takes in the handler. Zero: none.
@@ -241,9 +244,10 @@ func NewStack(cfg StackConfig) (*echo.Echo, error) {
 		return nil, err
 	}
 	limit, err := ratelimit.New(ratelimit.Config{
-		Policies: []ratelimit.Policy{{Name: "default", Rate: rateN, Period: time.Second, Burst: burst}},
-		Store:    cfg.RateStore,
-		Logger:   logger,
+		Policies:   []ratelimit.Policy{{Name: "default", Rate: rateN, Period: time.Second, Burst: burst}},
+		Store:      cfg.RateStore,
+		FailClosed: cfg.FailClosed,
+		Logger:     logger,
 	})
 	if err != nil {
 		return nil, err

@@ -68,6 +68,9 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 		if err != nil {
 			return nil, fmt.Errorf("-redis: %w", err)
 		}
+		// Let request deadlines and the stores' timeouts cut a slow Redis
+		// call short, so a slow Redis bounds latency instead of stalling it.
+		opts.ContextTimeoutEnabled = true
 		rdb := redis.NewClient(opts)
 		s.closers = append(s.closers, rdb.Close)
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)

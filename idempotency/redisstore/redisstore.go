@@ -38,14 +38,22 @@ type Config struct {
 	// [DefaultPrefix]. Give each application its own prefix when they share
 	// a Redis.
 	Prefix string
+
+	// Timeout bounds each store call (one round trip). Zero means one
+	// second. A request whose claim times out answers 503 and does not run.
+	// go-redis honours the deadline only when the client was built with
+	// Options.ContextTimeoutEnabled; without it, the client's ReadTimeout
+	// and WriteTimeout (3 s by default) bound the wait instead.
+	Timeout time.Duration
 }
 
 // Store is the Redis store. It holds no state of its own besides the
 // client, so it is safe for concurrent use and needs no Close; the client
 // belongs to the caller.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
+	rdb     redis.UniversalClient
+	prefix  string
+	timeout time.Duration
 }
 
 var _ idempotency.Store = (*Store)(nil)
@@ -57,10 +65,16 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
+	if cfg.Timeout < 0 {
+		return nil, errors.New("redisstore: negative Timeout")
+	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
-	return &Store{rdb: rdb, prefix: cfg.Prefix}, nil
+	if cfg.Timeout == 0 {
+		cfg.Timeout = time.Second
+	}
+	return &Store{rdb: rdb, prefix: cfg.Prefix, timeout: cfg.Timeout}, nil
 }
 
 // Fields of the record hash: s state ("p" in progress, "c" completed),
@@ -74,11 +88,17 @@ local nowms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 
 // claim: KEYS[1] record; ARGV fingerprint, token, lease ms.
 // Returns {1} when claimed, else {0, state, fingerprint, token, ms left, response}.
+// A live claim holding this very token answers {1} again: go-redis may
+// re-send the script after a lost reply, and the re-send must not turn the
+// request's own claim into "in progress".
 var claimScript = redis.NewScript(luaNow + `
 local r = redis.call('HMGET', KEYS[1], 's', 'f', 't', 'e', 'r')
 if r[1] then
   local e = tonumber(r[4]) or 0
   if e > nowms then
+    if r[1] == 'p' and r[3] == ARGV[2] then
+      return {1}
+    end
     return {0, r[1], r[2] or '', r[3] or '', e - nowms, r[5] or ''}
   end
   redis.call('DEL', KEYS[1])
@@ -90,6 +110,8 @@ return {1}
 `)
 
 // commit: KEYS[1] record; ARGV token, retention ms, response. Returns 1 or 0.
+// A re-sent commit (after a lost reply) is refused like any second commit:
+// the first one stands, and the refusal is only logged.
 var commitScript = redis.NewScript(luaNow + `
 local r = redis.call('HMGET', KEYS[1], 's', 't', 'e')
 if r[1] ~= 'p' or r[2] ~= ARGV[1] or (tonumber(r[3]) or 0) <= nowms then
@@ -132,6 +154,8 @@ func millis(d time.Duration) int64 {
 // Claim implements [idempotency.Store.Claim] in one round trip.
 func (s *Store) Claim(ctx context.Context, key, fingerprint string, lease time.Duration) (idempotency.ClaimResult, error) {
 	token := rand.Text()
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	v, err := claimScript.Run(ctx, s.rdb, []string{s.prefix + key}, fingerprint, token, millis(lease)).Slice()
 	if err != nil {
 		return idempotency.ClaimResult{}, fmt.Errorf("redisstore: claim: %w", err)
@@ -154,6 +178,8 @@ func (s *Store) Commit(ctx context.Context, key, token string, resp idempotency.
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	n, err := commitScript.Run(ctx, s.rdb, []string{s.prefix + key}, token, millis(retention), blob).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: commit: %w", err)
@@ -166,6 +192,8 @@ func (s *Store) Commit(ctx context.Context, key, token string, resp idempotency.
 
 // Release implements [idempotency.Store.Release] in one round trip.
 func (s *Store) Release(ctx context.Context, key, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	n, err := releaseScript.Run(ctx, s.rdb, []string{s.prefix + key}, token).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: release: %w", err)
@@ -178,6 +206,8 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 
 // Get implements [idempotency.Store.Get] in one round trip.
 func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	v, err := getScript.Run(ctx, s.rdb, []string{s.prefix + key}).Slice()
 	if err != nil {
 		return idempotency.Record{}, false, fmt.Errorf("redisstore: get: %w", err)
