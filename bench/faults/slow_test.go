@@ -15,11 +15,11 @@ import (
 // TestSlowRedis puts a latency proxy between the reference server and
 // Redis and measures how long requests take as Redis gets slower. The rate
 // limiter's Redis store bounds its wait (500 ms by default) and then fails
-// open, so GET /v1/models stays bounded. The idempotency Redis store has no
-// timeout of its own: its wait is bounded only by the go-redis client's
-// socket timeouts (the server builds its client from the URL, with go-redis
-// defaults) and by the request's context — this test reports what that
-// means for a keyed POST.
+// open, so GET /v1/models stays bounded. The idempotency Redis store bounds
+// each call with its Timeout (1 s by default), which go-redis honours when
+// the client has ContextTimeoutEnabled, as the reference server's has;
+// without it only the client's socket timeouts bound a keyed POST, and this
+// test reports what that means.
 func TestSlowRedis(t *testing.T) {
 	delays := []time.Duration{0, 100 * time.Millisecond, 1200 * time.Millisecond}
 	if load.Long() {
@@ -30,7 +30,7 @@ func TestSlowRedis(t *testing.T) {
 	srv := load.StartServer(t, "-redis", "redis://"+px.Addr()+"/0", "-rate", "100000", "-burst", "100000", "-work-delay", "0", "-credits", "1000000000")
 	client := load.NewHTTPClient(2, 60*time.Second)
 	targets := []struct{ name, url string }{
-		{"reference server (go-redis defaults from the URL)", srv.URL},
+		{"reference server (context timeouts on)", srv.URL},
 		{"in process, go-redis defaults", inProcess(t, px.Addr(), false)},
 		{"in process, ContextTimeoutEnabled", inProcess(t, px.Addr(), true)},
 	}
@@ -69,6 +69,12 @@ func inProcess(t *testing.T, addr string, ctxTimeout bool) string {
 		t.Fatal(err)
 	}
 	return load.Serve(t, e)
+}
+
+// bounded names the targets whose Redis client honours context deadlines.
+var bounded = map[string]bool{
+	"reference server (context timeouts on)": true,
+	"in process, ContextTimeoutEnabled":      true,
 }
 
 func testDelay(t *testing.T, b *fmtBuilder, client *http.Client, name, url string, d time.Duration, i int) {
@@ -114,6 +120,13 @@ func testDelay(t *testing.T, b *fmtBuilder, client *http.Client, name, url strin
 		// the client gives up.
 		if lp > 20*time.Second {
 			t.Errorf("%s: keyed POST with Redis %v slower took %v: unbounded wait on the idempotency store", name, d, lp)
+		}
+		// With context timeouts on (the reference server sets
+		// ContextTimeoutEnabled), the stores' own timeouts bound a keyed
+		// POST: the rate limiter's 500 ms, then at most one second for the
+		// claim and one for the commit.
+		if bounded[name] && lp > 3500*time.Millisecond {
+			t.Errorf("%s: keyed POST with Redis %v slower took %v, want at most 3.5s (store timeouts)", name, d, lp)
 		}
 	}
 }
