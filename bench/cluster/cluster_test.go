@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -80,9 +81,9 @@ func TestStoresOnCluster(t *testing.T) {
 // reference server's chain, in this process) that share one ClusterClient,
 // and sends concurrent duplicates of many idempotency keys alternately to
 // both: each key's handler runs exactly once, every other answer is a
-// replay of that run or 409 request_in_progress. (The reference server
-// itself takes a single-node redis:// URL, parsed with redis.ParseURL, so
-// it cannot be pointed at a cluster; see TestReferenceServerOnClusterNode.)
+// replay of that run or 409 request_in_progress. It counts handler runs
+// exactly; TestReferenceServersShareCluster does the same with two server
+// processes.
 func TestDuplicatesAcrossStacksOnCluster(t *testing.T) {
 	c := Start(t)
 	keys, dups := 60, 6
@@ -213,32 +214,65 @@ func strconvInts(n []int) string {
 	return strings.Join(s, " ")
 }
 
-// TestReferenceServerOnClusterNode documents a limit of the reference
-// server: -redis takes one node's URL (redis.ParseURL, a single-node
-// client), so pointed at one master of a cluster it cannot follow MOVED
-// redirections. Keys owned by other masters fail: idempotent requests
-// answer 503 (never run unguarded) and rate limits fail open. Every answer
-// still stays inside the contract.
-func TestReferenceServerOnClusterNode(t *testing.T) {
+// TestReferenceServersShareCluster runs two reference server processes on
+// one 3-master Redis Cluster (-redis with addr parameters makes the server
+// use a ClusterClient) and sends concurrent duplicates of each key to both:
+// every key runs once in all, whichever server took it, and the cluster
+// follows MOVED for keys on the other masters, so nothing answers 503.
+func TestReferenceServersShareCluster(t *testing.T) {
 	c := Start(t)
-	srv := load.StartServer(t, "-redis", "redis://"+c.Nodes[0].Addr()+"/0", "-work-delay", "0", "-rate", "1000", "-burst", "1000")
-	client := load.NewHTTPClient(4, 10*time.Second)
-	counts := map[string]int{}
-	for i := 0; i < 30; i++ {
-		req := load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full", Body: load.GenBody("node", 1),
-			Header: map[string]string{"Idempotency-Key": "node-" + strconv.Itoa(i)}}
-		o, _, err := load.Do(client, srv.URL, req)
+	url := "redis://" + c.Nodes[0].Addr() + "?addr=" + c.Nodes[1].Addr() + "&addr=" + c.Nodes[2].Addr()
+	flags := []string{"-redis", url, "-work-delay", "20ms", "-rate", "100000", "-burst", "100000", "-credits", "1000000"}
+	servers := []*load.Server{load.StartServer(t, flags...), load.StartServer(t, flags...)}
+	client := load.NewHTTPClient(16, 10*time.Second)
+	const keys, dups = 30, 6
+	var (
+		mu     sync.Mutex
+		counts = map[string]int{}
+		wg     sync.WaitGroup
+	)
+	for k := 0; k < keys; k++ {
+		for d := 0; d < dups; d++ {
+			wg.Add(1)
+			go func(k, d int) {
+				defer wg.Done()
+				req := load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full", Body: load.GenBody("cluster", 1),
+					Header: map[string]string{"Idempotency-Key": "both-" + strconv.Itoa(k)}}
+				o, _, err := load.Do(client, servers[d%2].URL, req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				counts[o.Key()]++
+				mu.Unlock()
+			}(k, d)
+		}
+	}
+	wg.Wait()
+	t.Logf("%d keys x %d duplicates over two servers on the cluster: %v", keys, dups, counts)
+	if got := counts["503 service_unavailable"]; got != 0 {
+		t.Errorf("got %d answers 503: the servers do not follow the cluster", got)
+	}
+	// Each process keeps its own ledger: what the two spent together is
+	// what the keys cost, once each.
+	spent := int64(0)
+	for _, srv := range servers {
+		o, _, err := load.Do(client, srv.URL, load.Req{Method: "GET", Path: "/v1/balance", APIKey: "sk_test_full"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		counts[o.Key()]++
-		if o.Status != http.StatusCreated && o.Key() != "503 service_unavailable" {
-			t.Errorf("keyed POST via one cluster node: %s, want 201 or 503", o.Key())
+		var b struct{ Credits int64 }
+		if err := json.Unmarshal(o.Body, &b); err != nil {
+			t.Fatalf("balance: %v", err)
 		}
+		spent += 1000000 - b.Credits
 	}
-	t.Logf("30 keyed POSTs through a server pointed at one of three masters: %v", counts)
-	if counts["503 service_unavailable"] == 0 {
-		t.Logf("every key landed on the one node: the server now follows the cluster?")
+	// clipia-fast costs 1 credit per second; each body asks for 1 second.
+	if want := int64(keys); spent != want {
+		t.Errorf("credits spent by both servers: got %d, want %d (each key once)", spent, want)
 	}
-	srv.CheckNoRace(t)
+	for _, srv := range servers {
+		srv.CheckNoRace(t)
+	}
 }

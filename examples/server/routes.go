@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
@@ -64,14 +65,10 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 		idemStore idempotency.Store
 	)
 	if cfg.redisURL != "" {
-		opts, err := redis.ParseURL(cfg.redisURL)
+		rdb, err := newRedisClient(cfg.redisURL)
 		if err != nil {
 			return nil, fmt.Errorf("-redis: %w", err)
 		}
-		// Let request deadlines and the stores' timeouts cut a slow Redis
-		// call short, so a slow Redis bounds latency instead of stalling it.
-		opts.ContextTimeoutEnabled = true
-		rdb := redis.NewClient(opts)
 		s.closers = append(s.closers, rdb.Close)
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = rdb.Ping(pingCtx).Err()
@@ -156,6 +153,28 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 	s.echo = e
 	ok = true
 	return s, nil
+}
+
+// newRedisClient connects to the Redis of url: one node for
+// redis://host:port/db, a Redis Cluster when the URL names more nodes with
+// addr parameters (redis://host1:port?addr=host2:port&addr=host3:port).
+// Context timeouts are on, so request deadlines and the stores' timeouts cut
+// a slow Redis call short: a slow Redis bounds latency instead of stalling it.
+func newRedisClient(url string) (redis.UniversalClient, error) {
+	if strings.Contains(url, "addr=") {
+		opts, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, err
+		}
+		opts.ContextTimeoutEnabled = true
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	opts.ContextTimeoutEnabled = true
+	return redis.NewClient(opts), nil
 }
 
 // ratePolicy turns -rate (per second, possibly fractional) and -burst into
