@@ -17,7 +17,7 @@ for pkg in $(go list ./...); do
   targets=$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)
   for t in $targets; do
     log="$LOGDIR/$(echo "$pkg" | tr '/' '_')-$t.log"
-    if go test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
+    if go test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "${FUZZMINIMIZE:-5s}" "$pkg" >"$log" 2>&1; then
       result=ok
     else
       result="FAIL (see $log)"
