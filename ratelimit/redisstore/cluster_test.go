@@ -4,12 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/clipia/apiguard/internal/redistest"
-	"github.com/clipia/apiguard/ratelimit"
-	"github.com/clipia/apiguard/ratelimit/redisstore"
-	"github.com/clipia/apiguard/ratelimit/storetest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,19 +20,5 @@ func TestRedisClusterBehaviour(t *testing.T) {
 	}
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
 	t.Cleanup(func() { _ = client.Close() })
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T, now func() time.Time) ratelimit.Store {
-				cfg := m.cfg
-				cfg.Now = now
-				cfg.Prefix = redistest.Prefix(t)
-				s, err := redisstore.New(client, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = s.Close() })
-				return s
-			})
-		})
-	}
+	runBehaviour(t, client)
 }
