@@ -41,6 +41,8 @@ func newAPI(t testing.TB, cfg errorsx.HandlerConfig) *api {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(cfg)
 	h := func(c echo.Context) error {
+		// As middleware.RequestID with SendRequestID does.
+		c.Response().Header().Set(errorsx.HeaderRequestIDStripe, errorsx.RequestID(c))
 		code := c.Param("code")
 		body, _ := io.ReadAll(c.Request().Body)
 		a.mu.Lock()

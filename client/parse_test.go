@@ -43,7 +43,7 @@ func TestParseEveryRowThroughTheRenderer(t *testing.T) {
 		{name: "defaults"},
 		{name: "message param wait", message: `duration must be at most 60 <"s"> & ü`, param: "input.duration", wait: 1500 * time.Millisecond},
 	}
-	a := newAPI(t, errorsx.HandlerConfig{ProblemJSON: true, SendRequestID: true})
+	a := newAPI(t, errorsx.HandlerConfig{ProblemJSON: true})
 	for _, row := range errorsx.Rows() {
 		for _, v := range variants {
 			for _, accept := range []string{"application/json", "application/problem+json"} {

@@ -25,7 +25,7 @@
 //
 //	e := echo.New()
 //	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
-//	e.Use(middleware.RequestID(), middleware.Recover(middleware.RecoverConfig{}))
+//	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
 //
 // and in handlers:
 //

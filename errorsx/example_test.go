@@ -19,10 +19,12 @@ import (
 func ExampleNewHandler() {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{
-		Logger:        slog.New(slog.DiscardHandler),
-		SendRequestID: true, // also send Request-Id, for stripe-go
+		Logger: slog.New(slog.DiscardHandler),
 	})
-	e.Use(middleware.RequestID(), middleware.Recover(middleware.RecoverConfig{}))
+	e.Use(
+		middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})), // Request-Id too, for stripe-go
+		middleware.Must(middleware.Recover(middleware.RecoverConfig{})),
+	)
 	e.GET("/v1/models/:id", func(c echo.Context) error {
 		return errorsx.NotFound().WithParam("model").WithMessage("model " + c.Param("id") + " does not exist")
 	})

@@ -2,12 +2,17 @@ package errorsx
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
@@ -144,6 +149,9 @@ func (t *asTargets) release() {
 // io.ErrUnexpectedEOF is only the body's fault when a 4xx echo.HTTPError (as
 // from c.Bind) says so; elsewhere it may come from an upstream read. Typed
 // nil pointers in the chain are ignored.
+//
+// The messages are the API's own words: where the input is wrong (a byte
+// offset, a field) and what was expected, never encoding/json's text.
 func fromInput(err error, in4xx bool, t *asTargets) *Error {
 	switch {
 	case errors.As(err, &t.ve):
@@ -152,8 +160,7 @@ func fromInput(err error, in4xx bool, t *asTargets) *Error {
 		return &Error{row: &rows[rowInvalidRequest],
 			message: "request body is larger than " + strconv.FormatInt(t.mb.Limit, 10) + " bytes", cause: err}
 	case errors.As(err, &t.syn) && t.syn != nil:
-		return &Error{row: &rows[rowInvalidRequest],
-			message: "body is not valid JSON: " + t.syn.Error() + " at byte " + strconv.FormatInt(t.syn.Offset, 10), cause: err}
+		return &Error{row: &rows[rowInvalidRequest], message: syntaxMessage(t.syn), cause: err}
 	case errors.As(err, &t.typ) && t.typ != nil:
 		return FromUnmarshalTypeError(t.typ)
 	case in4xx && errors.Is(err, io.ErrUnexpectedEOF):
@@ -163,27 +170,128 @@ func fromInput(err error, in4xx bool, t *asTargets) *Error {
 	return nil
 }
 
+// syntaxMessage words a *json.SyntaxError for the client: what is wrong and
+// at which byte (1-based, as encoding/json counts). The kind of error is
+// read from encoding/json's text, which is never shown; text it does not
+// recognise still yields "body is not valid JSON at byte N".
+func syntaxMessage(e *json.SyntaxError) string {
+	at := ""
+	if e.Offset > 0 {
+		at = " at byte " + strconv.FormatInt(e.Offset, 10)
+	}
+	msg := e.Error()
+	switch {
+	case msg == "unexpected end of JSON input":
+		return "body is not valid JSON: unexpected end of input" + at
+	case strings.HasSuffix(msg, " after top-level value"):
+		return "body is not valid JSON: unexpected data after the JSON value" + at
+	case strings.HasSuffix(msg, " exceeded max depth"):
+		return "body is nested too deeply" + at
+	}
+	if c, ok := invalidCharacter(msg); ok {
+		return "body is not valid JSON: unexpected character " + c + at
+	}
+	return "body is not valid JSON" + at
+}
+
+// invalidCharacter returns the quoted character of encoding/json's
+// "invalid character 'x' ..." errors, requoted as strconv.QuoteRune does.
+// encoding/json quotes one byte as if it were a rune, so a byte from 0x80
+// up (part of a UTF-8 sequence, or not UTF-8 at all) is shown as '\xNN'.
+func invalidCharacter(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, "invalid character '")
+	if !ok {
+		return "", false
+	}
+	// The quoted text is one character, possibly escaped ('\'', '\n',
+	// '\x00', '\u00e9'); it ends at the first quote after its first rune.
+	_, size := utf8.DecodeRuneInString(rest)
+	if strings.HasPrefix(rest, `\'`) {
+		size = 2
+	}
+	end := strings.IndexByte(rest[min(size, len(rest)):], '\'')
+	if end < 0 {
+		return "", false
+	}
+	r, _, tail, err := strconv.UnquoteChar(rest[:size+end], '\'')
+	if err != nil || tail != "" {
+		return "", false
+	}
+	if r >= utf8.RuneSelf && r <= 0xFF {
+		return `'\x` + strconv.FormatInt(int64(r), 16) + `'`, true
+	}
+	return strconv.QuoteRune(r), true
+}
+
 // FromUnmarshalTypeError describes a JSON value of the wrong type for a
 // field: 400 invalid_request, param the field's JSON path, and a message such
-// as "duration must be an integer".
+// as "duration must be an integer". A number out of the range of an integer
+// field says so: "duration must be at most 127", "duration must not be
+// negative" (an unsigned field). The client's value is never echoed.
 //
 // A nil e, or one without a Type, still yields a 400 with a generic message.
 func FromUnmarshalTypeError(e *json.UnmarshalTypeError) *Error {
 	if e == nil {
 		return InvalidRequest()
 	}
-	kind := ""
-	if e.Type != nil {
-		kind = e.Type.Kind().String()
+	name := e.Field
+	out := &Error{row: &rows[rowInvalidRequest], param: e.Field, cause: e}
+	if name == "" {
+		name = "body"
 	}
-	out := &Error{row: &rows[rowInvalidRequest], cause: e}
-	if e.Field == "" {
-		out.message = "body must be " + kindWords(kind)
-		return out
-	}
-	out.param = e.Field
-	out.message = e.Field + " must be " + kindWords(kind)
+	out.message = name + " " + typeWords(e)
 	return out
+}
+
+// typeWords says what a value of type e.Type must be, given the JSON value
+// e.Value that did not fit ("must be an integer", "must be at most 255").
+func typeWords(e *json.UnmarshalTypeError) string {
+	if e.Type == nil {
+		return "must be " + kindWords("")
+	}
+	t := e.Type
+	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		// encoding/json decodes a string into a TextUnmarshaler.
+		return "must be a string"
+	}
+	lit, isNumber := strings.CutPrefix(e.Value, "number ")
+	if isNumber && (t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64) {
+		return "is out of range" // the only number a float field rejects
+	}
+	if isNumber && isIntegerLiteral(lit) {
+		neg := lit[0] == '-'
+		switch k := t.Kind(); {
+		case k >= reflect.Uint && k <= reflect.Uint64:
+			if neg {
+				return "must not be negative"
+			}
+			return "must be at most " + strconv.FormatUint(math.MaxUint64>>(64-t.Bits()), 10)
+		case k >= reflect.Int && k <= reflect.Int64:
+			if neg {
+				return "must be at least " + strconv.FormatInt(math.MinInt64>>(64-t.Bits()), 10)
+			}
+			return "must be at most " + strconv.FormatInt(math.MaxInt64>>(64-t.Bits()), 10)
+		}
+	}
+	return "must be " + kindWords(t.Kind().String())
+}
+
+var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// isIntegerLiteral reports whether s is a JSON integer: an optional minus
+// and digits only. encoding/json reports such a value for an integer field
+// only when it is out of the field's range.
+func isIntegerLiteral(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func kindWords(kind string) string {

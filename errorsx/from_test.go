@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -408,5 +409,129 @@ func TestRenderSurvivesPanickingErrorMethods(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "panicked") {
 		t.Errorf("got log %s, want the panic recorded", logs)
+	}
+}
+
+// syntaxErrorOf is encoding/json's syntax error for body.
+func syntaxErrorOf(t *testing.T, body string) *json.SyntaxError {
+	t.Helper()
+	var syn *json.SyntaxError
+	if !errors.As(json.Unmarshal([]byte(body), new(any)), &syn) {
+		t.Fatalf("want a *json.SyntaxError from %q", body)
+	}
+	return syn
+}
+
+// typeErrorOf is encoding/json's type error for body decoded into v.
+func typeErrorOf(t *testing.T, body string, v any) *json.UnmarshalTypeError {
+	t.Helper()
+	var typ *json.UnmarshalTypeError
+	if !errors.As(json.Unmarshal([]byte(body), v), &typ) {
+		t.Fatalf("want a *json.UnmarshalTypeError from %q", body)
+	}
+	return typ
+}
+
+// goDecoderWords are phrases of encoding/json's own error texts that must
+// never reach a client.
+var goDecoderWords = []string{
+	"invalid character", "literal", "looking for beginning", "json: ", "go value", "go struct",
+	"unmarshal", "top-level", "of type", "expecting",
+}
+
+// From words the client-input errors of encoding/json in the API's terms:
+// what is wrong and where (a byte, a field), never the decoder's text.
+func TestFromInputMessages(t *testing.T) {
+	type ranges struct {
+		Small int8       `json:"small"`
+		Count uint16     `json:"count"`
+		Big   int64      `json:"big"`
+		Ratio float32    `json:"ratio"`
+		Addr  netip.Addr `json:"addr"`
+		On    bool       `json:"on"`
+	}
+	tests := []struct {
+		name        string
+		err         error
+		wantParam   string
+		wantMessage string
+	}{
+		{"word", syntaxErrorOf(t, `no`), "", "body is not valid JSON: unexpected character 'o' at byte 2"},
+		{"value expected", syntaxErrorOf(t, `{"a": x}`), "", "body is not valid JSON: unexpected character 'x' at byte 7"},
+		{"quote", syntaxErrorOf(t, `{"a" "b"}`), "", `body is not valid JSON: unexpected character '"' at byte 6`},
+		{"apostrophe", syntaxErrorOf(t, `{'a':1}`), "", `body is not valid JSON: unexpected character '\'' at byte 2`},
+		{"escape", syntaxErrorOf(t, `{"a":"\q"}`), "", "body is not valid JSON: unexpected character 'q' at byte 8"},
+		{"control character", syntaxErrorOf(t, "{\"a\":\"\n\"}"), "", `body is not valid JSON: unexpected character '\n' at byte 7`},
+		{"NUL", syntaxErrorOf(t, "\x00"), "", `body is not valid JSON: unexpected character '\x00' at byte 1`},
+		// encoding/json sees one byte of a UTF-8 sequence; From, without
+		// the body, names the byte.
+		{"non-ASCII", syntaxErrorOf(t, `{"a":é}`), "", `body is not valid JSON: unexpected character '\xc3' at byte 6`},
+		{"not UTF-8", syntaxErrorOf(t, "\xff"), "", `body is not valid JSON: unexpected character '\xff' at byte 1`},
+		{"end of input", syntaxErrorOf(t, `{"a":1`), "", "body is not valid JSON: unexpected end of input at byte 6"},
+		{"trailing data", syntaxErrorOf(t, `{} x`), "", "body is not valid JSON: unexpected data after the JSON value at byte 4"},
+		{"too deep", syntaxErrorOf(t, strings.Repeat("[", 10001)), "", "body is nested too deeply at byte 10001"},
+		{"wrapped by Echo's binder", echo.NewHTTPError(400, "Syntax error").SetInternal(syntaxErrorOf(t, `[1,]`)),
+			"", "body is not valid JSON: unexpected character ']' at byte 4"},
+		{"int8 over", typeErrorOf(t, `{"small":128}`, new(ranges)), "small", "small must be at most 127"},
+		{"int8 under", typeErrorOf(t, `{"small":-129}`, new(ranges)), "small", "small must be at least -128"},
+		{"int64 over", typeErrorOf(t, `{"big":9223372036854775808}`, new(ranges)), "big", "big must be at most 9223372036854775807"},
+		{"uint16 over", typeErrorOf(t, `{"count":65536}`, new(ranges)), "count", "count must be at most 65535"},
+		{"uint negative", typeErrorOf(t, `{"count":-1}`, new(ranges)), "count", "count must not be negative"},
+		{"uint fraction", typeErrorOf(t, `{"count":0.5}`, new(ranges)), "count", "count must be an integer"},
+		{"float32 over", typeErrorOf(t, `{"ratio":1e39}`, new(ranges)), "ratio", "ratio is out of range"},
+		{"text type", typeErrorOf(t, `{"addr":1}`, new(ranges)), "addr", "addr must be a string"},
+		{"boolean", typeErrorOf(t, `{"on":1}`, new(ranges)), "on", "on must be a boolean"},
+		{"top level", typeErrorOf(t, `[]`, new(ranges)), "", "body must be an object"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := errorsx.From(tc.err)
+			if got.Code() != errorsx.CodeInvalidRequest || got.Param() != tc.wantParam || got.Message() != tc.wantMessage {
+				t.Errorf("got %s %q %q, want invalid_request %q %q", got.Code(), got.Param(), got.Message(), tc.wantParam, tc.wantMessage)
+			}
+			if !errors.Is(got, tc.err) {
+				t.Error("the original error is not kept as the cause")
+			}
+		})
+	}
+}
+
+// No syntax or type error of encoding/json, for a wide set of malformed
+// bodies, reaches the client in the decoder's words.
+func TestFromInputHasNoDecoderWords(t *testing.T) {
+	type target struct {
+		N int             `json:"n"`
+		S string          `json:"s"`
+		B bool            `json:"b"`
+		L []int           `json:"l"`
+		O struct{ X int } `json:"o"`
+		U uint8           `json:"u"`
+		F float32         `json:"f"`
+	}
+	bodies := []string{
+		`nul`, `tru`, `fals`, `nulx`, `x`, `{"a"`, `{"a":`, `{"a":1,`, `{,}`, `{"a":1 "b":2}`, `[1 2]`, `[1,]`,
+		`{"a":"\u"}`, `{"a":"\uZZZZ"}`, `{"a":1.}`, `{"a":1e}`, `{"a":+1}`, `{"a":.5}`, `{"a":0x10}`, `{"a":NaN}`,
+		"\xef\xbb\xbf{}", `}`, `{} {}`, `1 2`, "{\"a\":\"\t\"}", strings.Repeat("{\"a\":", 10001),
+		`{"n":"1"}`, `{"n":1.5}`, `{"n":1e99}`, `{"s":1}`, `{"b":"x"}`, `{"l":{}}`, `{"l":[true]}`, `{"o":[]}`,
+		`{"o":{"X":"y"}}`, `{"u":-1}`, `{"u":256}`, `{"f":1e39}`, `"x"`, `[]`, `7`,
+	}
+	for _, body := range bodies {
+		err := json.Unmarshal([]byte(body), new(target))
+		if err == nil {
+			continue
+		}
+		for _, wrapped := range []error{err, echo.NewHTTPError(http.StatusBadRequest, err.Error()).SetInternal(err)} {
+			got := errorsx.From(wrapped)
+			// Our own prefix names the format; Go's "json: ..." must not appear.
+			msg := strings.Replace(strings.ToLower(got.Message()), "body is not valid json: ", "body is not valid: ", 1)
+			if got.Code() != errorsx.CodeInvalidRequest {
+				t.Errorf("%q: got %s, want invalid_request", body, got.Code())
+			}
+			for _, w := range goDecoderWords {
+				if strings.Contains(msg, w) {
+					t.Errorf("%q: message %q contains %q", body, got.Message(), w)
+				}
+			}
+		}
 	}
 }

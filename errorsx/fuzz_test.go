@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -41,8 +42,9 @@ func FuzzRender(f *testing.F) {
 
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{
-		Logger: discardLogger(), SendRequestID: true, ProblemJSON: true,
+		Logger: discardLogger(), ProblemJSON: true,
 	})
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
 	e.GET("/fuzz", func(c echo.Context) error {
 		return c.Request().Context().Value(errKey{}).(error)
 	})

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 )
 
@@ -78,6 +79,14 @@ func newEcho(cfg errorsx.HandlerConfig, errf func() error) *echo.Echo {
 	return e
 }
 
+// newEchoRequestID is newEcho with the request id middleware in front,
+// sending Request-Id too, as the golden files are rendered.
+func newEchoRequestID(cfg errorsx.HandlerConfig, errf func() error) *echo.Echo {
+	e := newEcho(cfg, errf)
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
+	return e
+}
+
 // serve sends req through e and returns the recorded response.
 func serve(e *echo.Echo, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
@@ -88,7 +97,16 @@ func serve(e *echo.Echo, req *http.Request) *httptest.ResponseRecorder {
 // renderErr renders err for a plain GET /fail and returns the response.
 func renderErr(t testing.TB, cfg errorsx.HandlerConfig, err error, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	e := newEcho(cfg, func() error { return err })
+	return renderWith(newEcho(cfg, func() error { return err }), hdr...)
+}
+
+// renderErrRequestID is renderErr through newEchoRequestID.
+func renderErrRequestID(t testing.TB, cfg errorsx.HandlerConfig, err error, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	return renderWith(newEchoRequestID(cfg, func() error { return err }), hdr...)
+}
+
+func renderWith(e *echo.Echo, hdr ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodGet, "/fail", nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])

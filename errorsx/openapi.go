@@ -11,9 +11,21 @@ import (
 // OpenAPIVersion is the OpenAPI version of the document [OpenAPI] returns.
 const OpenAPIVersion = "3.1.0"
 
+// OpenAPIConfig says what the document of [OpenAPI] describes: the
+// renderer's configuration, and the headers that middlewares add to every
+// response. The zero value describes NewHandler(HandlerConfig{}).
+type OpenAPIConfig struct {
+	// HandlerConfig is the configuration the app gives [NewHandler].
+	HandlerConfig
+
+	// SendRequestID documents the Request-Id header, for an app whose
+	// middleware.RequestID sends it (RequestIDConfig.SendRequestID).
+	SendRequestID bool
+}
+
 // OpenAPI returns an OpenAPI 3.1 document, as indented JSON, whose
-// components describe every error that [NewHandler] with the same cfg
-// renders. It is generated from the catalogue ([Rows]), so it cannot drift
+// components describe every error that [NewHandler] with
+// cfg.HandlerConfig renders. It is generated from the catalogue ([Rows]), so it cannot drift
 // from what the server sends. It holds:
 //
 //   - components/schemas: Error (the envelope, any row), ErrorCode and
@@ -33,8 +45,8 @@ const OpenAPIVersion = "3.1.0"
 // The document has no paths: an API author refers to its components, e.g.
 // {"$ref": "errors.json#/components/responses/NotFound"}, or copies them
 // into the API's own document. The output is deterministic; the repository
-// keeps the document of the zero HandlerConfig in testdata/openapi.json.
-func OpenAPI(cfg HandlerConfig) []byte {
+// keeps the document of the zero OpenAPIConfig in testdata/openapi.json.
+func OpenAPI(cfg OpenAPIConfig) []byte {
 	base := cfg.ProblemTypeBase
 	if base == "" {
 		base = "urn:apiguard:error:" // the renderer's default, see NewHandler
@@ -203,7 +215,7 @@ func OpenAPI(cfg HandlerConfig) []byte {
 }
 
 // response is the response object of one row.
-func response(r Row, cfg HandlerConfig, realm, base string) jsonObject {
+func response(r Row, cfg OpenAPIConfig, realm, base string) jsonObject {
 	h := requestIDHeaders(cfg)
 	h = append(h, jsonMember{HeaderShouldRetry, jsonObject{
 		{"description", "Whether the same request may be retried: " + strconv.FormatBool(r.Retryable) + " for this row."},
@@ -247,7 +259,7 @@ func response(r Row, cfg HandlerConfig, realm, base string) jsonObject {
 
 // sharedResponse is the response object of a status that several rows
 // share: the body is one of their schemas.
-func sharedResponse(status int, rs []Row, cfg HandlerConfig) jsonObject {
+func sharedResponse(status int, rs []Row, cfg OpenAPIConfig) jsonObject {
 	var names []string
 	var envelopes, problems []any
 	anyWait := false
@@ -278,7 +290,7 @@ func sharedResponse(status int, rs []Row, cfg HandlerConfig) jsonObject {
 	}
 }
 
-func requestIDHeaders(cfg HandlerConfig) jsonObject {
+func requestIDHeaders(cfg OpenAPIConfig) jsonObject {
 	h := jsonObject{{HeaderRequestID, ref("headers", HeaderRequestID)}}
 	if cfg.SendRequestID {
 		h = append(h, jsonMember{HeaderRequestIDStripe, ref("headers", HeaderRequestIDStripe)})

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 )
 
@@ -38,7 +39,7 @@ func updating() bool {
 // TestOpenAPICommittedFile keeps testdata/openapi.json identical to
 // OpenAPI(HandlerConfig{}). Run with -update after a deliberate change.
 func TestOpenAPICommittedFile(t *testing.T) {
-	got := errorsx.OpenAPI(errorsx.HandlerConfig{})
+	got := errorsx.OpenAPI(errorsx.OpenAPIConfig{})
 	if updating() {
 		if err := os.WriteFile(openAPIFile, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -72,7 +73,7 @@ func firstDiff(got, want []byte) string {
 }
 
 func TestOpenAPIIsDeterministicJSON(t *testing.T) {
-	cfg := errorsx.HandlerConfig{ProblemJSON: true, SendRequestID: true}
+	cfg := errorsx.OpenAPIConfig{HandlerConfig: errorsx.HandlerConfig{ProblemJSON: true}, SendRequestID: true}
 	a, b := errorsx.OpenAPI(cfg), errorsx.OpenAPI(cfg)
 	if !bytes.Equal(a, b) {
 		t.Fatal("got two different documents from the same config")
@@ -118,7 +119,7 @@ type oaMedia struct {
 	Example json.RawMessage `json:"example"`
 }
 
-func decodeOpenAPI(t *testing.T, cfg errorsx.HandlerConfig) oaDoc {
+func decodeOpenAPI(t *testing.T, cfg errorsx.OpenAPIConfig) oaDoc {
 	t.Helper()
 	var d oaDoc
 	if err := json.Unmarshal(errorsx.OpenAPI(cfg), &d); err != nil {
@@ -153,7 +154,7 @@ func media(t *testing.T, r oaResponse, ct string) oaMedia {
 }
 
 func TestOpenAPIResponsePerRow(t *testing.T) {
-	d := decodeOpenAPI(t, errorsx.HandlerConfig{})
+	d := decodeOpenAPI(t, errorsx.OpenAPIConfig{})
 	wantNames := map[errorsx.Code]string{
 		errorsx.CodeInvalidRequest:      "InvalidRequest",
 		errorsx.CodeInvalidAPIKey:       "InvalidApiKey",
@@ -221,7 +222,7 @@ func TestOpenAPIResponsePerRow(t *testing.T) {
 }
 
 func TestOpenAPIConflictCoversBoth409Rows(t *testing.T) {
-	d := decodeOpenAPI(t, errorsx.HandlerConfig{ProblemJSON: true})
+	d := decodeOpenAPI(t, errorsx.OpenAPIConfig{HandlerConfig: errorsx.HandlerConfig{ProblemJSON: true}})
 	r, ok := d.Components.Responses["Conflict"]
 	if !ok {
 		t.Fatal("no Conflict response")
@@ -242,7 +243,7 @@ func TestOpenAPIConflictCoversBoth409Rows(t *testing.T) {
 }
 
 func TestOpenAPIFollowsTheConfig(t *testing.T) {
-	cfg := errorsx.HandlerConfig{ProblemJSON: true, SendRequestID: true, ProblemTypeBase: "https://docs.example.com/errors/", Realm: `clip"ia`}
+	cfg := errorsx.OpenAPIConfig{HandlerConfig: errorsx.HandlerConfig{ProblemJSON: true, ProblemTypeBase: "https://docs.example.com/errors/", Realm: `clip"ia`}, SendRequestID: true}
 	d := decodeOpenAPI(t, cfg)
 	if _, ok := d.Components.Headers[errorsx.HeaderRequestIDStripe]; !ok {
 		t.Error("got no Request-Id header component with SendRequestID")
@@ -266,7 +267,7 @@ func TestOpenAPIFollowsTheConfig(t *testing.T) {
 		t.Errorf("got WWW-Authenticate example %q, want %q", got, want)
 	}
 
-	plain := decodeOpenAPI(t, errorsx.HandlerConfig{})
+	plain := decodeOpenAPI(t, errorsx.OpenAPIConfig{})
 	if _, ok := plain.Components.Headers[errorsx.HeaderRequestIDStripe]; ok {
 		t.Error("got a Request-Id header component without SendRequestID")
 	}
@@ -280,12 +281,13 @@ func TestOpenAPIFollowsTheConfig(t *testing.T) {
 // response object, for the envelope and the problem document.
 func TestOpenAPIExamplesAreWhatTheRendererSends(t *testing.T) {
 	cfg := errorsx.HandlerConfig{
-		ProblemJSON: true, SendRequestID: true, ProblemTypeBase: "https://docs.example.com/errors/",
+		ProblemJSON: true, ProblemTypeBase: "https://docs.example.com/errors/",
 		Logger: slog.New(slog.DiscardHandler),
 	}
-	d := decodeOpenAPI(t, cfg)
+	d := decodeOpenAPI(t, errorsx.OpenAPIConfig{HandlerConfig: cfg, SendRequestID: true})
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(cfg)
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
 	e.GET("/rows/:code", func(c echo.Context) error { return errorsx.New(errorsx.Code(c.Param("code"))) })
 	srv := httptest.NewServer(e)
 	defer srv.Close()
@@ -325,7 +327,7 @@ func TestOpenAPIExamplesAreWhatTheRendererSends(t *testing.T) {
 }
 
 func ExampleOpenAPI() {
-	doc := errorsx.OpenAPI(errorsx.HandlerConfig{})
+	doc := errorsx.OpenAPI(errorsx.OpenAPIConfig{})
 	var d struct {
 		OpenAPI    string `json:"openapi"`
 		Components struct {

@@ -84,10 +84,10 @@ func TestProblemJSONEveryRow(t *testing.T) {
 	for _, tc := range constructors {
 		t.Run(string(tc.code), func(t *testing.T) {
 			err := tc.new().WithParam("input.duration").WithRetryAfter(1500 * time.Millisecond)
-			cfg := errorsx.HandlerConfig{ProblemJSON: true, SendRequestID: true}
+			cfg := errorsx.HandlerConfig{ProblemJSON: true}
 			hdr := []string{"Authorization", "Bearer k", errorsx.HeaderRequestID, "req-1"}
-			env := renderErr(t, cfg, err, hdr...)
-			prob := renderErr(t, cfg, err, append(hdr, "Accept", "application/problem+json")...)
+			env := renderErrRequestID(t, cfg, err, hdr...)
+			prob := renderErrRequestID(t, cfg, err, append(hdr, "Accept", "application/problem+json")...)
 
 			if prob.Code != env.Code {
 				t.Errorf("got status %d, want %d as for the envelope", prob.Code, env.Code)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -282,8 +283,9 @@ func checkRandomCase(e *echo.Echo, c randomCase) error {
 func TestPropertyEveryErrorRendersARow(t *testing.T) {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{
-		Logger: discardLogger(), SendRequestID: true, ProblemJSON: true,
+		Logger: discardLogger(), ProblemJSON: true,
 	})
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
 	e.Any("/any", func(c echo.Context) error {
 		return c.Request().Context().Value(errKey{}).(error)
 	})

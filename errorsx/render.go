@@ -1,6 +1,7 @@
 package errorsx
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -27,16 +28,19 @@ const (
 )
 
 // HandlerConfig configures the renderer built by [NewHandler]. The zero value
-// is valid: it logs to slog.Default, sends only X-Request-Id, and always
-// renders the JSON envelope.
+// is valid: it logs to slog.Default and always renders the JSON envelope.
+//
+// The renderer owns the settings of what an error response looks like (its
+// body, the realm of the 401 challenge). Headers that every response carries
+// are owned by the middleware that sets them: X-Request-Id and Request-Id by
+// middleware.RequestID (the renderer keeps them, and assigns an X-Request-Id
+// when no middleware did).
 type HandlerConfig struct {
-	// Logger receives one record per rendered error: level Error for 5xx
-	// (with the cause), Debug for 4xx. Nil means slog.Default().
+	// Logger receives exactly one record per failed request: level Error
+	// for 5xx (with the cause, and the stack of a recovered panic), Debug
+	// for 4xx (with the cause, e.g. why a key was rejected). Nil means
+	// slog.Default().
 	Logger *slog.Logger
-
-	// SendRequestID also sends the request id as Request-Id, the header
-	// stripe-go reads. X-Request-Id is always sent.
-	SendRequestID bool
 
 	// ProblemJSON enables RFC 9457 application/problem+json for clients
 	// whose Accept header explicitly prefers it over application/json.
@@ -49,9 +53,104 @@ type HandlerConfig struct {
 	// "urn:apiguard:error:not_found".
 	ProblemTypeBase string
 
-	// Realm is the realm of the WWW-Authenticate challenge on 401.
-	// Default "api".
+	// Realm is the realm of the WWW-Authenticate challenge on every 401,
+	// whoever raised it (middleware.Auth, a scope check without a
+	// principal, a handler). Default "api".
 	Realm string
+}
+
+// ErrCredentialRejected marks the cause of a 401 whose request presented a
+// credential that was refused (unknown, revoked, malformed): the renderer
+// then adds error="invalid_token" to the WWW-Authenticate challenge
+// (RFC 6750 §3.1). middleware.Auth marks its 401s this way; a handler can
+// too, with errors.Join or fmt.Errorf("%w") in the cause. A 401 whose request
+// carried an Authorization header is marked the same way without it.
+var ErrCredentialRejected = errors.New("errorsx: credential rejected")
+
+// Render renders err to the client now, through the app's
+// HTTPErrorHandler (the renderer), and returns an error that tells the
+// renderer it has been rendered and logged: a middleware that needs the
+// response as the client saw it (the idempotency middleware stores it)
+// calls it and returns what it returns, so Echo's second call of the
+// renderer writes and logs nothing. The returned error wraps err, so
+// errors.As and errors.Is see through it and [From] maps it as err. Render
+// of nil is nil.
+//
+//	err := next(c)
+//	if err != nil {
+//		err = errorsx.Render(c, err) // the response now holds the error
+//	}
+//	inspect(c.Response())
+//	return err
+func Render(c echo.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if isRendered(err) {
+		return err
+	}
+	c.Error(err)
+	return &renderedError{err: err}
+}
+
+// renderedError marks an error [Render] has rendered.
+type renderedError struct{ err error }
+
+func (r *renderedError) Error() string { return r.err.Error() }
+func (r *renderedError) Unwrap() error { return r.err }
+
+// isRendered reports whether err, or an error it wraps, was rendered by
+// [Render].
+func isRendered(err error) (rendered bool) {
+	defer func() {
+		if recover() != nil {
+			rendered = false
+		}
+	}()
+	return findRendered(err, 0)
+}
+
+// findRendered walks err's chain as errors.As does, without allocating.
+func findRendered(err error, depth int) bool {
+	for err != nil && depth < 100 {
+		switch x := err.(type) {
+		case *renderedError:
+			return true
+		case *Error:
+			return false
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if findRendered(e, depth+1) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+		depth++
+	}
+	return false
+}
+
+// renderedBefore reports whether the committed response of c is the
+// renderer's own rendering of err: a middleware called c.Error(err) and
+// then returned err, so Echo calls the renderer again. The committed status
+// is err's row and the response has the renderer's headers. It is the
+// safety net behind [Render], for middlewares that do not use it.
+func (r *renderer) renderedBefore(c echo.Context, err error) bool {
+	res := c.Response()
+	h := res.Header()
+	if first(h[keyShouldRetry]) == "" {
+		return false
+	}
+	ct := first(h[keyContentType])
+	if ct != ContentTypeJSON && ct != ContentTypeProblem {
+		return false
+	}
+	return From(err).Status() == res.Status
 }
 
 // NewHandler returns the renderer: an echo.HTTPErrorHandler that turns every
@@ -60,12 +159,21 @@ type HandlerConfig struct {
 //
 //	{"error":{"type":"…","code":"…","message":"…","param":"…"}}
 //
-// with the headers of the contract: X-Request-Id (and Request-Id when
-// enabled), X-Should-Retry, Retry-After on 429 (the error's wait, else one a
+// with the headers of the contract: X-Request-Id, X-Should-Retry, Retry-After on 429 (the error's wait, else one a
 // middleware already set, else 1) and on the other retryable rows when the
 // error carries a wait, and WWW-Authenticate on 401. A HEAD request gets the
-// status and headers only. A response that is already committed is never
-// rewritten; its error is only logged.
+// status and headers only.
+//
+// Render once, log once. The renderer writes at most one error response per
+// request and logs each failed request exactly once: level Error for 5xx,
+// Debug for 4xx. A middleware that needs the response as the client saw it
+// (the idempotency middleware stores it) renders the error with [Render]
+// and returns what Render returns; the renderer then neither writes nor
+// logs it again when Echo hands it over. A middleware that calls c.Error(err)
+// and returns err by hand gets the same, as long as the committed response
+// is the renderer's own rendering of err. A different error arriving after a
+// response was committed (a handler that streamed, then failed) cannot reach
+// the client any more: it is logged once, at Error.
 //
 // Install it with e.HTTPErrorHandler = errorsx.NewHandler(cfg). The returned
 // function is safe for concurrent use.
@@ -115,8 +223,16 @@ func (r *renderer) handle(err error, c echo.Context) {
 	}
 	res := c.Response()
 	req := c.Request()
+	if isRendered(err) {
+		// Rendered and logged already, by [Render].
+		return
+	}
 	if res.Committed {
-		// Too late to tell the client; the log still gets the error.
+		if r.renderedBefore(c, err) {
+			// A middleware rendered it with c.Error and returned it.
+			return
+		}
+		// Too late to tell the client; the log still gets the error, once.
 		r.logCommitted(c, req, res.Status, err)
 		return
 	}
@@ -129,10 +245,7 @@ func (r *renderer) handle(err error, c echo.Context) {
 	// instead of one per header. Each value is capped to length 1, so a
 	// later Add on the response reallocates instead of overwriting its
 	// neighbour (as http.Header.Clone does).
-	hs := headerSetter{h: h, vals: make([]string, 0, 6)}
-	if r.cfg.SendRequestID {
-		hs.set(keyRequestIDStripe, id)
-	}
+	hs := headerSetter{h: h, vals: make([]string, 0, 5)}
 	if e.row.Retryable {
 		hs.set(keyShouldRetry, "true")
 		switch {
@@ -147,7 +260,7 @@ func (r *renderer) handle(err error, c echo.Context) {
 		hs.set(keyShouldRetry, "false")
 	}
 	if e.row.Status == http.StatusUnauthorized && first(h[keyWWWAuthenticate]) == "" {
-		if first(req.Header[keyAuthorization]) != "" || first(req.Header[keyAPIKey]) != "" {
+		if first(req.Header[keyAuthorization]) != "" || safeIs(e.cause, ErrCredentialRejected) {
 			hs.set(keyWWWAuthenticate, r.challengeToken)
 		} else {
 			hs.set(keyWWWAuthenticate, r.challenge)
@@ -170,10 +283,6 @@ func (r *renderer) handle(err error, c echo.Context) {
 	} else {
 		hs.set(keyContentType, ContentTypeJSON)
 	}
-	if req.Method == http.MethodHead {
-		res.WriteHeader(e.row.Status)
-		return
-	}
 	bp := bufPool.Get().(*[]byte)
 	var b []byte
 	if problem {
@@ -183,9 +292,13 @@ func (r *renderer) handle(err error, c echo.Context) {
 	}
 	hs.set(keyContentLength, strconv.Itoa(len(b)))
 	res.WriteHeader(e.row.Status)
-	if _, werr := res.Write(b); werr != nil {
-		r.logger().LogAttrs(req.Context(), slog.LevelDebug, "writing error response",
-			slog.String("request_id", id), slog.String("error", werr.Error()))
+	// HEAD gets the same status and headers as GET, Content-Length
+	// included, and no body.
+	if req.Method != http.MethodHead {
+		if _, werr := res.Write(b); werr != nil {
+			r.logger().LogAttrs(req.Context(), slog.LevelDebug, "writing error response",
+				slog.String("request_id", id), slog.String("error", werr.Error()))
+		}
 	}
 	if cap(b) <= 64<<10 {
 		*bp = b
@@ -195,12 +308,10 @@ func (r *renderer) handle(err error, c echo.Context) {
 
 // Canonical header keys, for direct access to http.Header maps.
 var (
-	keyRequestIDStripe = http.CanonicalHeaderKey(HeaderRequestIDStripe)
 	keyShouldRetry     = http.CanonicalHeaderKey(HeaderShouldRetry)
 	keyRetryAfter      = http.CanonicalHeaderKey(HeaderRetryAfter)
 	keyWWWAuthenticate = http.CanonicalHeaderKey(HeaderWWWAuthenticate)
 	keyAuthorization   = http.CanonicalHeaderKey(echo.HeaderAuthorization)
-	keyAPIKey          = http.CanonicalHeaderKey("X-API-Key")
 	keyAccept          = http.CanonicalHeaderKey(echo.HeaderAccept)
 	keyContentType     = http.CanonicalHeaderKey(echo.HeaderContentType)
 	keyContentLength   = http.CanonicalHeaderKey(echo.HeaderContentLength)
@@ -326,14 +437,54 @@ func (r *renderer) log(c echo.Context, req *http.Request, id string, e *Error, e
 	if p, ok := e.cause.(*panicError); ok {
 		errText = p.Error()
 	}
-	l.LogAttrs(ctx, level, "request failed",
+	attrs := [7]slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", req.Method),
 		slog.String("route", c.Path()),
 		slog.Int("status", e.row.Status),
 		slog.String("code", string(e.row.Code)),
 		slog.String("error", errText),
-	)
+	}
+	n := 6
+	if e.row.Status >= 500 {
+		if st := stackOf(err); st != "" {
+			attrs[n] = slog.String("stack", st)
+			n++
+		}
+	}
+	l.LogAttrs(ctx, level, "request failed", attrs[:n]...)
+}
+
+// stackTracer is an error that carries a stack for the log, such as the
+// cause middleware.Recover gives a recovered panic.
+type stackTracer interface {
+	error
+	Stack() string
+}
+
+// stackOf returns the stack an error in err's chain carries, or "". Like
+// [From], it survives error methods that panic.
+func stackOf(err error) (stack string) {
+	defer func() {
+		if recover() != nil {
+			stack = ""
+		}
+	}()
+	var st stackTracer
+	if errors.As(err, &st) {
+		return st.Stack()
+	}
+	return ""
+}
+
+// safeIs is errors.Is, false when a method in err's chain panics.
+func safeIs(err, target error) (is bool) {
+	defer func() {
+		if recover() != nil {
+			is = false
+		}
+	}()
+	return errors.Is(err, target)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

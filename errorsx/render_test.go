@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -100,7 +101,8 @@ func TestRequestIDHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			logger, logs := testLogger()
 			e := echo.New()
-			e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger, SendRequestID: tc.sendStripe})
+			e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
+			e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: tc.sendStripe})))
 			e.GET("/fail", func(c echo.Context) error {
 				if tc.preset != "" {
 					c.Response().Header().Set(errorsx.HeaderRequestID, tc.preset)
@@ -211,8 +213,10 @@ func TestWWWAuthenticate(t *testing.T) {
 		{name: "no key sent", err: errorsx.InvalidAPIKey(), want: `Bearer realm="api"`},
 		{name: "bearer key sent", err: errorsx.InvalidAPIKey(), header: [2]string{"Authorization", "Bearer sk_bad"},
 			want: `Bearer realm="api", error="invalid_token"`},
-		{name: "X-API-Key sent", err: errorsx.InvalidAPIKey(), header: [2]string{"X-API-Key", "sk_bad"},
-			want: `Bearer realm="api", error="invalid_token"`},
+		{name: "X-API-Key sent, not marked", err: errorsx.InvalidAPIKey(), header: [2]string{"X-API-Key", "sk_bad"},
+			want: `Bearer realm="api"`},
+		{name: "credential rejected marked", err: errorsx.InvalidAPIKey().WithCause(fmt.Errorf("key: %w", errorsx.ErrCredentialRejected)),
+			header: [2]string{"X-Custom-Key", "sk_bad"}, want: `Bearer realm="api", error="invalid_token"`},
 		{name: "echo 401", err: echo.ErrUnauthorized, header: [2]string{"Authorization", "Basic eA=="},
 			want: `Bearer realm="api", error="invalid_token"`},
 		{name: "custom realm", cfg: errorsx.HandlerConfig{Realm: "clipia"}, err: errorsx.InvalidAPIKey(), want: `Bearer realm="clipia"`},
@@ -281,7 +285,7 @@ func TestHEADGetsStatusAndHeadersOnly(t *testing.T) {
 		{"echo 404", echo.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEcho(errorsx.HandlerConfig{SendRequestID: true}, func() error { return tc.err })
+			e := newEchoRequestID(errorsx.HandlerConfig{}, func() error { return tc.err })
 			get := serve(e, httptest.NewRequest(http.MethodGet, "/fail", nil))
 			head := serve(e, httptest.NewRequest(http.MethodHead, "/fail", nil))
 			if head.Code != get.Code {

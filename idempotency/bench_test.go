@@ -17,6 +17,7 @@ import (
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/redistest"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 )
@@ -82,7 +83,7 @@ var benchBody = []byte(`{"model":"clipia-fast","prompt":"a cat on a skateboard",
 func benchEcho(store idempotency.Store) *echo.Echo {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
-	e.Use(idempotency.Must(idempotency.Config{Store: store}))
+	e.Use(middleware.Must(idempotency.New(idempotency.Config{Store: store})))
 	resp := []byte(`{"id":"gen_1","object":"generation","status":"succeeded"}`)
 	e.POST("/v1/generations", func(c echo.Context) error {
 		return c.JSONBlob(http.StatusCreated, resp)

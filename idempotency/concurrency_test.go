@@ -134,13 +134,22 @@ func TestLeaseExpiryMemory(t *testing.T) {
 }
 
 // TestLeaseExpiryRedis is the same with Redis, whose clock the test cannot
-// move: the lease is short and the test sleeps past it.
+// move, and where the owner keeps renewing its lease: the record vanishes
+// from Redis instead (as it does when the owner cannot renew it), well
+// before the owner's first renewal (lease/3 = 1 s).
 func TestLeaseExpiryRedis(t *testing.T) {
-	store, err := redisstore.New(redistest.Client(t), redisstore.Config{Prefix: redistest.Prefix(t)})
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t)
+	store, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaseExpiry(t, store, 150*time.Millisecond, func() { time.Sleep(300 * time.Millisecond) })
+	rk := prefix + idempotency.RecordKey("ip:192.0.2.1", http.MethodPost, "/v1/generations", "k")
+	leaseExpiry(t, store, 3*time.Second, func() {
+		if n, err := rdb.Del(context.Background(), rk).Result(); err != nil || n != 1 {
+			t.Fatalf("deleting the record %s: got %d, %v", rk, n, err)
+		}
+	})
 }
 
 func leaseExpiry(t *testing.T, store idempotency.Store, lease time.Duration, expire func()) {
@@ -187,7 +196,9 @@ func leaseExpiry(t *testing.T, store idempotency.Store, lease time.Duration, exp
 
 // TestRedisDown: with Redis killed, a guarded request answers 503 and the
 // handler does not run; a commit that fails because Redis died while the
-// handler ran is logged and the client still gets its answer.
+// handler ran is logged, the client still gets its answer, and duplicates
+// of it reaching this process get 409 request_in_progress while the commit
+// is retried.
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
 	store, err := redisstore.New(srv.Client(t), redisstore.Config{Prefix: redistest.Prefix(t)})
@@ -197,7 +208,9 @@ func TestRedisDown(t *testing.T) {
 	logs := &logBuffer{}
 	var calls atomic.Int32
 	inHandler, proceed := make(chan struct{}, 1), make(chan struct{}, 1)
-	e := newEcho(t, idempotency.Config{Store: store, Logger: logs.logger()}, func(c echo.Context) error {
+	pending := new(idempotency.Pending)
+	t.Cleanup(func() { waitPending(t, pending) })
+	e := newEcho(t, idempotency.Config{Store: store, Logger: logs.logger(), Pending: pending, Lease: 2 * time.Second}, func(c echo.Context) error {
 		calls.Add(1)
 		if c.Request().Header.Get("X-Block") != "" {
 			inHandler <- struct{}{}
@@ -218,21 +231,21 @@ func TestRedisDown(t *testing.T) {
 	if code := <-done; code != 201 {
 		t.Fatalf("request whose commit failed: got %d, want 201", code)
 	}
-	if !strings.Contains(logs.String(), "response not stored") {
+	if !strings.Contains(logs.String(), "storing the response failed; retrying in the background") {
 		t.Errorf("log: got %q, want the failed commit logged", logs.String())
 	}
 	before := calls.Load()
 
-	tests := []struct{ name, key string }{
-		{"a replay of a stored key", "before"},
-		{"a new key", "new"},
-		{"the key whose commit failed", "during"},
+	tests := []struct{ name, key, want string }{
+		{"a replay of a stored key", "before", "service_unavailable"},
+		{"a new key", "new", "service_unavailable"},
+		{"the key whose commit is retried", "during", "request_in_progress"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := do(e, req{key: tc.key})
-			if rec.Code != 503 || errorCode(t, rec) != "service_unavailable" {
-				t.Fatalf("got %d %s, want 503 service_unavailable", rec.Code, rec.Body)
+			if want := map[string]int{"service_unavailable": 503, "request_in_progress": 409}[tc.want]; rec.Code != want || errorCode(t, rec) != tc.want {
+				t.Fatalf("got %d %s, want %d %s", rec.Code, rec.Body, want, tc.want)
 			}
 			if strings.Contains(rec.Body.String(), "127.0.0.1") || strings.Contains(rec.Body.String(), "redis") {
 				t.Errorf("body leaks internals: %s", rec.Body)

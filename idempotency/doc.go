@@ -25,8 +25,10 @@
 //	bad key (empty, > 255, not printable ASCII) 400 invalid_request, param Idempotency-Key
 //	store unreachable                           503 service_unavailable; handler not run
 //
-// "Same request" means the same [Fingerprint]: method, route, query
-// parameters and body, with JSON bodies compared by meaning. Records are
+// "Same request" means the same [Fingerprint]: method, path as sent (path
+// parameters included), query parameters, the body's media type and the
+// body, JSON bodies compared by meaning (key order and whitespace do not
+// matter; numbers compare as written, so 5 and 5.0 differ). Records are
 // keyed by scope (the authenticated tenant, see [DefaultScope]), method,
 // route and key, so two tenants never see each other's records.
 //
@@ -34,11 +36,38 @@
 //
 // Each step is one atomic [Store] operation. Claim creates an in-progress
 // record with a lease (Config.Lease, 30 s) and a fencing token, or returns
-// the existing record in the same step. The handler runs; its response is
-// captured as the client sees it (errors are rendered through the Echo
-// error handler first). Commit stores it, or Release deletes the claim.
-// When an owner dies, its lease expires and a retry can claim the key
-// again; the old owner's late commit is then refused ([ErrLeaseLost]).
+// the existing record in the same step. The handler runs, and one goroutine
+// renews the lease every Lease/3 (Renew, one store call), so a handler
+// slower than the lease still runs once. Its response is captured as the
+// client sees it (errors are rendered through the Echo error handler
+// first). Commit stores it, or Release deletes the claim. When an owner
+// dies, its lease expires and a retry can claim the key again; the old
+// owner's late commit is then refused ([ErrLeaseLost]). If a running
+// handler loses its claim (the store unreachable until the lease ran out,
+// or the key taken over), its context is cancelled and
+// context.Cause(c.Request().Context()) is [ErrLeaseLost].
+//
+// # When the store fails
+//
+// A commit that fails (store unreachable, Redis paused or restarted) is
+// retried in the background with backoff while the claim is still held,
+// renewing it when due, for at most one lease; the client gets its response
+// after the first attempt, or after half a second when the store is slow. Meanwhile duplicates get 409 request_in_progress
+// (from this process even while the store is unreachable) and, once the
+// commit lands, the replay. If the store forgot the claim (a Redis restarted
+// without persistence), the key is claimed again with the same fingerprint
+// before committing. [Pending] lets a graceful shutdown wait for these
+// retries.
+//
+// The limit: the record and the side effects of the handler are not stored
+// in one transaction, so a store outage longer than what is left of the
+// lease when it starts (at least two thirds of it, the lease being renewed
+// every Lease/3) loses the response: it is logged at Error ("response not
+// stored"), and a retry runs the request again. A Redis that restarts empty
+// also forgets the claims of running requests until their next renewal (at
+// most Lease/3): a duplicate that reaches another process in that window
+// runs again. Only a store that commits the record in the same transaction
+// as the handler's own writes would remove these windows.
 //
 // Stores: [MemoryStore] (the default, one process) and
 // github.com/clipia/apiguard/idempotency/redisstore (shared). The package

@@ -20,8 +20,8 @@ func Example() {
 
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
-	e.Use(middleware.RequestID(), middleware.Recover(middleware.RecoverConfig{}))
-	e.Use(idempotency.Must(idempotency.Config{Store: store}))
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
+	e.Use(middleware.Must(idempotency.New(idempotency.Config{Store: store})))
 
 	generations := 0
 	e.POST("/v1/generations", func(c echo.Context) error {
@@ -41,7 +41,7 @@ func Example() {
 		}
 	}
 	send(`{"prompt":"a cat","duration":5}`)
-	send(`{"duration":5.0, "prompt":"a cat"}`) // same meaning: replayed
+	send(`{"duration":5, "prompt":"a cat"}`) // same fields, other order: replayed
 	send(`{"prompt":"a dog","duration":5}`)    // same key, other request
 	fmt.Println("generations:", generations)
 	// Output:
@@ -66,7 +66,7 @@ func ExampleParseKey() {
 
 func ExampleFingerprint() {
 	a := idempotency.Fingerprint("POST", "/v1/generations", "", "application/json", []byte(`{"prompt":"a cat","duration":5}`))
-	b := idempotency.Fingerprint("POST", "/v1/generations", "", "application/json", []byte(`{ "duration": 5e0, "prompt": "a cat" }`))
+	b := idempotency.Fingerprint("POST", "/v1/generations", "", "application/json", []byte(`{ "duration": 5, "prompt": "a cat" }`))
 	c := idempotency.Fingerprint("POST", "/v1/generations", "", "application/json", []byte(`{"prompt":"a dog","duration":5}`))
 	fmt.Println(a == b, a == c)
 	// Output: true false
@@ -75,7 +75,7 @@ func ExampleFingerprint() {
 func ExampleCanonicalJSON() {
 	c, ok := idempotency.CanonicalJSON([]byte(`{"b": [1.50, 2e0], "a": "\u00e9"}`))
 	fmt.Println(string(c), ok)
-	// Output: {"a":"é","b":[15e-1,2e0]} true
+	// Output: {"a":"é","b":[1.50,2e0]} true
 }
 
 func ExampleMemoryStore() {

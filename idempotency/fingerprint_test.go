@@ -3,7 +3,9 @@ package idempotency_test
 import (
 	"bytes"
 	"encoding/json"
+	"mime"
 	"net/http"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -18,14 +20,19 @@ func TestCanonicalJSON(t *testing.T) {
 	}{
 		{"key order", `{"a":1,"b":2}`, `{"b":2,"a":1}`, true},
 		{"whitespace", `{"a":[1,2]}`, " {\n\t\"a\" : [ 1 , 2 ] }\r\n", true},
-		{"1 vs 1.0 vs 1e0", `[1,1,1,1]`, `[1.0,1e0,10e-1,0.1E1]`, true},
-		{"trailing zeros", `100`, `1e2`, true},
-		{"-0 is 0", `[0,-0,0.0,-0e5]`, `[0,0,0,0]`, true},
 		{"string escapes", `"a/é"`, `"\u0061\/\u00e9"`, true},
-		{"nested", `{"x":{"b":[{"d":1,"c":2}],"a":null}}`, `{"x":{"a":null,"b":[{"c":2,"d":1.0}]}}`, true},
-		{"duplicate key: the last wins", `{"a":1,"a":2}`, `{"a":2}`, true},
-		{"big numbers exactly", `12345678901234567890123`, `1.2345678901234567890123e22`, true},
+		{"control character escapes", `"\n\t\u0001"`, `"\u000a\u0009\u0001"`, true},
+		{"surrogate pair", `"😀"`, `"\ud83d\ude00"`, true},
+		{"lone surrogate reads as U+FFFD", `"\ud800x"`, `"\ufffdx"`, true},
+		{"escaped key", `{"\u0061":1,"b":2}`, `{"b":2,"a":1}`, true},
+		{"nested", `{"x":{"b":[{"d":1,"c":2}],"a":null}}`, `{"x":{"a":null,"b":[{"c":2,"d":1}]}}`, true},
+		{"keys of different case sort together", `{"B":1,"a":2,"c":3}`, `{"c":3,"a":2,"B":1}`, true},
 		{"different value", `{"a":1}`, `{"a":2}`, false},
+		{"1 vs 1.0", `1`, `1.0`, false},
+		{"5 vs 5e0", `5`, `5e0`, false},
+		{"10 vs 1e1", `10`, `1e1`, false},
+		{"exponent case", `1e1`, `1E1`, false},
+		{"-0 vs 0", `-0`, `0`, false},
 		{"precision beyond float64", `0.10000000000000000001`, `0.1`, false},
 		{"big integers differ", `9007199254740993`, `9007199254740992`, false},
 		{"array order matters", `[1,2]`, `[2,1]`, false},
@@ -33,6 +40,13 @@ func TestCanonicalJSON(t *testing.T) {
 		{"null vs missing", `{"a":null}`, `{}`, false},
 		{"sign", `-1`, `1`, false},
 		{"true vs false", `true`, `false`, false},
+		// encoding/json matches keys case-insensitively, the last one
+		// winning: these are {"a":2} and {"a":1} to a struct.
+		{"case-variant keys in other order", `{"a":1,"A":2}`, `{"A":2,"a":1}`, false},
+		{"Kelvin sign folds to k", `{"k":1,"\u212a":2}`, `{"\u212a":2,"k":1}`, false},
+		// encoding/json merges a repeated object into a struct field.
+		{"repeated key keeps every value", `{"a":{"x":1},"a":{"y":2}}`, `{"a":{"y":2}}`, false},
+		{"repeated key order", `{"a":1,"a":2}`, `{"a":2,"a":1}`, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,8 +62,24 @@ func TestCanonicalJSON(t *testing.T) {
 	}
 }
 
+func TestCanonicalJSONForm(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{` { "b" : [ 1.50 , 2e0 , -0 ] , "a" : "\u00e9\"\\\/\b" , "B" : {} , "c" : [ ] } `,
+			`{"a":"é\"\\/\u0008","b":[1.50,2e0,-0],"B":{},"c":[]}`},
+		{`{"z":{"y":1,"x":[{"w":true,"v":null}]},"a":"\ud83d\ude00\udc00"}`,
+			`{"a":"😀�","z":{"x":[{"v":null,"w":true}],"y":1}}`},
+		{`"\u2028\u007f"`, "\"\u2028\u007f\""},
+	}
+	for _, tc := range tests {
+		got, ok := idempotency.CanonicalJSON([]byte(tc.in))
+		if !ok || string(got) != tc.want {
+			t.Errorf("CanonicalJSON(%s) = %s, %v; want %s", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
 func TestCanonicalJSONRejects(t *testing.T) {
-	for _, in := range []string{``, `{`, `{"a":1} {"b":2}`, `{"a":1}x`, `[1,]`, `01`, "\"\xff\"", `NaN`} {
+	for _, in := range []string{``, ` `, `{`, `{"a":1} {"b":2}`, `{"a":1}x`, `[1,]`, `01`, "\"\xff\"", `NaN`, "\xef\xbb\xbf{}", `"\x"`} {
 		if c, ok := idempotency.CanonicalJSON([]byte(in)); ok {
 			t.Errorf("CanonicalJSON(%q): got %q, want not JSON", in, c)
 		}
@@ -57,28 +87,36 @@ func TestCanonicalJSONRejects(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
-	base := func() (string, string, string, string, []byte) {
-		return http.MethodPost, "/v1/generations", "a=1&b=2", "application/json", []byte(`{"x":1,"y":[true]}`)
+	const body = `{"x":1,"y":[true]}`
+	fp := func(q, ct, b string) string {
+		return idempotency.Fingerprint("POST", "/v1/generations", q, ct, []byte(b))
 	}
-	fp := func(m, r, q, ct string, b []byte) string { return idempotency.Fingerprint(m, r, q, ct, b) }
-	want := fp(base())
+	want := fp("a=1&b=2", "application/json", body)
 	tests := []struct {
 		name   string
 		got    string
 		wantEq bool
 	}{
-		{"same", fp(base()), true},
-		{"reordered JSON", fp("POST", "/v1/generations", "a=1&b=2", "application/json", []byte(`{"y":[true],"x":1.0}`)), true},
-		{"reordered query", fp("POST", "/v1/generations", "b=2&a=1", "application/json", []byte(`{"x":1,"y":[true]}`)), true},
-		{"JSON with charset", fp("POST", "/v1/generations", "a=1&b=2", "application/json; charset=utf-8", []byte(`{"x":1,"y":[true]}`)), true},
-		{"no content type, JSON body", fp("POST", "/v1/generations", "a=1&b=2", "", []byte(`{"x":1,"y":[true]}`)), true},
-		{"+json type", fp("POST", "/v1/generations", "a=1&b=2", "application/merge-patch+json", []byte(`{"x":1,"y":[true]}`)), true},
-		{"other method", fp("PUT", "/v1/generations", "a=1&b=2", "application/json", []byte(`{"x":1,"y":[true]}`)), false},
-		{"other route", fp("POST", "/v1/other", "a=1&b=2", "application/json", []byte(`{"x":1,"y":[true]}`)), false},
-		{"other query", fp("POST", "/v1/generations", "a=1&b=3", "application/json", []byte(`{"x":1,"y":[true]}`)), false},
-		{"repeated values reordered", fp("POST", "/v1/generations", "a=1&b=2&a=0", "application/json", []byte(`{"x":1,"y":[true]}`)), false},
-		{"other body", fp("POST", "/v1/generations", "a=1&b=2", "application/json", []byte(`{"x":2,"y":[true]}`)), false},
-		{"text body compared by bytes", fp("POST", "/v1/generations", "a=1&b=2", "text/plain", []byte(`{"y":[true],"x":1}`)), false},
+		{"same", fp("a=1&b=2", "application/json", body), true},
+		{"reordered JSON", fp("a=1&b=2", "application/json", `{ "y": [ true ], "x": 1 }`), true},
+		{"reordered query", fp("b=2&a=1", "application/json", body), true},
+		{"charset=utf-8", fp("a=1&b=2", "application/json; charset=utf-8", body), true},
+		{"charset=UTF-8", fp("a=1&b=2", "application/json; charset=UTF-8", body), true},
+		{"charset utf8, other spelling", fp("a=1&b=2", `Application/JSON;CHARSET="Utf8"`, body), true},
+		{"spaces around", fp("a=1&b=2", " application/json ", body), true},
+		{"other method", idempotency.Fingerprint("PUT", "/v1/generations", "a=1&b=2", "application/json", []byte(body)), false},
+		{"other route", idempotency.Fingerprint("POST", "/v1/other", "a=1&b=2", "application/json", []byte(body)), false},
+		{"other query", fp("a=1&b=3", "application/json", body), false},
+		{"repeated values reordered", fp("a=1&b=2&a=0", "application/json", body), false},
+		{"other body", fp("a=1&b=2", "application/json", `{"x":2,"y":[true]}`), false},
+		{"number spelled 1.0", fp("a=1&b=2", "application/json", `{"x":1.0,"y":[true]}`), false},
+		{"other charset", fp("a=1&b=2", "application/json; charset=iso-8859-1", body), false},
+		{"other parameter", fp("a=1&b=2", "application/json; profile=x", body), false},
+		{"no Content-Type", fp("a=1&b=2", "", body), false},
+		{"+json type", fp("a=1&b=2", "application/merge-patch+json", body), false},
+		{"text type", fp("a=1&b=2", "text/plain", body), false},
+		{"unparsable Content-Type", fp("a=1&b=2", "application/json; charset", body), false},
+		{"empty parameter list", fp("a=1&b=2", "application/json;", body), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,55 +125,130 @@ func TestFingerprint(t *testing.T) {
 			}
 		})
 	}
-	textA := fp("POST", "/r", "", "text/plain", []byte("a  b"))
-	textB := fp("POST", "/r", "", "text/plain", []byte("a b"))
-	if textA == textB {
-		t.Error("non-JSON bodies that differ by whitespace: got the same fingerprint")
-	}
 	if len(want) != 64 {
 		t.Errorf("fingerprint length: got %d, want 64 hex digits", len(want))
 	}
 }
 
-// reformat re-serialises JSON with different whitespace and key order, by
-// decoding into interface values with UseNumber (numbers keep their text).
-func reformat(b []byte) ([]byte, bool) {
+func TestFingerprintMediaType(t *testing.T) {
+	const js = `{"a":1,"b":2}`
+	tests := []struct {
+		name         string
+		ctA, ctB     string // Content-Type values
+		bodyA, bodyB string
+		wantEq       bool
+	}{
+		{"parameters in any order", "application/vnd.x+json; b=2; a=1", "application/vnd.x+json;a=1;b=2", js, js, true},
+		{"quoted parameter", `text/plain; charset="utf-8"`, "text/plain; charset=utf-8", js, js, true},
+		{"charset value case", "text/plain; charset=UTF-8", "text/plain; charset=utf-8", js, js, true},
+		{"type case", "TEXT/Plain", "text/plain", js, js, true},
+		{"+json types by meaning", "application/vnd.x+json", "application/vnd.x+json", js, `{ "b":2, "a":1 }`, true},
+		{"text charset is not implied", "text/plain", "text/plain; charset=utf-8", js, js, false},
+		{"other parameter value case", "multipart/form-data; boundary=AB", "multipart/form-data; boundary=ab", js, js, false},
+		{"two unparsable values", "application/json; charset", "application/json; charset=", js, js, false},
+		{"unparsable vs none", "; ", "", js, js, false},
+		{"text compared by bytes", "text/plain", "text/plain", js, `{"b":2,"a":1}`, false},
+		{"no Content-Type compared by bytes", "", "", js, `{"b":2,"a":1}`, false},
+		{"invalid JSON compared by bytes", "application/json", "application/json", `{"a":1,}`, `{"a":1 ,}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := idempotency.Fingerprint("POST", "/r", "", tc.ctA, []byte(tc.bodyA))
+			b := idempotency.Fingerprint("POST", "/r", "", tc.ctB, []byte(tc.bodyB))
+			if gotEq := a == b; gotEq != tc.wantEq {
+				t.Errorf("%q %s vs %q %s: got equal=%v, want %v", tc.ctA, tc.bodyA, tc.ctB, tc.bodyB, gotEq, tc.wantEq)
+			}
+		})
+	}
+}
+
+// TestFingerprintPlainMediaType checks that a media type without parameters
+// fingerprints as the same type with an empty parameter list does, exactly
+// when it is valid.
+func TestFingerprintPlainMediaType(t *testing.T) {
+	for _, ct := range []string{"text/plain", "a/b", "application/vnd.x+json", "image/svg+xml", "x/y/z", "/x", "x/", "/",
+		"text /plain", "text/pla in", "text/plaIn", "te(t/plain", "text/plain\x00", "text/pl\u00e9in", "text", "*/*", "a.b/c-d_e!"} {
+		_, _, err := mime.ParseMediaType(ct)
+		a := idempotency.Fingerprint("POST", "/r", "", ct, []byte(`{}`))
+		b := idempotency.Fingerprint("POST", "/r", "", ct+";", []byte(`{}`))
+		if gotEq := a == b; gotEq != (err == nil) {
+			t.Errorf("%q and %q: got equal=%v, want %v (ParseMediaType error %v)", ct, ct+";", gotEq, err == nil, err)
+		}
+	}
+}
+
+// decodeTarget is a struct a binder might decode a request into.
+type decodeTarget struct {
+	A int
+	B *float64
+	S string
+	K string `json:"k"`
+	M map[string]any
+	N struct{ X, Y int }
+	P *struct{ X, Y int }
+	L []any
+	I any
+}
+
+// decodeAll decodes b as encoding/json would for a binder, into a struct and
+// into an interface value, with and without UseNumber.
+func decodeAll(b []byte) (out [3]any, errs [3]bool) {
+	var t decodeTarget
+	errs[0] = json.Unmarshal(b, &t) != nil
+	out[0] = t
+	var v any
+	errs[1] = json.Unmarshal(b, &v) != nil
+	out[1] = v
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return nil, false
-	}
-	out, err := json.MarshalIndent(v, "", "   ")
-	return out, err == nil
+	var n any
+	errs[2] = dec.Decode(&n) != nil
+	out[2] = n
+	return out, errs
 }
 
 func FuzzCanonicalJSON(f *testing.F) {
-	for _, s := range []string{`{"a":1,"b":[1.0,2e3,"x"]}`, `[]`, `"\u00e9"`, `-0.0e-0`, `{"a":{"b":{"c":null}}}`, `1e999999999999999999`, `[1,2`, "\xff"} {
+	for _, s := range []string{
+		`{"a":1,"b":[1.0,2e3,"x"]}`, `[]`, `"\u00e9"`, `-0.0e-0`, `{"a":{"b":{"c":null}}}`, `1e999999999999999999`, `[1,2`, "\xff",
+		`{"A":1,"a":2.5,"S":"\ud800","k":"\u212a","\u212a":"x"}`, `{"N":{"X":1},"N":{"Y":2},"P":{"X":1},"p":{"Y":2}}`,
+		`{"M":{"z":1,"Z":2},"L":[{"b":1,"a":2}],"I":5.0,"B":1e1}`, `{"s":"\"\\\/\b\f\n\r\t\u0000\u001f"}`,
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, ok := idempotency.CanonicalJSON(in)
-		valid := json.Valid(in) && utf8.Valid(in)
-		if valid && !ok {
-			t.Fatalf("CanonicalJSON(%q): rejected valid JSON", in)
+		if valid := json.Valid(in) && utf8.Valid(in); valid != ok {
+			t.Fatalf("CanonicalJSON(%q): ok=%v, want %v", in, ok, valid)
 		}
 		if !ok {
 			return
 		}
-		if !json.Valid(in) {
-			t.Fatalf("CanonicalJSON(%q): accepted invalid JSON as %q", in, c)
+		// Stable: the canonical form is JSON, its own canonical form, and
+		// fingerprints as the original does, also when re-serialised.
+		c2, ok2 := idempotency.CanonicalJSON(c)
+		if !ok2 || !bytes.Equal(c, c2) {
+			t.Fatalf("CanonicalJSON(%q) = %q, whose canonical form is %q, %v", in, c, c2, ok2)
 		}
-		// Same meaning, other spelling: the same canonical form.
-		if r, ok := reformat(in); ok {
-			c2, ok2 := idempotency.CanonicalJSON(r)
-			if !ok2 || !bytes.Equal(c, c2) {
-				t.Fatalf("reformatted %q as %q: canonical %q vs %q", in, r, c, c2)
-			}
-			fa := idempotency.Fingerprint("POST", "/r", "", "application/json", in)
-			fb := idempotency.Fingerprint("POST", "/r", "", "", r)
-			if fa != fb {
-				t.Fatalf("Fingerprint of %q and its reformatting %q differ", in, r)
+		fp := func(b []byte) string { return idempotency.Fingerprint("POST", "/r", "", "application/json", b) }
+		want := fp(in)
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, c, " ", "\t"); err != nil {
+			t.Fatalf("json.Indent(%q): %v", c, err)
+		}
+		if fp(c) != want || fp(indented.Bytes()) != want {
+			t.Fatalf("Fingerprint of %q differs from its canonical form %q or its re-indenting", in, c)
+		}
+		// Agreement with the decoder: what the fingerprint covers (the
+		// canonical form) decodes exactly as the request does, so two
+		// requests that share a fingerprint are read the same way.
+		got, gotErr := decodeAll(c)
+		orig, origErr := decodeAll(in)
+		if gotErr != origErr {
+			t.Fatalf("decoding %q: errors %v, its canonical form %q: %v", in, origErr, c, gotErr)
+		}
+		for i := range got {
+			if !origErr[i] && !reflect.DeepEqual(got[i], orig[i]) {
+				t.Fatalf("decoder %d reads %q as %#v, its canonical form %q as %#v", i, in, orig[i], c, got[i])
 			}
 		}
 	})
@@ -194,4 +307,22 @@ func FuzzResponseUnmarshal(f *testing.F) {
 			t.Fatalf("round trip: got %+v, %v; want %+v", r2, err, r)
 		}
 	})
+}
+
+func BenchmarkFingerprint(b *testing.B) {
+	bodies := []struct{ name, ct, body string }{
+		{"json", "application/json", `{"model":"clipia-fast","prompt":"a cat on a skateboard","duration":5,"resolution":"720p"}`},
+		{"json-nested", "application/json; charset=utf-8", `{"model":"clipia-fast","prompt":"a cat \u00e9 on a skateboard","duration":5,"resolution":"720p","tags":["a","b",1.5,{"z":null,"y":[true,false]}],"meta":{"user":"u_123","trace":{"id":"abc","n":12345678901234567890}}}`},
+		{"bytes", "text/plain", `a cat on a skateboard`},
+	}
+	for _, bb := range bodies {
+		body := []byte(bb.body)
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				idempotency.Fingerprint(http.MethodPost, "/v1/generations", "a=1&b=2", bb.ct, body)
+			}
+		})
+	}
 }

@@ -75,7 +75,7 @@ func newEcho(t *testing.T, cfg idempotency.Config, handler echo.HandlerFunc) *ec
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logs.logger()})
-	e.Use(middleware.RequestID(), middleware.Recover(middleware.RecoverConfig{Logger: logs.logger()}))
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if tenant := c.Request().Header.Get("X-Test-Tenant"); tenant != "" {

@@ -235,6 +235,25 @@ func (m *MemoryStore) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
+// Renew implements [Store.Renew]. A renewed record counts as recently used
+// for eviction.
+func (m *MemoryStore) Renew(ctx context.Context, key, token string, lease time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := m.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	r := s.live(key, now)
+	if r == nil || r.state != StateInProgress || r.token != token {
+		return ErrLeaseLost
+	}
+	r.expires = now.Add(lease)
+	s.order.MoveToBack(r.elem)
+	return nil
+}
+
 // Get implements [Store.Get].
 func (m *MemoryStore) Get(ctx context.Context, key string) (Record, bool, error) {
 	if err := ctx.Err(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/storetest"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 )
 
@@ -180,7 +181,7 @@ func TestUnreferencedDefaultStoreStopsItsSweeper(t *testing.T) {
 	func() {
 		mws := make([]echo.MiddlewareFunc, 10)
 		for i := range mws {
-			mws[i] = idempotency.Must(idempotency.Config{})
+			mws[i] = middleware.Must(idempotency.New(idempotency.Config{}))
 		}
 		// The sweepers start asynchronously: wait for them while the
 		// middlewares are still referenced.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/bodyread"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 )
@@ -58,10 +59,14 @@ type Config struct {
 	// Zero means 24 hours.
 	Retention time.Duration
 
-	// Lease is how long a claim stays in progress without being committed
-	// or released. After it, the key may be claimed again by a retry, and
-	// the first owner's commit is refused. Set it above the slowest
-	// handler. Zero means 30 seconds.
+	// Lease is how long a claim stays in progress when its owner stops
+	// renewing it. While the handler runs, the claim is renewed every
+	// Lease/3 (one store call each), so a handler slower than the lease
+	// still runs once; when the owning process dies, the key is free again
+	// after at most one lease. A failed commit is retried in the background
+	// for as long as the claim is held, so a store outage shorter than what
+	// is left of the lease (at least two thirds of it) loses no response.
+	// Zero means 30 seconds.
 	Lease time.Duration
 
 	// RetryAfter is the hint sent as Retry-After (whole seconds, at least
@@ -89,6 +94,12 @@ type Config struct {
 	// Logger receives store failures during commit or release, and
 	// responses that could not be stored. Nil means slog.Default().
 	Logger *slog.Logger
+
+	// Pending, when set, counts this middleware's background work (claims
+	// kept alive, commits retried after a store failure), so that
+	// [Pending.Wait] can wait for it at shutdown or in tests. Nil means
+	// the work is not counted; it ends by itself all the same.
+	Pending *Pending
 }
 
 // forbiddenStored are headers never stored, whatever the configuration.
@@ -118,6 +129,8 @@ type idem struct {
 	allow      []string
 	allowSet   map[string]bool
 	log        *slog.Logger
+	pending    *Pending
+	local      localPending
 }
 
 // New returns the idempotency middleware.
@@ -140,9 +153,15 @@ type idem struct {
 //   - same key, completed: the stored status, body and headers are written
 //     with Idempotent-Replayed: true, and the handler does not run.
 //
-// A store that cannot be reached answers 503 service_unavailable and the
-// handler does not run. A failed commit is logged; the client still gets its
-// response. New returns an error for a negative duration or size, an empty
+// While the handler runs, its claim is renewed every Lease/3; if the claim
+// is lost anyway (the store unreachable until the lease ended, or the key
+// taken over), the handler's context is cancelled with cause [ErrLeaseLost]
+// and its response is not stored. A store that cannot be reached for the
+// claim answers 503 service_unavailable and the handler does not run. A
+// commit that fails is retried in the background while the claim is held
+// (the client waits for the first attempt, at most half a second;
+// duplicates meanwhile get 409 request_in_progress); a response that still
+// could not be stored is logged at Error. New returns an error for a negative duration or size, an empty
 // method, or a forbidden stored header.
 func New(cfg Config) (echo.MiddlewareFunc, error) {
 	m := &idem{
@@ -156,6 +175,7 @@ func New(cfg Config) (echo.MiddlewareFunc, error) {
 		maxReq:     cfg.MaxRequestBody,
 		maxResp:    cfg.MaxResponseSize,
 		log:        cfg.Logger,
+		pending:    cfg.Pending,
 	}
 	switch {
 	case cfg.Retention < 0:
@@ -189,6 +209,9 @@ func New(cfg Config) (echo.MiddlewareFunc, error) {
 	}
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	if m.pending == nil {
+		m.pending = new(Pending)
 	}
 	methods := cfg.Methods
 	if len(methods) == 0 {
@@ -224,15 +247,6 @@ func New(cfg Config) (echo.MiddlewareFunc, error) {
 		m.store = NewMemoryStore(MemoryConfig{})
 	}
 	return m.middleware, nil
-}
-
-// Must is New for program setup: it panics when New returns an error.
-func Must(cfg Config) echo.MiddlewareFunc {
-	mw, err := New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return mw
 }
 
 // DefaultScope is the default Config.Scope: "tenant:" and the tenant of the
@@ -296,6 +310,10 @@ func badKey(msg string) *errorsx.Error {
 
 func (m *idem) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if !middleware.RouteMatched(c) {
+			// An unknown route is a 404 whoever sees it first: no claim.
+			return errorsx.NotFound()
+		}
 		req := c.Request()
 		if (m.skipper != nil && m.skipper(c)) || !m.methods[req.Method] {
 			return next(c)
@@ -315,7 +333,7 @@ func (m *idem) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return badKey(err.Error())
 		}
-		body, err := m.readBody(req)
+		body, err := m.readBody(c)
 		if err != nil {
 			return err
 		}
@@ -324,9 +342,20 @@ func (m *idem) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		route := c.Path()
-		fp := Fingerprint(req.Method, route, req.URL.RawQuery, req.Header.Get(echo.HeaderContentType), body)
+		// The fingerprint takes the path as sent, not the route pattern:
+		// path parameters are request parameters, so the same key on
+		// /x/1 and then /x/2 is a changed request (409), never a replay.
+		fp := Fingerprint(req.Method, req.URL.EscapedPath(), req.URL.RawQuery, req.Header.Get(echo.HeaderContentType), body)
 		rk := RecordKey(scope, req.Method, route, key)
 
+		if pfp, ok := m.local.lookup(rk); ok {
+			// This process still stores the first response (see holder.commit).
+			if pfp != fp {
+				return errorsx.IdempotencyKeyReuse()
+			}
+			return errorsx.RequestInProgress().WithRetryAfter(m.retryAfter)
+		}
+		claimedAt := time.Now()
 		res, err := m.store.Claim(req.Context(), rk, fp, m.lease)
 		if err != nil {
 			return errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: claim: %w", err))
@@ -343,7 +372,7 @@ func (m *idem) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return errorsx.RequestInProgress().WithRetryAfter(m.retryAfter)
 		}
-		return m.run(c, next, rk, res.Token)
+		return m.run(c, next, rk, fp, res.Token, claimedAt)
 	}
 }
 
@@ -352,27 +381,16 @@ type restoredBody struct {
 	io.Closer
 }
 
-func (m *idem) readBody(req *http.Request) ([]byte, error) {
+func (m *idem) readBody(c echo.Context) ([]byte, error) {
+	req := c.Request()
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, nil
 	}
-	tooLarge := func() error {
-		return errorsx.InvalidRequest().
-			WithMessage("request body is larger than " + strconv.FormatInt(m.maxReq, 10) + " bytes")
-	}
-	if req.ContentLength > m.maxReq {
-		return nil, tooLarge()
-	}
-	b, err := io.ReadAll(io.LimitReader(req.Body, m.maxReq+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, err
-		}
-		return nil, errorsx.InvalidRequest().WithMessage("The request body could not be read.").WithCause(err)
-	}
-	if int64(len(b)) > m.maxReq {
-		return nil, tooLarge()
+	// The one body reader: size limit, and a slow body cut off with 400
+	// within the request's read deadline.
+	b, rerr := bodyread.Read(nil, c.Response(), req, m.maxReq, 0)
+	if rerr != nil {
+		return nil, rerr
 	}
 	req.Body = restoredBody{bytes.NewReader(b), req.Body}
 	return b, nil
@@ -404,9 +422,15 @@ func (m *idem) replay(c echo.Context, r *Response) error {
 	return nil
 }
 
-// run runs the handler as the owner of the claim (rk, token), then commits
-// or releases.
-func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, token string) error {
+// run runs the handler as the owner of the claim (rk, token), made at
+// claimedAt, while a holder keeps the claim alive; then commits or releases.
+// The handler's context is cancelled with cause ErrLeaseLost when the claim
+// is lost.
+func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, fp, token string, claimedAt time.Time) error {
+	req := c.Request()
+	ctx, cancel := context.WithCancelCause(req.Context())
+	h := m.hold(req.Context(), cancel, rk, fp, token, claimedAt, errorsx.RequestID(c), c.Path())
+	c.SetRequest(req.WithContext(ctx))
 	res := c.Response()
 	cw := &captureWriter{ResponseWriter: res.Writer, allow: m.allow, limit: m.maxResp}
 	res.Writer = cw
@@ -414,16 +438,15 @@ func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, token string) erro
 	defer func() {
 		res.Writer = cw.ResponseWriter
 		if !finished { // the handler panicked: release, and let the panic go on
-			m.release(c, rk, token, "panic")
+			m.release(c, h, "panic")
 		}
+		c.SetRequest(req)
+		cancel(context.Canceled)
 	}()
-	err := next(c)
-	if err != nil {
-		// Render now, so the response is captured as the client sees it;
-		// the renderer ignores the committed response when Echo calls it
-		// again with the returned error.
-		c.Error(err)
-	}
+	// Render now, so the response is captured as the client sees it;
+	// errorsx.Render marks the error, so Echo's own call of the renderer
+	// with the returned error writes and logs nothing a second time.
+	err := errorsx.Render(c, next(c))
 	finished = true
 
 	var reason string
@@ -434,7 +457,7 @@ func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, token string) erro
 		reason = "the response was streamed"
 	case cw.over:
 		reason = "the response is larger than MaxResponseSize"
-	case c.Request().Context().Err() != nil:
+	case req.Context().Err() != nil:
 		reason = "the request was cancelled"
 	case cw.status >= 500 || cw.status == http.StatusTooManyRequests:
 		reason = "status " + strconv.Itoa(cw.status) + " is retryable"
@@ -442,38 +465,22 @@ func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, token string) erro
 		reason = "the response says X-Should-Retry: true"
 	}
 	if reason != "" {
-		m.release(c, rk, token, reason)
+		m.release(c, h, reason)
 		return err
 	}
-	ctx, cancel := m.detached(c)
-	defer cancel()
 	resp := Response{Status: cw.status, Header: cw.header, Body: cw.body}
 	if resp.Body == nil {
 		resp.Body = []byte{}
 	}
-	if cerr := m.store.Commit(ctx, rk, token, resp, m.retention); cerr != nil {
-		level := slog.LevelError
-		if errors.Is(cerr, ErrLeaseLost) {
-			level = slog.LevelWarn // the lease expired before the handler finished
-		}
-		m.log.LogAttrs(ctx, level, "idempotency: response not stored",
-			slog.String("request_id", errorsx.RequestID(c)),
-			slog.String("route", c.Path()),
-			slog.String("error", cerr.Error()))
+	if cerr := h.end(&resp); cerr != nil { // the claim was lost while the handler ran
+		m.recordLost(context.WithoutCancel(req.Context()), errorsx.RequestID(c), c.Path(), cerr)
 	}
 	return err
 }
 
-// detached returns a context that outlives the request's cancellation, for
-// the commit or release that must follow the handler, bounded by the lease.
-func (m *idem) detached(c echo.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(c.Request().Context()), m.lease)
-}
-
-func (m *idem) release(c echo.Context, rk, token, reason string) {
-	ctx, cancel := m.detached(c)
-	defer cancel()
-	err := m.store.Release(ctx, rk, token)
+func (m *idem) release(c echo.Context, h *holder, reason string) {
+	ctx := context.WithoutCancel(c.Request().Context())
+	err := h.end(nil)
 	level := slog.LevelDebug
 	msg := "idempotency: claim released, response not stored"
 	if err != nil && !errors.Is(err, ErrLeaseLost) {

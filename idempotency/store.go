@@ -13,7 +13,8 @@ import (
 // exactly once. Implementations must be safe for concurrent use.
 //
 // A record is created in progress by [Store.Claim], owned by the token that
-// claim returns for the lease it was given. The owner either commits the
+// claim returns for the lease it was given, which the owner may extend with
+// [Store.Renew] while it works. The owner either commits the
 // response ([Store.Commit]) or releases the record ([Store.Release]). An
 // in-progress record whose lease has expired is gone: any later Claim creates
 // a new record with a new token, and the old token's Commit or Release then
@@ -39,15 +40,27 @@ type Store interface {
 	// no longer owns an in-progress record of key.
 	Release(ctx context.Context, key, token string) error
 
+	// Renew sets the end of the lease of the in-progress record of key
+	// owned by token to now + lease, so that a handler slower than one
+	// lease keeps its claim. It returns [ErrLeaseLost] when token no longer
+	// owns an in-progress record of key; the record is then left untouched.
+	Renew(ctx context.Context, key, token string, lease time.Duration) error
+
 	// Get returns the live record of key, or false when there is none.
 	Get(ctx context.Context, key string) (Record, bool, error)
 }
 
-// ErrLeaseLost is returned by [Store.Commit] and [Store.Release] when the
-// token given is not the owner of an in-progress record of the key: its lease
-// expired and the record is gone or was claimed again, or it was already
-// released or committed. This is the fencing that keeps a stale owner from
-// overwriting a newer record.
+// ErrLeaseLost is returned by [Store.Commit], [Store.Release] and
+// [Store.Renew] when the token given is not the owner of an in-progress
+// record of the key: its lease expired and the record is gone or was claimed
+// again, or it was already released or committed. This is the fencing that
+// keeps a stale owner from overwriting a newer record.
+//
+// The middleware also uses it as the cause of the cancellation of a
+// handler's context when the claim is lost while the handler runs (the store
+// stayed unreachable until the lease ran out, or another request took the
+// key over): there, context.Cause(c.Request().Context()) returns
+// ErrLeaseLost, and whatever the handler answers is not stored.
 var ErrLeaseLost = errors.New("idempotency: token does not own an in-progress record")
 
 // State is the state of a record.

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -38,29 +37,9 @@ type AuthConfig struct {
 	// headers they must carry the same key.
 	APIKeyHeader string
 
-	// Realm is the realm of the WWW-Authenticate challenge sent with every
-	// 401 of this middleware. Default "api", the renderer's default. The
-	// middleware sets the header itself, so it wins over the renderer's
-	// [errorsx.HandlerConfig.Realm]; set both alike, since the renderer
-	// still answers 401s raised elsewhere (such as [RequireScopes] without a
-	// principal).
-	Realm string
-
 	// MaxKeyLength is the longest key in bytes; longer ones are rejected as
 	// malformed without asking the store. Default [DefaultMaxKeyLength].
 	MaxKeyLength int
-
-	// Logger receives one record per rejected key, saying why (reason
-	// "missing", "multiple_headers", "bad_scheme", "empty", "too_long",
-	// "invalid_characters", "conflicting_headers", "unknown" or "revoked"),
-	// with the request id, method, route, remote address and, for a revoked
-	// key, its key id. The key itself is never logged. Nil means
-	// slog.Default().
-	Logger *slog.Logger
-
-	// LogLevel is the level of those records. The zero value is
-	// slog.LevelInfo.
-	LogLevel slog.Level
 }
 
 // Reasons a key is rejected, as logged under "reason".
@@ -77,14 +56,37 @@ const (
 )
 
 // ErrAuthRejected is the cause of every 401 that [Auth] returns; errors.Is
-// tells them from other invalid_api_key errors. Its text and the wrapping
-// error's text name the reason (never the key), for logs.
+// tells them from other invalid_api_key errors. The cause's text names the
+// reason ("missing", "multiple_headers", "bad_scheme", "empty", "too_long",
+// "invalid_characters", "conflicting_headers", "unknown" or "revoked"), the
+// header the key came in and, for a revoked key, its key id; never the key.
+// The renderer logs it once, with the request id.
 var ErrAuthRejected = errors.New("apiguard: API key rejected")
 
-type rejectedError struct{ reason string }
+type rejectedError struct {
+	reason string
+	header string // the header the key came in; "" when none was sent
+	keyID  string
+}
 
-func (e *rejectedError) Error() string { return ErrAuthRejected.Error() + ": " + e.reason }
+func (e *rejectedError) Error() string {
+	s := ErrAuthRejected.Error() + ": " + e.reason
+	if e.header != "" {
+		s += " (header " + e.header + ")"
+	}
+	if e.keyID != "" {
+		s += " (key id " + e.keyID + ")"
+	}
+	return s
+}
+
 func (e *rejectedError) Unwrap() error { return ErrAuthRejected }
+
+// Is reports a rejected key that was sent as errorsx.ErrCredentialRejected,
+// so the renderer's challenge says error="invalid_token".
+func (e *rejectedError) Is(target error) bool {
+	return target == errorsx.ErrCredentialRejected && e.header != ""
+}
 
 // Auth returns a middleware that authenticates every request by its API
 // key and puts the key's [Principal] into the context ([SetPrincipal]), where
@@ -98,17 +100,16 @@ func (e *rejectedError) Unwrap() error { return ErrAuthRejected }
 // ASCII, a header sent twice, two headers with different keys), an unknown
 // key and a revoked key all return the same 401 invalid_api_key with the same
 // message, so a caller cannot learn which keys exist; only the log says which
-// case it was. Each such response carries
+// case it was (see [ErrAuthRejected]). The renderer adds the challenge
 //
 //	WWW-Authenticate: Bearer realm="api"
 //
-// with `, error="invalid_token"` appended when the request sent a key header
-// at all (RFC 6750). A store failure (any error other than [ErrKeyNotFound]
+// with `, error="invalid_token"` when the request sent a key at all
+// (RFC 6750); its realm is errorsx.HandlerConfig.Realm. A store failure (any error other than [ErrKeyNotFound]
 // or [ErrKeyRevoked]) returns 503 service_unavailable with the store's error
 // as the logged cause; it never looks like a bad key.
 //
-// Auth returns an error when Store is nil, Realm contains a quote, a
-// backslash or a control character, MaxKeyLength is negative, or
+// Auth returns an error when Store is nil, MaxKeyLength is negative, or
 // APIKeyHeader is not a valid header name or is "Authorization". The
 // middleware is safe for concurrent use.
 func Auth(cfg AuthConfig) (echo.MiddlewareFunc, error) {
@@ -119,59 +120,29 @@ func Auth(cfg AuthConfig) (echo.MiddlewareFunc, error) {
 	return a.middleware, nil
 }
 
-// MustAuth is like [Auth] but panics on a configuration error. It is meant
-// for main, where a bad configuration should stop the program.
-func MustAuth(cfg AuthConfig) echo.MiddlewareFunc {
-	mw, err := Auth(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return mw
-}
-
 type authenticator struct {
-	store          KeyStore
-	skipper        func(echo.Context) bool
-	apiKeyHeader   string // canonical; "" when disabled
-	maxKeyLen      int
-	logger         *slog.Logger
-	level          slog.Level
-	challenge      string
-	challengeToken string
-	rejected       map[string]error // reason → the one 401 with that cause
+	store        KeyStore
+	skipper      func(echo.Context) bool
+	apiKeyHeader string // canonical; "" when disabled
+	maxKeyLen    int
+	rejected     map[rejectedError]error // reason and header → the one 401 with that cause
 }
 
 func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("apiguard: AuthConfig.Store is nil")
 	}
-	realm := cfg.Realm
-	if realm == "" {
-		realm = "api"
-	}
-	for i := 0; i < len(realm); i++ {
-		if c := realm[i]; c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
-			return nil, errors.New("apiguard: AuthConfig.Realm contains a quote, backslash or control character")
-		}
-	}
 	if cfg.MaxKeyLength < 0 {
 		return nil, errors.New("apiguard: AuthConfig.MaxKeyLength is negative")
 	}
 	a := &authenticator{
-		store:          cfg.Store,
-		skipper:        cfg.Skipper,
-		maxKeyLen:      cfg.MaxKeyLength,
-		logger:         cfg.Logger,
-		level:          cfg.LogLevel,
-		challenge:      `Bearer realm="` + realm + `"`,
-		challengeToken: `Bearer realm="` + realm + `", error="invalid_token"`,
-		rejected:       make(map[string]error),
+		store:     cfg.Store,
+		skipper:   cfg.Skipper,
+		maxKeyLen: cfg.MaxKeyLength,
+		rejected:  make(map[rejectedError]error),
 	}
 	if a.maxKeyLen == 0 {
 		a.maxKeyLen = DefaultMaxKeyLength
-	}
-	if a.logger == nil {
-		a.logger = slog.Default()
 	}
 	if h := cfg.APIKeyHeader; h != "" {
 		if !validHeaderName(h) {
@@ -183,23 +154,33 @@ func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 		}
 		a.apiKeyHeader = h
 	}
+	headers := []string{"", echo.HeaderAuthorization}
+	if a.apiKeyHeader != "" {
+		headers = append(headers, a.apiKeyHeader)
+	}
 	for _, r := range []string{reasonMissing, reasonMultiple, reasonBadScheme, reasonEmpty, reasonTooLong,
 		reasonInvalidChar, reasonConflicting, reasonUnknown, reasonRevoked} {
-		// Built once: *errorsx.Error is immutable, so every request shares
-		// these and a rejection allocates nothing.
-		a.rejected[r] = errorsx.InvalidAPIKey().WithCause(&rejectedError{reason: r})
+		for _, h := range headers {
+			// Built once: *errorsx.Error is immutable, so every request
+			// shares these and a rejection allocates nothing.
+			re := rejectedError{reason: r, header: h}
+			a.rejected[re] = errorsx.InvalidAPIKey().WithCause(&re)
+		}
 	}
 	return a, nil
 }
 
 func (a *authenticator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := unmatched(c); err != nil {
+			return err
+		}
 		if a.skipper != nil && a.skipper(c) {
 			return next(c)
 		}
 		key, source, reason := a.extract(c.Request().Header)
 		if reason != "" {
-			return a.reject(c, reason, source, "")
+			return a.reject(reason, source, "")
 		}
 		p, err := a.store.Lookup(c.Request().Context(), key)
 		switch {
@@ -213,9 +194,9 @@ func (a *authenticator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			if p != nil {
 				id = p.KeyID
 			}
-			return a.reject(c, reasonRevoked, source, id)
+			return a.reject(reasonRevoked, source, id)
 		case errors.Is(err, ErrKeyNotFound):
-			return a.reject(c, reasonUnknown, source, "")
+			return a.reject(reasonUnknown, source, "")
 		default:
 			return errorsx.ServiceUnavailable().WithCause(err)
 		}
@@ -295,31 +276,13 @@ func checkKey(k string, maxLen int) (string, string) {
 	return k, ""
 }
 
-func (a *authenticator) reject(c echo.Context, reason, source, keyID string) error {
-	req := c.Request()
-	// Set here rather than by the renderer so the realm is this
-	// middleware's; the renderer keeps a WWW-Authenticate already set.
-	if source != "" {
-		c.Response().Header().Set(errorsx.HeaderWWWAuthenticate, a.challengeToken)
-	} else {
-		c.Response().Header().Set(errorsx.HeaderWWWAuthenticate, a.challenge)
-	}
-	ctx := req.Context()
-	if a.logger.Enabled(ctx, a.level) {
-		attrs := []slog.Attr{
-			slog.String("request_id", errorsx.RequestID(c)),
-			slog.String("reason", reason),
-			slog.String("header", source),
-			slog.String("method", req.Method),
-			slog.String("route", c.Path()),
-			slog.String("remote_addr", req.RemoteAddr),
+func (a *authenticator) reject(reason, source, keyID string) error {
+	if keyID == "" {
+		if err, ok := a.rejected[rejectedError{reason: reason, header: source}]; ok {
+			return err
 		}
-		if keyID != "" {
-			attrs = append(attrs, slog.String("key_id", keyID))
-		}
-		a.logger.LogAttrs(ctx, a.level, "api key rejected", attrs...)
 	}
-	return a.rejected[reason]
+	return errorsx.InvalidAPIKey().WithCause(&rejectedError{reason: reason, header: source, keyID: keyID})
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

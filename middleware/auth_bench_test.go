@@ -109,8 +109,8 @@ func BenchmarkAuth(b *testing.B) {
 	apiguard := func() *echo.Echo {
 		e := echo.New()
 		e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: quiet})
-		e.Use(middleware.MustAuth(middleware.AuthConfig{Store: middleware.MustMemoryKeyStore(keys), Logger: quiet}))
-		e.GET("/v1/models", benchOK, middleware.RequireScopes("models:read"))
+		e.Use(middleware.Must(middleware.Auth(middleware.AuthConfig{Store: middleware.Must(middleware.NewMemoryKeyStore(keys))})))
+		e.GET("/v1/models", benchOK, middleware.Must(middleware.RequireScopes("models:read")))
 		return e
 	}
 
@@ -124,7 +124,7 @@ func BenchmarkAuth(b *testing.B) {
 // BenchmarkMemoryKeyStoreLookup is the store alone: one SHA-256 and one map
 // lookup.
 func BenchmarkMemoryKeyStoreLookup(b *testing.B) {
-	s := middleware.MustMemoryKeyStore(authDemoKeys())
+	s := middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
 	ctx := b.Context()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

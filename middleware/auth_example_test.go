@@ -3,7 +3,6 @@ package middleware_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -28,7 +27,6 @@ func ExampleAuth() {
 	}
 	auth, err := middleware.Auth(middleware.AuthConfig{
 		Store:  store,
-		Logger: slog.New(slog.DiscardHandler), // rejections are logged here, with the reason
 	})
 	if err != nil {
 		panic(err)
@@ -36,11 +34,11 @@ func ExampleAuth() {
 
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
-	e.Use(middleware.RequestID(), auth)
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), auth)
 	e.POST("/v1/generations", func(c echo.Context) error {
 		p, _ := middleware.PrincipalFrom(c)
 		return c.String(http.StatusCreated, "created for "+p.Tenant)
-	}, middleware.RequireScopes("generations:write"))
+	}, middleware.Must(middleware.RequireScopes("generations:write")))
 
 	for _, key := range []string{"sk_test_full", "sk_test_readonly", "sk_test_revoked", ""} {
 		req := httptest.NewRequest(http.MethodPost, "/v1/generations", nil)
@@ -87,16 +85,15 @@ func ExampleNewMemoryKeyStore() {
 func ExampleRequireAnyScope() {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
-	auth := middleware.MustAuth(middleware.AuthConfig{
-		Store: middleware.MustMemoryKeyStore([]middleware.KeyConfig{
+	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{
+		Store: middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{
 			{Key: "sk_reader", KeyID: "r", Scopes: []string{"generations:read"}},
 			{Key: "sk_billing", KeyID: "b", Scopes: []string{"billing:read"}},
-		}),
-		Logger: slog.New(slog.DiscardHandler),
-	})
+		})),
+	}))
 	e.GET("/v1/balance", func(c echo.Context) error {
 		return c.String(http.StatusOK, "balance")
-	}, auth, middleware.RequireAnyScope("billing:read", "admin"))
+	}, auth, middleware.Must(middleware.RequireAnyScope("billing:read", "admin")))
 
 	for _, key := range []string{"sk_billing", "sk_reader"} {
 		req := httptest.NewRequest(http.MethodGet, "/v1/balance", nil)

@@ -53,7 +53,7 @@ func (l *authLog) String() string {
 	return l.buf.String()
 }
 
-// records returns the decoded records whose msg is msg.
+// records returns the decoded records whose msg is msg, or all for "".
 func (l *authLog) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
@@ -65,7 +65,7 @@ func (l *authLog) records(t *testing.T, msg string) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		if r["msg"] == msg {
+		if msg == "" || r["msg"] == msg {
 			out = append(out, r)
 		}
 	}
@@ -82,7 +82,7 @@ func (l *authLog) logger() *slog.Logger {
 func authEcho(t testing.TB, cfg middleware.AuthConfig, log *authLog) *echo.Echo {
 	t.Helper()
 	if cfg.Store == nil {
-		cfg.Store = middleware.MustMemoryKeyStore(authDemoKeys())
+		cfg.Store = middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
 	}
 	var logger *slog.Logger
 	if log != nil {
@@ -90,14 +90,13 @@ func authEcho(t testing.TB, cfg middleware.AuthConfig, log *authLog) *echo.Echo 
 	} else {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.Logger = logger
 	auth, err := middleware.Auth(cfg)
 	if err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
-	e.Use(middleware.RequestID(), auth)
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), auth)
 	who := func(c echo.Context) error {
 		p, ok := middleware.PrincipalFrom(c)
 		if !ok {
@@ -105,11 +104,11 @@ func authEcho(t testing.TB, cfg middleware.AuthConfig, log *authLog) *echo.Echo 
 		}
 		return c.String(http.StatusOK, p.KeyID+" "+p.Tenant)
 	}
-	e.GET("/v1/models", who, middleware.RequireScopes("models:read"))
-	e.POST("/v1/generations", who, middleware.RequireScopes("generations:write"))
-	e.GET("/v1/admin", who, middleware.RequireScopes("generations:write", "admin", "billing"))
-	e.GET("/v1/any", who, middleware.RequireAnyScope("admin", "generations:read"))
-	e.GET("/v1/anyadmin", who, middleware.RequireAnyScope("admin", "root"))
+	e.GET("/v1/models", who, middleware.Must(middleware.RequireScopes("models:read")))
+	e.POST("/v1/generations", who, middleware.Must(middleware.RequireScopes("generations:write")))
+	e.GET("/v1/admin", who, middleware.Must(middleware.RequireScopes("generations:write", "admin", "billing")))
+	e.GET("/v1/any", who, middleware.Must(middleware.RequireAnyScope("admin", "generations:read")))
+	e.GET("/v1/anyadmin", who, middleware.Must(middleware.RequireAnyScope("admin", "root")))
 	return e
 }
 
@@ -250,25 +249,29 @@ func TestAuth(t *testing.T) {
 			if got := rec.Header().Get("WWW-Authenticate"); got != tt.wantWWW {
 				t.Errorf("got WWW-Authenticate %q, want %q", got, tt.wantWWW)
 			}
-			rejected := log.records(t, "api key rejected")
+			// One record per failed request, the renderer's, whose error
+			// names why the key was rejected.
+			failed := log.records(t, "request failed")
 			if tt.wantWhy == "" {
-				if len(rejected) != 0 {
-					t.Errorf("got %d rejection records, want none: %v", len(rejected), rejected)
+				if tt.wantCode == 401 && len(failed) != 1 {
+					t.Errorf("got %d records, want 1 for a 401: %v", len(failed), failed)
 				}
 				return
 			}
-			if len(rejected) != 1 {
-				t.Fatalf("got %d rejection records, want 1; log:\n%s", len(rejected), log)
+			if all := log.records(t, ""); len(all) != 1 || len(failed) != 1 {
+				t.Fatalf("got %d records (%d request failed), want 1; log:\n%s", len(all), len(failed), log)
 			}
-			r := rejected[0]
-			if got := r["reason"]; got != tt.wantWhy {
-				t.Errorf("got logged reason %v, want %q", got, tt.wantWhy)
+			r := failed[0]
+			errText, _ := r["error"].(string)
+			if !strings.Contains(errText, "API key rejected: "+tt.wantWhy) {
+				t.Errorf("got logged error %q, want reason %q", errText, tt.wantWhy)
 			}
 			if got, want := r["request_id"], rec.Header().Get("X-Request-Id"); got != want || want == "" {
 				t.Errorf("got logged request_id %v, want %q", got, want)
 			}
-			if got := r["key_id"]; tt.wantKeyID != "" && got != tt.wantKeyID || tt.wantKeyID == "" && got != nil {
-				t.Errorf("got logged key_id %v, want %q", got, tt.wantKeyID)
+			if tt.wantKeyID != "" && !strings.Contains(errText, "key id "+tt.wantKeyID) ||
+				tt.wantKeyID == "" && strings.Contains(errText, "key id") {
+				t.Errorf("got logged error %q, want key id %q", errText, tt.wantKeyID)
 			}
 		})
 	}
@@ -346,7 +349,7 @@ func TestAuthNeverLogsKey(t *testing.T) {
 		middleware.KeyConfig{Key: "sk_live_" + secret + "ok", KeyID: "key_live", Tenant: "t", Scopes: []string{"models:read"}},
 		middleware.KeyConfig{Key: "sk_live_" + secret + "rv", KeyID: "key_live_rv", Tenant: "t", Revoked: true},
 	)
-	mem := middleware.MustMemoryKeyStore(keys)
+	mem := middleware.Must(middleware.NewMemoryKeyStore(keys))
 	failing := "sk_live_" + secret + "db"
 	store := middleware.KeyStoreFunc(func(ctx context.Context, key string) (*middleware.Principal, error) {
 		if key == failing {
@@ -382,8 +385,8 @@ func TestAuthNeverLogsKey(t *testing.T) {
 		}
 	}
 	out := log.String()
-	if n := len(log.records(t, "api key rejected")); n != 10 {
-		t.Errorf("got %d rejection records, want 10; the log is not being captured?", n)
+	if n := len(log.records(t, "request failed")); n != 12 {
+		t.Errorf("got %d failed-request records, want 12 (10 rejections, a 403, a 503); the log is not being captured?", n)
 	}
 	if strings.Contains(out, secret) {
 		t.Errorf("the log contains the key:\n%s", out)
@@ -446,9 +449,10 @@ func TestAuthStoreFailure(t *testing.T) {
 
 func TestAuthRealmAndSkipper(t *testing.T) {
 	e := authEcho(t, middleware.AuthConfig{
-		Realm:   "clipia",
 		Skipper: func(c echo.Context) bool { return c.Request().Header.Get("X-Skip") == "1" },
 	}, nil)
+	// The realm has one owner: the renderer.
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Realm: "clipia", Logger: slog.New(slog.DiscardHandler)})
 	e.GET("/healthz", func(c echo.Context) error {
 		_, ok := middleware.PrincipalFrom(c)
 		if ok {
@@ -467,7 +471,7 @@ func TestAuthRealmAndSkipper(t *testing.T) {
 		{"realm without key", "/v1/models", nil, 401, `Bearer realm="clipia"`, authBody401},
 		{"realm with key", "/v1/models", []authHeader{bearer("Bearer x")}, 401, `Bearer realm="clipia", error="invalid_token"`, authBody401},
 		{"skipped route has no principal", "/healthz", []authHeader{{"X-Skip", "1"}}, 200, "", "ok"},
-		{"skipped before a scope check fails closed", "/v1/models", []authHeader{{"X-Skip", "1"}, bearer("Bearer sk_test_full")}, 401, authChallengeToken, authBody401},
+		{"skipped before a scope check fails closed", "/v1/models", []authHeader{{"X-Skip", "1"}, bearer("Bearer sk_test_full")}, 401, `Bearer realm="clipia", error="invalid_token"`, authBody401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -486,19 +490,17 @@ func TestAuthRealmAndSkipper(t *testing.T) {
 }
 
 func TestAuthConfigErrors(t *testing.T) {
-	store := middleware.MustMemoryKeyStore(authDemoKeys())
+	store := middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
 	tests := []struct {
 		name    string
 		cfg     middleware.AuthConfig
 		wantErr string
 	}{
 		{"no store", middleware.AuthConfig{}, "Store is nil"},
-		{"realm with quote", middleware.AuthConfig{Store: store, Realm: `a"b`}, "Realm"},
-		{"realm with newline", middleware.AuthConfig{Store: store, Realm: "a\nb"}, "Realm"},
 		{"negative max length", middleware.AuthConfig{Store: store, MaxKeyLength: -1}, "MaxKeyLength"},
 		{"bad header name", middleware.AuthConfig{Store: store, APIKeyHeader: "X API Key"}, "APIKeyHeader"},
 		{"authorization as api key header", middleware.AuthConfig{Store: store, APIKeyHeader: "authorization"}, "Authorization"},
-		{"valid", middleware.AuthConfig{Store: store, APIKeyHeader: "X-API-Key", Realm: "r", MaxKeyLength: 10}, ""},
+		{"valid", middleware.AuthConfig{Store: store, APIKeyHeader: "X-API-Key", MaxKeyLength: 10}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -523,13 +525,13 @@ func TestAuthConfigErrors(t *testing.T) {
 				t.Errorf("got no panic, want one")
 			}
 		}()
-		middleware.MustAuth(middleware.AuthConfig{})
+		middleware.Must(middleware.Auth(middleware.AuthConfig{}))
 	})
 }
 
 func TestAuthMaxKeyLength(t *testing.T) {
 	key := strings.Repeat("k", 300)
-	store := middleware.MustMemoryKeyStore([]middleware.KeyConfig{{Key: key, KeyID: "long", Scopes: []string{"models:read"}}})
+	store := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{{Key: key, KeyID: "long", Scopes: []string{"models:read"}}}))
 	tests := []struct {
 		name     string
 		max      int
@@ -554,14 +556,14 @@ func TestAuthMaxKeyLength(t *testing.T) {
 // renderer sees is an invalid_api_key that errors.Is ErrAuthRejected, and
 // its text names the reason but not the key.
 func TestAuthRejectionIsAuthRejected(t *testing.T) {
-	auth := middleware.MustAuth(middleware.AuthConfig{
-		Store:  middleware.MustMemoryKeyStore(authDemoKeys()),
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{
+		Store:  middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())),
+	}))
 	e := echo.New()
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Authorization", "Bearer sk_test_revoked")
 	c := e.NewContext(req, httptest.NewRecorder())
+	c.SetPath("/") // as the router sets it: the request matched a route
 	err := auth(func(echo.Context) error { return nil })(c)
 	if !errors.Is(err, middleware.ErrAuthRejected) {
 		t.Fatalf("got %v, want ErrAuthRejected", err)

@@ -176,16 +176,6 @@ func NewMemoryKeyStore(keys []KeyConfig) (*MemoryKeyStore, error) {
 	return s, nil
 }
 
-// MustMemoryKeyStore is like [NewMemoryKeyStore] but panics on error. It is
-// meant for main and tests, with a literal table.
-func MustMemoryKeyStore(keys []KeyConfig) *MemoryKeyStore {
-	s, err := NewMemoryKeyStore(keys)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
-
 // Reload replaces the whole table with keys, validated as by
 // [NewMemoryKeyStore]. On error the old table stays in place. Requests in
 // flight finish with the table they started with.

@@ -24,7 +24,7 @@ type countingStore struct {
 var errDown = errors.New("store down")
 
 func newCountingStore() *countingStore {
-	return &countingStore{mem: middleware.MustMemoryKeyStore(authDemoKeys()), calls: map[string]int{}}
+	return &countingStore{mem: middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())), calls: map[string]int{}}
 }
 
 func (s *countingStore) Lookup(ctx context.Context, key string) (*middleware.Principal, error) {
@@ -140,7 +140,7 @@ func TestCachedKeyStoreBounded(t *testing.T) {
 	for i := range 50 {
 		keys = append(keys, middleware.KeyConfig{Key: fmt.Sprintf("sk_%d", i), KeyID: fmt.Sprint(i)})
 	}
-	mem := middleware.MustMemoryKeyStore(keys)
+	mem := middleware.Must(middleware.NewMemoryKeyStore(keys))
 	c, err := middleware.NewCachedKeyStore(mem, middleware.CacheConfig{MaxEntries: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestCachedKeyStoreLeaderFails(t *testing.T) {
 }
 
 func TestNewCachedKeyStoreErrors(t *testing.T) {
-	mem := middleware.MustMemoryKeyStore(nil)
+	mem := middleware.Must(middleware.NewMemoryKeyStore(nil))
 	tests := []struct {
 		name  string
 		store middleware.KeyStore

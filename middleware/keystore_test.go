@@ -70,7 +70,7 @@ func TestMemoryKeyStoreLookup(t *testing.T) {
 	keys := append(authDemoKeys(),
 		middleware.KeyConfig{SHA256: middleware.HashKey("sk_hashed"), KeyID: "key_hashed", Metadata: map[string]string{"plan": "pro"}},
 	)
-	s := middleware.MustMemoryKeyStore(keys)
+	s := middleware.Must(middleware.NewMemoryKeyStore(keys))
 	tests := []struct {
 		name    string
 		key     string
@@ -106,7 +106,7 @@ func TestMemoryKeyStoreLookup(t *testing.T) {
 func TestMemoryKeyStoreCopiesConfig(t *testing.T) {
 	scopes := []string{"a"}
 	meta := map[string]string{"k": "v"}
-	s := middleware.MustMemoryKeyStore([]middleware.KeyConfig{{Key: "sk", KeyID: "id", Scopes: scopes, Metadata: meta}})
+	s := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{{Key: "sk", KeyID: "id", Scopes: scopes, Metadata: meta}}))
 	scopes[0] = "admin"
 	meta["k"] = "changed"
 	p, err := s.Lookup(context.Background(), "sk")
@@ -123,7 +123,7 @@ func TestMemoryKeyStoreCopiesConfig(t *testing.T) {
 
 func TestMemoryKeyStoreRevokeAndReload(t *testing.T) {
 	ctx := context.Background()
-	s := middleware.MustMemoryKeyStore(authDemoKeys())
+	s := middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
 	if got := s.Revoke("key_nope"); got {
 		t.Errorf("Revoke of an unknown id: got true, want false")
 	}
@@ -167,7 +167,7 @@ func TestMemoryKeyStoreRevokeAndReload(t *testing.T) {
 // TestMemoryKeyStoreConcurrent runs lookups against revocations and reloads
 // (run with -race).
 func TestMemoryKeyStoreConcurrent(t *testing.T) {
-	s := middleware.MustMemoryKeyStore(authDemoKeys())
+	s := middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
@@ -192,7 +192,7 @@ func TestMemoryKeyStoreConcurrent(t *testing.T) {
 
 func TestMemoryKeyStoreLookupAllocs(t *testing.T) {
 	long := "sk_live_" + strings.Repeat("a", 200)
-	s := middleware.MustMemoryKeyStore([]middleware.KeyConfig{{Key: "sk_test_full", KeyID: "a"}, {Key: long, KeyID: "b"}})
+	s := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{{Key: "sk_test_full", KeyID: "a"}, {Key: long, KeyID: "b"}}))
 	ctx := context.Background()
 	for _, key := range []string{"sk_test_full", long, "unknown"} {
 		allocs := testing.AllocsPerRun(100, func() { _, _ = s.Lookup(ctx, key) })

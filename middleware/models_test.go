@@ -161,7 +161,7 @@ func TestModelDefaults(t *testing.T) {
 			e := echo.New()
 			e.HTTPErrorHandler = newRenderer()
 			e.POST("/", func(c echo.Context) error { return c.JSON(http.StatusOK, middleware.Body[ruleTarget](c)) },
-				middleware.MustBind[ruleTarget](middleware.BindConfig{Models: models}))
+				middleware.Must(middleware.Bind[ruleTarget](middleware.BindConfig{Models: models})))
 			rec, _ := serve(t, e, jsonRequest(http.MethodPost, "/", tt.body))
 			if got := strings.TrimSpace(rec.Body.String()); rec.Code != 200 || got != tt.wantJSON {
 				t.Errorf("got %d %s, want 200 %s", rec.Code, got, tt.wantJSON)

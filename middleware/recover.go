@@ -3,7 +3,6 @@ package middleware
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"runtime"
 
@@ -16,11 +15,8 @@ type RecoverConfig struct {
 	// Skipper skips the middleware when it returns true. Nil runs it always.
 	Skipper func(c echo.Context) bool
 
-	// Logger receives the panic value and stack at level Error, with the
-	// request id. Nil means slog.Default().
-	Logger *slog.Logger
-
-	// StackSize is the most bytes of stack logged. Default 8 KiB.
+	// StackSize is the most bytes of stack kept for the log. Zero means
+	// 8 KiB.
 	StackSize int
 }
 
@@ -29,12 +25,18 @@ type RecoverConfig struct {
 var ErrPanic = errors.New("panic recovered")
 
 // Recover returns a middleware that turns a panic in the handlers after it
-// into a returned 500 internal_error, which the renderer writes like any
-// other error. The panic value and the stack go to the log only.
-// http.ErrAbortHandler is re-panicked, as net/http expects, so an aborted
-// response stays aborted.
-func Recover(cfg RecoverConfig) echo.MiddlewareFunc {
-	if cfg.StackSize <= 0 {
+// into a returned 500 internal_error, which the renderer writes and logs
+// like any other error: one record at level Error whose error names the
+// panic value ([ErrPanic] is in the cause's chain) and whose "stack" holds
+// the stack. Nothing of the panic reaches the client. http.ErrAbortHandler
+// is re-panicked, as net/http expects, so an aborted response stays aborted.
+//
+// Recover returns an error when StackSize is negative.
+func Recover(cfg RecoverConfig) (echo.MiddlewareFunc, error) {
+	if cfg.StackSize < 0 {
+		return nil, errors.New("apiguard: RecoverConfig.StackSize is negative")
+	}
+	if cfg.StackSize == 0 {
 		cfg.StackSize = 8 << 10
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -52,20 +54,24 @@ func Recover(cfg RecoverConfig) echo.MiddlewareFunc {
 				}
 				stack := make([]byte, cfg.StackSize)
 				stack = stack[:runtime.Stack(stack, false)]
-				l := cfg.Logger
-				if l == nil {
-					l = slog.Default()
-				}
-				l.LogAttrs(c.Request().Context(), slog.LevelError, "panic recovered",
-					slog.String("request_id", errorsx.RequestID(c)),
-					slog.String("method", c.Request().Method),
-					slog.String("route", c.Path()),
-					slog.String("panic", fmt.Sprint(v)),
-					slog.String("stack", string(stack)),
-				)
-				err = errorsx.Internal().WithCause(ErrPanic)
+				err = errorsx.Internal().WithCause(&panicError{value: fmt.Sprint(v), stack: string(stack)})
 			}()
 			return next(c)
 		}
-	}
+	}, nil
 }
+
+// panicError is the cause of a recovered panic: the value for the log line,
+// the stack for the renderer's "stack" attribute.
+type panicError struct {
+	value string
+	stack string
+}
+
+func (p *panicError) Error() string { return ErrPanic.Error() + ": " + p.value }
+
+// Unwrap returns ErrPanic.
+func (p *panicError) Unwrap() error { return ErrPanic }
+
+// Stack returns the stack of the panicking goroutine.
+func (p *panicError) Stack() string { return p.stack }

@@ -29,7 +29,8 @@ func (b *recoverLogBuf) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// records returns the log records with the given message.
+// records returns the log records with the given message, or all of them
+// for "".
 func (b *recoverLogBuf) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
 	b.mu.Lock()
@@ -43,22 +44,19 @@ func (b *recoverLogBuf) records(t *testing.T, msg string) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		if m["msg"] == msg {
+		if msg == "" || m["msg"] == msg {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-// recoverEcho wires the renderer, RequestID and Recover (with cfg, its Logger
-// set to a buffer) and returns the Echo, the log and the last error the
+// recoverEcho wires the renderer (its Logger set to a buffer), RequestID and
+// Recover (with cfg) and returns the Echo, the log and the last error the
 // renderer received.
 func recoverEcho(cfg middleware.RecoverConfig) (*echo.Echo, *recoverLogBuf, func() error) {
 	logs := &recoverLogBuf{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	if cfg.Logger == nil {
-		cfg.Logger = logger
-	}
 	render := errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
 	var (
 		mu   sync.Mutex
@@ -71,7 +69,7 @@ func recoverEcho(cfg middleware.RecoverConfig) (*echo.Echo, *recoverLogBuf, func
 		mu.Unlock()
 		render(err, c)
 	}
-	e.Use(middleware.RequestID(), middleware.Recover(cfg))
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(cfg)))
 	return e, logs, func() error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -122,14 +120,19 @@ func TestRecover(t *testing.T) {
 			if err := last(); !errors.As(err, &ae) || ae.Code() != errorsx.CodeInternal || !errors.Is(err, middleware.ErrPanic) {
 				t.Errorf("renderer got %v, want internal_error wrapping ErrPanic", err)
 			}
-			recs := logs.records(t, "panic recovered")
+			// One record for the failed request: the renderer's, with the
+			// panic value and the stack.
+			if n := len(logs.records(t, "")); n != 1 {
+				t.Fatalf("got %d log records, want 1", n)
+			}
+			recs := logs.records(t, "request failed")
 			if len(recs) != 1 {
-				t.Fatalf("got %d panic records, want 1", len(recs))
+				t.Fatalf("got %d request failed records, want 1", len(recs))
 			}
 			r := recs[0]
 			stack, _ := r["stack"].(string)
 			if r["level"] != "ERROR" || r["request_id"] != "req-panic-1" || r["method"] != "POST" ||
-				r["route"] != "/v1/generations" || !strings.Contains(fmt.Sprint(r["panic"]), tc.wantValue) ||
+				r["route"] != "/v1/generations" || !strings.Contains(fmt.Sprint(r["error"]), tc.wantValue) ||
 				!strings.Contains(stack, "goroutine ") || !strings.Contains(stack, "recover_test.go") {
 				t.Errorf("got panic record %v, want level, request id, method, route, the value and the stack", r)
 			}
@@ -154,8 +157,8 @@ func TestRecoverRepanicsErrAbortHandler(t *testing.T) {
 	if got != http.ErrAbortHandler {
 		t.Fatalf("got panic %v, want http.ErrAbortHandler", got)
 	}
-	if recs := logs.records(t, "panic recovered"); len(recs) != 0 {
-		t.Errorf("got %d panic records, want none for an abort", len(recs))
+	if recs := logs.records(t, ""); len(recs) != 0 {
+		t.Errorf("got %d log records, want none for an abort", len(recs))
 	}
 }
 
@@ -214,7 +217,7 @@ func TestRecoverAfterCommit(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Body.String() != "done" {
 		t.Errorf("got %d %q, want the handler's 200 done", rec.Code, rec.Body)
 	}
-	if len(logs.records(t, "panic recovered")) != 1 {
+	if len(logs.records(t, "error after response was committed")) != 1 {
 		t.Error("want the late panic logged")
 	}
 }
@@ -223,7 +226,7 @@ func TestRecoverStackSize(t *testing.T) {
 	e, logs, _ := recoverEcho(middleware.RecoverConfig{StackSize: 64})
 	e.GET("/", func(c echo.Context) error { panic("small stack") })
 	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
-	recs := logs.records(t, "panic recovered")
+	recs := logs.records(t, "request failed")
 	if len(recs) != 1 {
 		t.Fatalf("got %d records, want 1", len(recs))
 	}
@@ -232,24 +235,10 @@ func TestRecoverStackSize(t *testing.T) {
 	}
 }
 
-// With a nil Logger the panic goes to slog.Default.
-func TestRecoverDefaultLogger(t *testing.T) {
-	logs := &recoverLogBuf{}
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-
-	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	e.Use(middleware.Recover(middleware.RecoverConfig{}))
-	e.GET("/", func(c echo.Context) error { panic("to the default logger") })
-	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	if rec.Code != http.StatusInternalServerError {
-		t.Errorf("got %d, want 500", rec.Code)
-	}
-	if recs := logs.records(t, "panic recovered"); len(recs) != 1 || recs[0]["panic"] != "to the default logger" {
-		t.Errorf("got %v, want the panic in the default log", recs)
+// A negative StackSize is a configuration error.
+func TestRecoverConfigError(t *testing.T) {
+	if _, err := middleware.Recover(middleware.RecoverConfig{StackSize: -1}); err == nil {
+		t.Error("got no error for a negative StackSize")
 	}
 }
 
@@ -273,9 +262,10 @@ func TestRecoverConcurrent(t *testing.T) {
 func ExampleRecover() {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	e.Use(middleware.RequestID(), middleware.Recover(middleware.RecoverConfig{
-		Logger: slog.New(slog.DiscardHandler), // the panic value and stack go here
-	}))
+	e.Use(
+		middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})),
+		middleware.Must(middleware.Recover(middleware.RecoverConfig{})), // the renderer logs the value and stack
+	)
 	e.GET("/", func(c echo.Context) error { panic("database password is hunter2") })
 
 	rec := httptest.NewRecorder()

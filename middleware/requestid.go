@@ -5,27 +5,28 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// RequestIDConfig configures [RequestIDWithConfig]. The zero value is valid.
+// RequestIDConfig configures [RequestID]. The zero value is valid.
 type RequestIDConfig struct {
 	// Skipper skips the middleware when it returns true; the renderer still
 	// assigns an id to error responses. Nil runs it always.
 	Skipper func(c echo.Context) bool
 
-	// SendRequestID also sends the id as Request-Id on every response, the
-	// header stripe-go reads. Turn on errorsx.HandlerConfig.SendRequestID
-	// alike, so errors raised before this middleware carry it too.
+	// SendRequestID also sends the id as Request-Id on every response,
+	// errors included, the header stripe-go reads. X-Request-Id is always
+	// sent. This middleware is the one owner of the setting: the renderer
+	// keeps the headers it finds on the response.
 	SendRequestID bool
 }
 
 // RequestID returns a middleware that gives every request an id before
 // anything else runs: the incoming X-Request-Id when it is a sane token
 // (errorsx.ValidRequestID), else a new random UUID. The id is set on the
-// response's X-Request-Id header and read back with errorsx.RequestID(c).
+// response's X-Request-Id header (and Request-Id with
+// [RequestIDConfig.SendRequestID]) and read back with errorsx.RequestID(c).
 // Install it first, so every log line and every response carries the id.
-func RequestID() echo.MiddlewareFunc { return RequestIDWithConfig(RequestIDConfig{}) }
-
-// RequestIDWithConfig returns the [RequestID] middleware configured by cfg.
-func RequestIDWithConfig(cfg RequestIDConfig) echo.MiddlewareFunc {
+// It never returns a configuration error today; the error keeps the one
+// constructor shape of this package.
+func RequestID(cfg RequestIDConfig) (echo.MiddlewareFunc, error) {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if cfg.Skipper != nil && cfg.Skipper(c) {
@@ -37,5 +38,5 @@ func RequestIDWithConfig(cfg RequestIDConfig) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
-	}
+	}, nil
 }

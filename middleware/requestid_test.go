@@ -20,8 +20,8 @@ import (
 // in a response header.
 func requestIDEcho() *echo.Echo {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler), SendRequestID: true})
-	e.Use(middleware.RequestID())
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
 	e.GET("/ok", func(c echo.Context) error {
 		c.Response().Header().Set("X-Seen-Id", errorsx.RequestID(c))
 		return c.String(http.StatusOK, "ok")
@@ -80,10 +80,8 @@ func TestRequestID(t *testing.T) {
 			if seen := rec.Header().Get("X-Seen-Id"); tc.path != "/nope" && seen != id {
 				t.Errorf("handler saw id %q, response carries %q", seen, id)
 			}
-			if rec.Code >= 400 {
-				if got := rec.Header().Get(errorsx.HeaderRequestIDStripe); got != id {
-					t.Errorf("got Request-Id %q on the error, want %q", got, id)
-				}
+			if got := rec.Header().Get(errorsx.HeaderRequestIDStripe); got != id {
+				t.Errorf("got Request-Id %q, want %q", got, id)
 			}
 		})
 	}
@@ -121,7 +119,7 @@ func TestRequestIDUnique(t *testing.T) {
 func TestRequestIDFixedBeforeHandler(t *testing.T) {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	e.Use(middleware.RequestID())
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
 	e.GET("/", func(c echo.Context) error {
 		c.Request().Header.Set(errorsx.HeaderRequestID, "changed-later")
 		return errorsx.Internal()
@@ -138,7 +136,7 @@ func TestRequestIDFixedBeforeHandler(t *testing.T) {
 func ExampleRequestID() {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	e.Use(middleware.RequestID())
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
 	e.GET("/", func(c echo.Context) error {
 		return c.String(http.StatusOK, "request "+errorsx.RequestID(c))
 	})

@@ -72,34 +72,19 @@ func Scopes(cfg ScopeConfig) (echo.MiddlewareFunc, error) {
 
 // RequireScopes returns a middleware that requires the principal to hold
 // every one of scopes (all-of): [Scopes] with All set. With no scopes it
-// requires only that a principal is present.
+// requires only that a principal is present. Like [Scopes], it returns an
+// error for an invalid scope, at construction, never at request time:
 //
-// It is meant for route wiring, so it returns no error: should a scope be
-// invalid, every request to the route fails closed with 500 internal_error
-// whose logged cause names the bad scope.
-//
-//	e.POST("/v1/generations", create, middleware.RequireScopes("generations:write"))
-func RequireScopes(scopes ...string) echo.MiddlewareFunc {
-	return mustScopes(ScopeConfig{All: scopes})
+//	e.POST("/v1/generations", create, middleware.Must(middleware.RequireScopes("generations:write")))
+func RequireScopes(scopes ...string) (echo.MiddlewareFunc, error) {
+	return Scopes(ScopeConfig{All: scopes})
 }
 
 // RequireAnyScope returns a middleware that requires the principal to hold
 // at least one of scopes (any-of): [Scopes] with Any set. With no scopes it
-// requires only a principal. Like [RequireScopes], an invalid scope makes
-// the route fail closed with 500.
-func RequireAnyScope(scopes ...string) echo.MiddlewareFunc {
-	return mustScopes(ScopeConfig{Any: scopes})
-}
-
-func mustScopes(cfg ScopeConfig) echo.MiddlewareFunc {
-	mw, err := Scopes(cfg)
-	if err != nil {
-		broken := errorsx.Internal().WithCause(err)
-		return func(echo.HandlerFunc) echo.HandlerFunc {
-			return func(echo.Context) error { return broken }
-		}
-	}
-	return mw
+// requires only a principal. It returns an error for an invalid scope.
+func RequireAnyScope(scopes ...string) (echo.MiddlewareFunc, error) {
+	return Scopes(ScopeConfig{Any: scopes})
 }
 
 type scopeCheck struct {
@@ -112,6 +97,9 @@ type scopeCheck struct {
 
 func (sc *scopeCheck) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := unmatched(c); err != nil {
+			return err
+		}
 		if sc.skipper != nil && sc.skipper(c) {
 			return next(c)
 		}

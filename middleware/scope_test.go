@@ -53,33 +53,29 @@ func TestScopes(t *testing.T) {
 		wantCode int
 		wantMsg  string
 	}{
-		{"all-of held", middleware.RequireScopes("a", "b"), ptr("b a c"), 200, ""},
-		{"all-of one missing", middleware.RequireScopes("a", "b"), ptr("a"), 403,
+		{"all-of held", middleware.Must(middleware.RequireScopes("a", "b")), ptr("b a c"), 200, ""},
+		{"all-of one missing", middleware.Must(middleware.RequireScopes("a", "b")), ptr("a"), 403,
 			"insufficient_scope: This API key lacks the required scope: b"},
-		{"all-of two missing, in declared order", middleware.RequireScopes("b", "a", "c"), ptr("a"), 403,
+		{"all-of two missing, in declared order", middleware.Must(middleware.RequireScopes("b", "a", "c")), ptr("a"), 403,
 			"insufficient_scope: This API key lacks the required scopes: b, c"},
-		{"all-of repeated scope named once", middleware.RequireScopes("x", "x", "y"), ptr(""), 403,
+		{"all-of repeated scope named once", middleware.Must(middleware.RequireScopes("x", "x", "y")), ptr(""), 403,
 			"insufficient_scope: This API key lacks the required scopes: x, y"},
-		{"all-of with a principal without scopes", middleware.RequireScopes("a"), ptr(""), 403,
+		{"all-of with a principal without scopes", middleware.Must(middleware.RequireScopes("a")), ptr(""), 403,
 			"insufficient_scope: This API key lacks the required scope: a"},
-		{"scope names are case-sensitive", middleware.RequireScopes("models:read"), ptr("Models:Read"), 403,
+		{"scope names are case-sensitive", middleware.Must(middleware.RequireScopes("models:read")), ptr("Models:Read"), 403,
 			"insufficient_scope: This API key lacks the required scope: models:read"},
-		{"no scopes needs a principal only", middleware.RequireScopes(), ptr(""), 200, ""},
-		{"any-of first", middleware.RequireAnyScope("a", "b"), ptr("a"), 200, ""},
-		{"any-of second", middleware.RequireAnyScope("a", "b"), ptr("b"), 200, ""},
-		{"any-of none", middleware.RequireAnyScope("a", "b"), ptr("c"), 403,
+		{"no scopes needs a principal only", middleware.Must(middleware.RequireScopes()), ptr(""), 200, ""},
+		{"any-of first", middleware.Must(middleware.RequireAnyScope("a", "b")), ptr("a"), 200, ""},
+		{"any-of second", middleware.Must(middleware.RequireAnyScope("a", "b")), ptr("b"), 200, ""},
+		{"any-of none", middleware.Must(middleware.RequireAnyScope("a", "b")), ptr("c"), 403,
 			"insufficient_scope: This API key needs one of the scopes: a, b"},
-		{"any-of empty list needs a principal only", middleware.RequireAnyScope(), ptr(""), 200, ""},
-		{"all-of without principal fails closed", middleware.RequireScopes("a"), nil, 401,
+		{"any-of empty list needs a principal only", middleware.Must(middleware.RequireAnyScope()), ptr(""), 200, ""},
+		{"all-of without principal fails closed", middleware.Must(middleware.RequireScopes("a")), nil, 401,
 			"invalid_api_key: The API key is missing, invalid or revoked."},
-		{"no scopes without principal fails closed", middleware.RequireScopes(), nil, 401,
+		{"no scopes without principal fails closed", middleware.Must(middleware.RequireScopes()), nil, 401,
 			"invalid_api_key: The API key is missing, invalid or revoked."},
-		{"any-of without principal fails closed", middleware.RequireAnyScope("a"), nil, 401,
+		{"any-of without principal fails closed", middleware.Must(middleware.RequireAnyScope("a")), nil, 401,
 			"invalid_api_key: The API key is missing, invalid or revoked."},
-		{"invalid scope fails closed with 500", middleware.RequireScopes("a b"), ptr("a b"), 500,
-			"internal_error: An internal error occurred. Please retry; if it persists, contact support with the request id."},
-		{"empty scope fails closed with 500", middleware.RequireAnyScope(""), ptr("a"), 500,
-			"internal_error: An internal error occurred. Please retry; if it persists, contact support with the request id."},
 		{"config all and any, both met", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a y"), 200, ""},
 		{"config all and any, any unmet", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a"), 403,
 			"insufficient_scope: This API key needs one of the scopes: x, y"},
@@ -154,12 +150,13 @@ func TestScopesConfigErrors(t *testing.T) {
 func TestScopesNoPrincipalCause(t *testing.T) {
 	e := echo.New()
 	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
-	err := middleware.RequireScopes("a")(func(echo.Context) error { return nil })(c)
+	c.SetPath("/")
+	err := middleware.Must(middleware.RequireScopes("a"))(func(echo.Context) error { return nil })(c)
 	if !errors.Is(err, middleware.ErrNoPrincipal) || !errors.Is(err, errorsx.InvalidAPIKey()) {
 		t.Errorf("got %v, want invalid_api_key caused by ErrNoPrincipal", err)
 	}
 	middleware.SetPrincipal(c, nil)
-	err = middleware.RequireScopes()(func(echo.Context) error { return nil })(c)
+	err = middleware.Must(middleware.RequireScopes())(func(echo.Context) error { return nil })(c)
 	if !errors.Is(err, middleware.ErrNoPrincipal) {
 		t.Errorf("nil principal: got %v, want ErrNoPrincipal", err)
 	}
@@ -168,6 +165,7 @@ func TestScopesNoPrincipalCause(t *testing.T) {
 func TestScopesAllocs(t *testing.T) {
 	e := echo.New()
 	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+	c.SetPath("/") // as the router sets it: the request matched a route
 	middleware.SetPrincipal(c, &middleware.Principal{KeyID: "k", Scopes: []string{"a", "b"}})
 	ok := func(echo.Context) error { return nil }
 	tests := []struct {
@@ -175,9 +173,9 @@ func TestScopesAllocs(t *testing.T) {
 		mw   echo.MiddlewareFunc
 		want error
 	}{
-		{"granted", middleware.RequireScopes("a", "b"), nil},
-		{"one missing", middleware.RequireScopes("a", "c"), errorsx.InsufficientScope()},
-		{"any-of missing", middleware.RequireAnyScope("x", "y"), errorsx.InsufficientScope()},
+		{"granted", middleware.Must(middleware.RequireScopes("a", "b")), nil},
+		{"one missing", middleware.Must(middleware.RequireScopes("a", "c")), errorsx.InsufficientScope()},
+		{"any-of missing", middleware.Must(middleware.RequireAnyScope("x", "y")), errorsx.InsufficientScope()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,5 +189,21 @@ func TestScopesAllocs(t *testing.T) {
 				t.Errorf("got %v allocs per request, want 0", allocs)
 			}
 		})
+	}
+}
+
+// An invalid scope is a configuration error at construction, never a 500 at
+// request time.
+func TestRequireScopesRejectsInvalidScopes(t *testing.T) {
+	for _, bad := range [][]string{{"a b"}, {""}, {"ok", `q"uote`}, {"\x7f"}} {
+		if _, err := middleware.RequireScopes(bad...); err == nil {
+			t.Errorf("RequireScopes(%q): got no error", bad)
+		}
+		if _, err := middleware.RequireAnyScope(bad...); err == nil {
+			t.Errorf("RequireAnyScope(%q): got no error", bad)
+		}
+	}
+	if _, err := middleware.RequireScopes("models:read", "generations:write"); err != nil {
+		t.Errorf("got %v for valid scopes", err)
 	}
 }

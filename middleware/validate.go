@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/go-playground/validator/v10"
@@ -74,6 +75,22 @@ type BindConfig struct {
 	// request type with a 400 naming the member. Default false: unknown
 	// members are ignored.
 	Strict bool
+
+	// ReadTimeout bounds the time to receive the whole body, counted from
+	// when Bind starts reading it; the request context's deadline, when
+	// earlier, bounds it too. A body not received in time is a 400
+	// invalid_request "The request body was not received in time." and
+	// the connection is closed, so a client that sends its body slowly,
+	// or stops, cannot hold a handler and a connection for ever. (400, not
+	// a 5xx: the contract has no 408, the client's input did not arrive,
+	// and a 5xx would invite SDKs to resend the same slow body.) Zero
+	// means 30 seconds, which a 1 MiB body meets at about 35 KB/s;
+	// negative is an error. The deadline is set on the connection, and
+	// replaces http.Server.ReadTimeout's for the time of the read, so keep
+	// it no longer than that; behind a ResponseWriter that cannot set
+	// deadlines only a client that trickles bytes is stopped, and the
+	// server's own timeouts are the backstop.
+	ReadTimeout time.Duration
 }
 
 // Defaulter is implemented by request types that fill in defaults for
@@ -125,13 +142,24 @@ func ModelFrom(c echo.Context) (*Model, bool) {
 // Per request, the middleware runs these steps and stops at the first error:
 //
 //  1. binds the JSON body (see [BodyMode], [BindConfig].MaxBodyBytes,
-//     [BindConfig].Strict), then `query:"name"` fields from the query string,
+//     [BindConfig].ReadTimeout, [BindConfig].Strict), then `query:"name"`
+//     fields from the query string,
 //     then `param:"name"` fields from the path; later sources win;
 //  2. calls Default on the value when *T implements [Defaulter];
 //  3. validates it with go-playground/validator struct tags;
 //  4. when [BindConfig].Models is set, looks up the model that *T names
 //     through [ModelRequest], applies the model's Defaults and checks its
 //     Rules.
+//
+// Required numbers and booleans: go-playground's `required` means "not the
+// zero value", so on a plain int it rejects 0 and on a plain bool false,
+// whether the client sent the value or left the field out. A field that
+// must be sent but may be 0 or false is a pointer (*int, *bool) tagged
+// `validate:"required"`: nil is absent, a pointer to 0 was sent. A plain
+// int tagged `validate:"required,min=1"` reads 0 as missing; when the
+// client did send 0 (false for a bool) the message says so, "duration must
+// not be 0" ("must be true"), and a field truly absent is "duration is
+// required". A plain int with only `validate:"min=1"` treats absent as 0.
 //
 // Steps 1–3 fail with 400 invalid_request, step 4 with 404 not_found
 // (param "model") for an unknown model, 422 model_input_invalid for a rule
@@ -144,7 +172,7 @@ func ModelFrom(c echo.Context) (*Model, bool) {
 //
 // Bind returns an error, never panics, when T is not a struct, a field
 // tagged `query` or `param` has a type it cannot parse, a validate tag is
-// unknown to the validator, MaxBodyBytes is negative, Models is set but *T
+// unknown to the validator, MaxBodyBytes or ReadTimeout is negative, Models is set but *T
 // does not implement [ModelRequest], or a model of a registry that lists its
 // models (such as [MemoryModels]) has a rule or default naming a field T
 // lacks. The middleware is safe for concurrent use.
@@ -155,6 +183,9 @@ func Bind[T any](cfg BindConfig) (echo.MiddlewareFunc, error) {
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			if err := unmatched(c); err != nil {
+				return err
+			}
 			if b.cfg.Skipper != nil && b.cfg.Skipper(c) {
 				return next(c)
 			}
@@ -172,16 +203,6 @@ func Bind[T any](cfg BindConfig) (echo.MiddlewareFunc, error) {
 	}, nil
 }
 
-// MustBind is like [Bind] but panics on a bad configuration. Use it in main
-// or in package-level route tables, where a bad request type is a
-// programming error.
-func MustBind[T any](cfg BindConfig) echo.MiddlewareFunc {
-	mw, err := Bind[T](cfg)
-	if err != nil {
-		panic(err)
-	}
-	return mw
-}
 
 // NewValidator returns a go-playground validator set up the way [Bind]
 // expects: required on nested structs enabled, and field names taken from
@@ -234,21 +255,60 @@ func fieldName(f reflect.StructField) string {
 const embeddedMarker = "\x00"
 
 // fromValidationErrors is errorsx.FromValidationErrors with the segments of
-// embedded structs removed from the param, so it is the JSON path.
-func fromValidationErrors(ve validator.ValidationErrors) *errorsx.Error {
+// embedded structs removed from the param, so it is the JSON path, and with
+// a plainer message where `required` failed on a plain number or bool the
+// client did send: "duration must not be 0" (or "must be true") rather than
+// "duration is required", which would tell the client it left the field
+// out. data is the JSON body as read (nil when none was).
+func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.ValidationErrors) *errorsx.Error {
+	var e *errorsx.Error
 	if len(ve) == 0 || !strings.Contains(ve[0].Namespace(), embeddedMarker) {
-		return errorsx.FromValidationErrors(ve)
+		e = errorsx.FromValidationErrors(ve)
+	} else {
+		param := strings.ReplaceAll(errorsx.FieldPath(ve[0]), embeddedMarker+".", "")
+		param = strings.TrimSuffix(strings.TrimSuffix(param, embeddedMarker), ".")
+		name := param
+		if name == "" {
+			name = "body"
+		}
+		e = errorsx.InvalidRequest().
+			WithParam(param).
+			WithMessage(errorsx.FieldMessage(name, ve[0])).
+			WithCause(ve)
 	}
-	param := strings.ReplaceAll(errorsx.FieldPath(ve[0]), embeddedMarker+".", "")
-	param = strings.TrimSuffix(strings.TrimSuffix(param, embeddedMarker), ".")
-	name := param
-	if name == "" {
-		name = "body"
+	if len(ve) == 0 || ve[0].Tag() != "required" || e.Param() == "" {
+		return e
 	}
-	return errorsx.InvalidRequest().
-		WithParam(param).
-		WithMessage(errorsx.FieldMessage(name, ve[0])).
-		WithCause(ve)
+	var words string
+	switch k := ve[0].Kind(); {
+	case k == reflect.Bool:
+		words = " must be true"
+	case k >= reflect.Int && k <= reflect.Uint64, k == reflect.Float32, k == reflect.Float64:
+		words = " must not be 0"
+	default:
+		return e
+	}
+	if !b.sent(c, data, e.Param()) {
+		return e
+	}
+	return e.WithMessage(e.Param() + words)
+}
+
+// sent reports whether the client gave a value for the field at path: a
+// non-null JSON member in data, or a non-empty query or path parameter.
+// Only used to word an error, on the error path.
+func (b *binder) sent(c echo.Context, data []byte, path string) bool {
+	for _, pf := range b.plan.query {
+		if pf.name == path && c.QueryParam(path) != "" {
+			return true
+		}
+	}
+	for _, pf := range b.plan.path {
+		if pf.name == path && c.Param(path) != "" {
+			return true
+		}
+	}
+	return len(data) > 0 && present(data, b.plan.t, path)
 }
 
 // jsonName returns the JSON member name of f as encoding/json sees it, and
@@ -293,6 +353,11 @@ func newBinder[T any](cfg BindConfig) (*binder, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.ReadTimeout < 0 {
+		return nil, fmt.Errorf("middleware: Bind[%s]: ReadTimeout %v is negative", t, cfg.ReadTimeout)
+	}
+	// A zero ReadTimeout stays zero: bodyread.Read applies the default
+	// only where the http.Server has no ReadTimeout of its own.
 	if cfg.Body > BodyNone {
 		return nil, fmt.Errorf("middleware: Bind[%s]: unknown BodyMode %d", t, cfg.Body)
 	}
@@ -345,7 +410,10 @@ func dryRun(v *validator.Validate, zero any) (err error) {
 // run binds, defaults, validates and checks model rules for one request.
 func (b *binder) run(c echo.Context, v any) (*Model, error) {
 	rv := reflect.ValueOf(v).Elem()
-	if err := b.bindBody(c, v); err != nil {
+	bp := bodyBufPool.Get().(*[]byte)
+	data, err := b.bindBody(c, v, (*bp)[:0])
+	defer putBodyBuf(bp, data)
+	if err != nil {
 		return nil, err
 	}
 	if err := b.plan.bindParams(c, rv); err != nil {
@@ -357,7 +425,7 @@ func (b *binder) run(c echo.Context, v any) (*Model, error) {
 	if err := b.validate.StructCtx(c.Request().Context(), v); err != nil {
 		var ve validator.ValidationErrors
 		if errors.As(err, &ve) {
-			return nil, fromValidationErrors(ve)
+			return nil, b.fromValidationErrors(c, data, ve)
 		}
 		return nil, errorsx.Internal().WithCause(err)
 	}

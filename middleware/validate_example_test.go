@@ -97,7 +97,7 @@ func ExampleRuleFunc() {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
 	e.POST("/v1/generations", func(c echo.Context) error { return c.NoContent(http.StatusCreated) },
-		middleware.MustBind[GenerationRequest](middleware.BindConfig{Models: models}))
+		middleware.Must(middleware.Bind[GenerationRequest](middleware.BindConfig{Models: models})))
 
 	req := httptest.NewRequest(http.MethodPost, "/v1/generations",
 		strings.NewReader(`{"model":"clipia-pro","prompt":"a cat","duration":45,"resolution":"4k"}`))
@@ -122,7 +122,7 @@ func ExampleBody() {
 	e.GET("/projects/:project/generations", func(c echo.Context) error {
 		q := middleware.Body[listGenerations](c)
 		return c.String(http.StatusOK, fmt.Sprintf("project %d, limit %d, status %q", q.Project, q.Limit, q.Status))
-	}, middleware.MustBind[listGenerations](middleware.BindConfig{}))
+	}, middleware.Must(middleware.Bind[listGenerations](middleware.BindConfig{})))
 
 	for _, target := range []string{
 		"/projects/7/generations?limit=20&status=queued",

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -81,8 +82,17 @@ func FuzzBind(f *testing.F) {
 		req.Header.Set(echo.HeaderContentType, ct)
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, req)
-		checkRow(t, rec, 400, 404, 422)
+		env := checkRow(t, rec, 400, 404, 422)
 		if rec.Code >= 400 {
+			// A 400 names at most the client's own key (param); a 404
+			// quotes the model id the client sent.
+			msg := env.Error.Message
+			if env.Error.Param != nil {
+				msg = strings.ReplaceAll(msg, *env.Error.Param, "")
+			}
+			if w, ok := decoderWords(msg); ok && rec.Code == http.StatusBadRequest {
+				t.Fatalf("message %q speaks in the decoder's words (%q)", env.Error.Message, w)
+			}
 			return
 		}
 		if rec.Code != http.StatusCreated {

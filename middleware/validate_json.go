@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/bodyread"
 	"github.com/labstack/echo/v4"
 )
 
@@ -23,8 +24,10 @@ var bodyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return
 // body does not pin memory.
 const maxPooledBody = 64 << 10
 
-// bindBody reads the JSON body into v, per the route's BodyMode.
-func (b *binder) bindBody(c echo.Context, v any) error {
+// bindBody reads the JSON body into v, per the route's BodyMode, and returns
+// the bytes read (in buf's array; nil when the route reads no body), for
+// describing a later validation error.
+func (b *binder) bindBody(c echo.Context, v any, buf []byte) ([]byte, error) {
 	req := c.Request()
 	mode := b.cfg.Body
 	if mode == BodyAuto {
@@ -36,92 +39,56 @@ func (b *binder) bindBody(c echo.Context, v any) error {
 		}
 	}
 	if mode == BodyNone {
-		return nil
-	}
-	limit := b.cfg.MaxBodyBytes
-	if req.ContentLength > limit {
-		return tooLarge(limit, nil)
+		return nil, nil
 	}
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
-		return emptyBody(mode)
+		return nil, emptyBody(mode)
 	}
-	if err := checkContentType(req.Header.Get(echo.HeaderContentType)); err != nil {
-		return err
+	if req.ContentLength <= b.cfg.MaxBodyBytes {
+		// A body declared over the limit is "too large" whatever its
+		// type; bodyread.Read says so before reading.
+		if err := checkContentType(req.Header.Get(echo.HeaderContentType)); err != nil {
+			return nil, err
+		}
 	}
-
-	bp := bodyBufPool.Get().(*[]byte)
-	defer putBodyBuf(bp)
-	var body io.Reader = req.Body
-	if req.ContentLength < 0 {
-		// A body of unknown length (chunked): MaxBytesReader also tells
-		// net/http to close the connection instead of draining the rest.
-		body = http.MaxBytesReader(c.Response().Writer, req.Body, limit)
-	}
-	data, err := readBody((*bp)[:0], body, limit, req.ContentLength)
-	*bp = data[:0]
-	if err != nil {
-		return readError(err, limit)
+	data, rerr := bodyread.Read(buf, c.Response(), req, b.cfg.MaxBodyBytes, b.cfg.ReadTimeout)
+	if rerr != nil {
+		return data, rerr
 	}
 	if isBlank(data) {
-		return emptyBody(mode)
+		return data, emptyBody(mode)
 	}
 	if !b.cfg.Strict {
 		// One pass without a Decoder: json.Unmarshal validates the whole
 		// input, trailing data included, before it decodes.
 		if err := json.Unmarshal(data, v); err != nil {
-			return decodeError(err, data, b.plan.t)
+			return data, decodeError(err, data, b.plan.t)
 		}
-		return nil
+		return data, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err, data, b.plan.t)
+		return data, decodeError(err, data, b.plan.t)
 	}
 	if off := dec.InputOffset(); !isBlank(data[off:]) {
 		at := off + int64(len(data[off:])-len(bytes.TrimLeft(data[off:], " \t\r\n")))
-		return trailingData(at + 1)
+		return data, trailingData(at + 1)
 	}
-	return nil
+	return data, nil
 }
 
-func putBodyBuf(bp *[]byte) {
-	if cap(*bp) <= maxPooledBody {
-		bodyBufPool.Put(bp)
+// putBodyBuf returns the buffer of one request to the pool: data, when a
+// body was read into it (or into a larger array bodyread allocated), else
+// the buffer as taken.
+func putBodyBuf(bp *[]byte, data []byte) {
+	if data != nil {
+		if cap(data) > maxPooledBody {
+			return
+		}
+		*bp = data[:0]
 	}
-}
-
-// readBody appends r to buf until EOF, like io.ReadAll, but never holds
-// more than limit+1 bytes: one byte over the limit is an
-// *http.MaxBytesError. size is the declared Content-Length (-1: unknown),
-// used only to size the buffer.
-func readBody(buf []byte, r io.Reader, limit, size int64) ([]byte, error) {
-	if size >= 0 && size <= limit && int64(cap(buf)) < size+1 {
-		buf = make([]byte, 0, size+1)
-	}
-	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				return buf, &http.MaxBytesError{Limit: limit}
-			}
-			buf = append(buf, 0)[:len(buf)]
-		}
-		room := buf[len(buf):cap(buf)]
-		if over := int64(len(buf)) + int64(len(room)) - (limit + 1); over > 0 {
-			room = room[:int64(len(room))-over]
-		}
-		n, err := r.Read(room)
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return buf, &http.MaxBytesError{Limit: limit}
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
+	bodyBufPool.Put(bp)
 }
 
 // trailingData is the 400 for a second value after the JSON body; at is the
@@ -143,28 +110,6 @@ func emptyBody(mode BodyMode) error {
 		return errorsx.InvalidRequest().WithMessage("request body is required").WithCause(errEmptyBody)
 	}
 	return nil
-}
-
-func tooLarge(limit int64, cause error) error {
-	if cause == nil {
-		cause = &http.MaxBytesError{Limit: limit}
-	}
-	return errorsx.InvalidRequest().
-		WithMessage("request body is larger than " + strconv.FormatInt(limit, 10) + " bytes").
-		WithCause(cause)
-}
-
-func readError(err error, limit int64) error {
-	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &mb):
-		return tooLarge(limit, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return errorsx.From(err)
-	}
-	// A broken chunked encoding, a client that hung up mid-body, a read
-	// timeout: the body as sent is unusable.
-	return errorsx.InvalidRequest().WithMessage("request body could not be read").WithCause(err)
 }
 
 // checkContentType accepts application/json and any application/*+json,
@@ -225,6 +170,14 @@ func decodeError(err error, data []byte, t reflect.Type) error {
 		case strings.HasSuffix(msg, " after top-level value") && syn.Offset > 0 && syn.Offset <= int64(len(data)) &&
 			!isBlank(data[:syn.Offset-1]) && json.Valid(data[:syn.Offset-1]):
 			return trailingData(syn.Offset)
+		case strings.HasPrefix(msg, "invalid character ") && !strings.HasSuffix(msg, " exceeded max depth") &&
+			syn.Offset > 0 && syn.Offset <= int64(len(data)):
+			// The offending byte is data[Offset-1]; name the character
+			// it starts, as the client wrote it.
+			return errorsx.InvalidRequest().
+				WithMessage("body is not valid JSON: unexpected character " + quoteChar(data[syn.Offset-1:]) +
+					" at byte " + strconv.FormatInt(syn.Offset, 10)).
+				WithCause(err)
 		}
 		return errorsx.From(syn)
 	case errors.As(err, &typ):
@@ -243,6 +196,16 @@ func decodeError(err error, data []byte, t reflect.Type) error {
 	}
 	// An UnmarshalJSON or UnmarshalText of a field type rejected its value.
 	return errorsx.InvalidRequest().WithMessage("body contains a value that is not valid").WithCause(err)
+}
+
+// quoteChar quotes the character that b starts with, as strconv.QuoteRune
+// does ('o', '\n', 'é'), or as '\xff' when b does not start with UTF-8.
+func quoteChar(b []byte) string {
+	r, size := utf8.DecodeRune(b)
+	if r == utf8.RuneError && size <= 1 {
+		return `'\x` + strconv.FormatUint(uint64(b[0]), 16) + `'`
+	}
+	return strconv.QuoteRune(r)
 }
 
 // unknownField recognises encoding/json's DisallowUnknownFields error,
@@ -270,10 +233,20 @@ func locate(data []byte, t reflect.Type, offset int64, unknown string) (string, 
 	return p, ok
 }
 
+// present reports whether data, a JSON body for type t, has a member other
+// than null at path (JSON names, dotted, [i] for list items).
+func present(data []byte, t reflect.Type, path string) bool {
+	l := &locator{dec: json.NewDecoder(bytes.NewReader(data)), offset: -1, target: path}
+	l.dec.UseNumber()
+	_, ok, _ := l.value(t, "", 0)
+	return ok
+}
+
 type locator struct {
 	dec     *json.Decoder
 	offset  int64
 	unknown string
+	target  string // with offset < 0: find the non-null value at this path
 }
 
 // maxLocateDepth bounds the recursion on hostile nesting; encoding/json
@@ -289,6 +262,12 @@ func (l *locator) value(t reflect.Type, path string, depth int) (string, bool, e
 		return "", false, err
 	}
 	if l.offset >= 0 && l.dec.InputOffset() == l.offset {
+		return path, true, nil
+	}
+	if l.target != "" && path == l.target {
+		if tok == nil {
+			return "", false, nil // null: as if absent
+		}
 		return path, true, nil
 	}
 	for t != nil && t.Kind() == reflect.Pointer {

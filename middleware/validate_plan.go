@@ -3,9 +3,11 @@ package middleware
 import (
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/labstack/echo/v4"
@@ -397,7 +399,15 @@ func (pf *paramField) parse(f reflect.Value, raw, name string) error {
 		}
 	}
 	if err != nil {
-		return errorsx.FromUnmarshalTypeError(&json.UnmarshalTypeError{Value: "string", Type: f.Type(), Field: name}).
+		value := "string"
+		if k := f.Kind(); isInt(k) || isUint(k) || errors.Is(err, strconv.ErrRange) {
+			// Worded as JSON's type errors, which tell an integer out
+			// of range ("limit must be at most 255", "must not be
+			// negative") from a value that is not one; the value itself
+			// is never echoed.
+			value = "number " + strings.TrimPrefix(raw, "+")
+		}
+		return errorsx.FromUnmarshalTypeError(&json.UnmarshalTypeError{Value: value, Type: f.Type(), Field: name}).
 			WithCause(fmt.Errorf("parameter %s: %w", name, err))
 	}
 	return nil

@@ -113,7 +113,7 @@ func newTestServer(t testing.TB) *echo.Echo {
 	t.Helper()
 	e := echo.New()
 	e.HTTPErrorHandler = newRenderer()
-	e.Use(middleware.RequestID())
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
 
 	echoBody := func(c echo.Context) error {
 		g := middleware.Body[testGeneration](c)
@@ -126,17 +126,17 @@ func newTestServer(t testing.TB) *echo.Echo {
 		}
 		return c.JSON(http.StatusCreated, map[string]any{"request": g, "price": m.Data})
 	}
-	e.POST("/v1/generations", echoBody, middleware.MustBind[testGeneration](middleware.BindConfig{Models: testModels(t)}))
-	e.POST("/strict", echoBody, middleware.MustBind[testGeneration](middleware.BindConfig{Models: testModels(t), Strict: true}))
-	e.POST("/small", echoBody, middleware.MustBind[testGeneration](middleware.BindConfig{Models: testModels(t), MaxBodyBytes: 64}))
-	e.POST("/down", echoBody, middleware.MustBind[testGeneration](middleware.BindConfig{
-		Models: failingRegistry{errors.New("dial tcp 10.0.0.7:5432: connection refused")}}))
+	e.POST("/v1/generations", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t)})))
+	e.POST("/strict", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t), Strict: true})))
+	e.POST("/small", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t), MaxBodyBytes: 64})))
+	e.POST("/down", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{
+		Models: failingRegistry{errors.New("dial tcp 10.0.0.7:5432: connection refused")}})))
 	e.POST("/optional", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, middleware.Body[testOptional](c))
-	}, middleware.MustBind[testOptional](middleware.BindConfig{Body: middleware.BodyOptional}))
+	}, middleware.Must(middleware.Bind[testOptional](middleware.BindConfig{Body: middleware.BodyOptional})))
 	e.GET("/projects/:project", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, middleware.Body[testParams](c))
-	}, middleware.MustBind[testParams](middleware.BindConfig{}))
+	}, middleware.Must(middleware.Bind[testParams](middleware.BindConfig{})))
 	return e
 }
 
@@ -191,7 +191,7 @@ func TestBindErrors(t *testing.T) {
 		{"truncated JSON", "POST", "/v1/generations", "", `{"model":"clipia-fast","prompt":"a ca"`,
 			400, "invalid_request", "", "body is not valid JSON: unexpected end of input at byte 38"},
 		{"syntax error", "POST", "/v1/generations", "", `{"model": clipia}`,
-			400, "invalid_request", "", "body is not valid JSON: invalid character 'c' looking for beginning of value at byte 11"},
+			400, "invalid_request", "", "body is not valid JSON: unexpected character 'c' at byte 11"},
 		{"trailing data", "POST", "/v1/generations", "", `{"model":"clipia-fast","prompt":"a"} {"x":1}`,
 			400, "invalid_request", "", "body is not valid JSON: unexpected data after the JSON value at byte 38"},
 		{"number then garbage", "POST", "/v1/generations", "", `5x`,
@@ -203,7 +203,7 @@ func TestBindErrors(t *testing.T) {
 		{"truncated JSON strict", "POST", "/strict", "", `{"model":"clipia-fast","prompt":"a ca"`,
 			400, "invalid_request", "", "body is not valid JSON: unexpected end of input at byte 38"},
 		{"syntax error strict", "POST", "/strict", "", `{"model": clipia}`,
-			400, "invalid_request", "", "body is not valid JSON: invalid character 'c' looking for beginning of value at byte 11"},
+			400, "invalid_request", "", "body is not valid JSON: unexpected character 'c' at byte 11"},
 		{"wrong type in list strict", "POST", "/strict", "", `{"model":"clipia-fast","prompt":"a","refs":[{"url":"https://a.example"},{"url":3}]}`,
 			400, "invalid_request", "refs[1].url", "refs[1].url must be a string"},
 		{"object then garbage", "POST", "/v1/generations", "", `{"model":"clipia-fast","prompt":"a"}x`,
@@ -278,7 +278,7 @@ func TestBindErrors(t *testing.T) {
 		{"path below min", "GET", "/projects/0", "", ``,
 			400, "invalid_request", "project", "project must be at least 1"},
 		{"query overflows uint8", "GET", "/projects/1?limit=300", "", ``,
-			400, "invalid_request", "limit", "limit must be an integer"},
+			400, "invalid_request", "limit", "limit must be at most 255"},
 		{"query over max", "GET", "/projects/1?limit=51", "", ``,
 			400, "invalid_request", "limit", "limit must be at most 50"},
 		{"query bool", "GET", "/projects/1?verbose=maybe", "", ``,
@@ -504,7 +504,7 @@ func TestBindCause(t *testing.T) {
 		newRenderer()(err, c)
 	}
 	e.POST("/v1/generations", func(c echo.Context) error { return c.NoContent(http.StatusOK) },
-		middleware.MustBind[testGeneration](middleware.BindConfig{Models: testModels(t)}))
+		middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t)})))
 
 	tests := []struct {
 		name       string
@@ -557,7 +557,7 @@ func TestBindRegistryErrors(t *testing.T) {
 			e := echo.New()
 			e.HTTPErrorHandler = newRenderer()
 			e.POST("/", func(c echo.Context) error { return c.NoContent(http.StatusOK) },
-				middleware.MustBind[testGeneration](middleware.BindConfig{Models: failingRegistry{tt.err}}))
+				middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: failingRegistry{tt.err}})))
 			rec, _ := serve(t, e, jsonRequest(http.MethodPost, "/", `{"model":"m","prompt":"p"}`))
 			if rec.Code != tt.wantStatus {
 				t.Errorf("got status %d, want %d", rec.Code, tt.wantStatus)
@@ -573,7 +573,7 @@ func TestBindSkipper(t *testing.T) {
 	e.POST("/", func(c echo.Context) error {
 		gotNil = middleware.Body[testGeneration](c) == nil
 		return c.NoContent(http.StatusNoContent)
-	}, middleware.MustBind[testGeneration](middleware.BindConfig{Skipper: func(echo.Context) bool { return true }}))
+	}, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Skipper: func(echo.Context) bool { return true }})))
 	rec, _ := serve(t, e, jsonRequest(http.MethodPost, "/", `not json`))
 	if rec.Code != http.StatusNoContent || !gotNil {
 		t.Errorf("got status %d, nil body %v; want 204 and nil", rec.Code, gotNil)
@@ -691,9 +691,9 @@ func TestBindEdgeCases(t *testing.T) {
 	e := echo.New()
 	e.HTTPErrorHandler = newRenderer()
 	h := func(c echo.Context) error { return c.JSON(http.StatusOK, middleware.Body[testEdge](c)) }
-	e.POST("/edge", h, middleware.MustBind[testEdge](middleware.BindConfig{}))
-	e.POST("/edge/strict", h, middleware.MustBind[testEdge](middleware.BindConfig{Strict: true}))
-	e.POST("/gen", h, middleware.MustBind[testGeneration](middleware.BindConfig{Models: testModels(t)}))
+	e.POST("/edge", h, middleware.Must(middleware.Bind[testEdge](middleware.BindConfig{})))
+	e.POST("/edge/strict", h, middleware.Must(middleware.Bind[testEdge](middleware.BindConfig{Strict: true})))
+	e.POST("/gen", h, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t)})))
 
 	tests := []struct {
 		name        string
@@ -714,7 +714,7 @@ func TestBindEdgeCases(t *testing.T) {
 		{"strict map keys are free", "/edge/strict", strings.NewReader(`{"meta":{"anything":1}}`), 200, "", ""},
 		{"strict unknown in list item", "/edge/strict", strings.NewReader(`{"items":[{"N":1,"m":2}]}`), 400, "items[0].m", "items[0].m is not a known field"},
 		{"strict knows promoted fields", "/edge/strict", strings.NewReader(`{"tenant":"a","pages":1}`), 400, "pages", "pages is not a known field"},
-		{"body read fails", "/edge", errReader{errors.New("unexpected EOF in chunk")}, 400, "", "request body could not be read"},
+		{"body read fails", "/edge", errReader{errors.New("unexpected EOF in chunk")}, 400, "", "The request body could not be read."},
 		{"client gone while reading", "/edge", errReader{context.Canceled}, 503, "", "The request was cancelled before it completed."},
 		{"long unknown model id is cut", "/gen", strings.NewReader(`{"model":"` + strings.Repeat("é", 40) + `","prompt":"a"}`),
 			404, "model", `model "` + strings.Repeat("é", 32) + `…" does not exist`},

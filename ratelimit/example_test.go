@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/labstack/echo/v4"
 )
@@ -89,15 +90,15 @@ func Example_perRoute() {
 	store := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{MaxKeys: 1_000_000})
 	defer store.Close()
 	daily := ratelimit.PerDay("daily", 3)
-	models := ratelimit.MustNew(ratelimit.Config{
+	models := middleware.Must(ratelimit.New(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("models", 10, 20), daily},
-	})
-	generations := ratelimit.MustNew(ratelimit.Config{
+	}))
+	generations := middleware.Must(ratelimit.New(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("generations", 2, 5), daily},
 		CostFunc: func(echo.Context) (int64, error) { return 1, nil },
-	})
+	}))
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
 	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }

@@ -129,17 +129,6 @@ func New(cfg Config) (echo.MiddlewareFunc, error) {
 	return l.middleware, nil
 }
 
-// MustNew is like [New] but panics on an invalid configuration. It is meant
-// for program initialisation, where a bad configuration is a programming
-// error.
-func MustNew(cfg Config) echo.MiddlewareFunc {
-	mw, err := New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return mw
-}
-
 type limiter struct {
 	cfg          Config
 	policies     []Policy
@@ -149,6 +138,10 @@ type limiter struct {
 
 func (l *limiter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if !middleware.RouteMatched(c) {
+			// An unknown route is a 404 whoever sees it first: no token.
+			return errorsx.NotFound()
+		}
 		if l.cfg.Skipper(c) {
 			return next(c)
 		}

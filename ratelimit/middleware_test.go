@@ -304,7 +304,7 @@ func TestSkipper(t *testing.T) {
 func TestHeadersOnHandlerErrors(t *testing.T) {
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	mw := ratelimit.MustNew(ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)}})
+	mw := middleware.Must(ratelimit.New(ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)}}))
 	e.GET("/fail", func(echo.Context) error { return errorsx.NotFound() }, mw)
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/fail", nil))

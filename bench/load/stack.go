@@ -239,7 +239,7 @@ func NewStack(cfg StackConfig) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys, Logger: logger})
+	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys})
 	if err != nil {
 		return nil, err
 	}
@@ -275,15 +275,15 @@ func NewStack(cfg StackConfig) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger, SendRequestID: true})
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{SendRequestID: true}), middleware.Recover(middleware.RecoverConfig{Logger: logger}))
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
 	v1 := e.Group("/v1", auth, limit)
-	v1.GET("/models", h.listModels, middleware.RequireScopes("models:read"))
+	v1.GET("/models", h.listModels, middleware.Must(middleware.RequireScopes("models:read")))
 	v1.POST("/generations", func(c echo.Context) error {
 		req := middleware.Body[GenRequest](c)
 		m, _ := findGenModel(req.Model)
 		return h.generate(c, req, m)
-	}, middleware.RequireScopes("generations:write"), idem, bind)
+	}, middleware.Must(middleware.RequireScopes("generations:write")), idem, bind)
 	return e, nil
 }
 

@@ -18,7 +18,20 @@ type config struct {
 	idempotencyTTL time.Duration
 	lockTTL        time.Duration
 	credits        int64
+
+	// The http.Server's timeouts (see serverTimeouts in main.go). Zero
+	// means none, as in net/http.
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
 }
+
+// writeMargin is how much longer than -read-timeout plus -work-delay the
+// write timeout must be: the slowest request the server accepts reads its
+// body for nearly -read-timeout, works for -work-delay, and must still be
+// able to write its answer.
+const writeMargin = time.Second
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var cfg config
@@ -33,12 +46,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&cfg.idempotencyTTL, "idempotency-ttl", 24*time.Hour, "retention of idempotency results [IDEMPOTENCY_TTL]")
 	fs.DurationVar(&cfg.lockTTL, "lock-ttl", 30*time.Second, "in-progress idempotency lock expiry [LOCK_TTL]")
 	fs.Int64Var(&cfg.credits, "credits", 1000, "starting credits of every demo tenant that starts with credits [CREDITS]")
+	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second,
+		"time to read a request's headers; 0: -read-timeout [READ_HEADER_TIMEOUT]")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", 30*time.Second,
+		"time to read a whole request, body included; a slower body is cut off with 400 invalid_request; 0: none [READ_TIMEOUT]")
+	fs.DurationVar(&cfg.writeTimeout, "write-timeout", 60*time.Second,
+		"time from the end of a request's headers to the end of its response, handler included;\n"+
+			"must exceed -read-timeout + -work-delay + 1s; 0: none [WRITE_TIMEOUT]")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 120*time.Second,
+		"how long an idle keep-alive connection stays open; 0: -read-timeout [IDLE_TIMEOUT]")
 
 	// Environment values become the flags' values before the command line is
 	// parsed, so an explicit flag always wins.
 	for name, env := range map[string]string{
 		"rate": "RATE", "burst": "BURST", "work-delay": "WORK_DELAY",
 		"idempotency-ttl": "IDEMPOTENCY_TTL", "lock-ttl": "LOCK_TTL", "credits": "CREDITS",
+		"read-header-timeout": "READ_HEADER_TIMEOUT", "read-timeout": "READ_TIMEOUT",
+		"write-timeout": "WRITE_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
 	} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(name, v); err != nil {
@@ -60,6 +84,24 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return cfg, fmt.Errorf("-idempotency-ttl and -lock-ttl must be above 0")
 	case cfg.credits < 0:
 		return cfg, fmt.Errorf("-credits must not be negative, got %d", cfg.credits)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"-read-header-timeout", cfg.readHeaderTimeout}, {"-read-timeout", cfg.readTimeout},
+		{"-write-timeout", cfg.writeTimeout}, {"-idle-timeout", cfg.idleTimeout},
+	} {
+		if d.v < 0 {
+			return cfg, fmt.Errorf("%s must not be negative, got %v", d.name, d.v)
+		}
+	}
+	// net/http's WriteTimeout runs from the end of the headers and also
+	// bounds the handler: a write timeout shorter than the slowest accepted
+	// request would cut off answers the server has already worked for.
+	if need := cfg.readTimeout + cfg.workDelay + writeMargin; cfg.writeTimeout > 0 && cfg.writeTimeout <= need {
+		return cfg, fmt.Errorf("-write-timeout (%v) must exceed -read-timeout + -work-delay + %v (%v)",
+			cfg.writeTimeout, writeMargin, need)
 	}
 	return cfg, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
@@ -42,6 +43,17 @@ func tenantOf(c echo.Context) (string, error) {
 	return p.Tenant, nil
 }
 
+// pathParam returns the path parameter name, decoded. Echo v4 matches the
+// path as sent (escaped) and hands parameters over undecoded, so
+// /v1/models/clipia%2Dfast names clipia-fast only once decoded here; a
+// parameter that does not decode names nothing (false), and the handler
+// answers 404 as for any unknown id. (net/http itself answers a path with a
+// bad escape, such as %zz, with a plain-text 400 before the app sees it.)
+func pathParam(c echo.Context, name string) (string, bool) {
+	v, err := url.PathUnescape(c.Param(name))
+	return v, err == nil
+}
+
 func (a *app) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -51,8 +63,9 @@ func (a *app) listModels(c echo.Context) error {
 }
 
 func (a *app) getModel(c echo.Context) error {
-	m, ok := findModel(c.Param("id"))
-	if !ok {
+	id, ok := pathParam(c, "id")
+	m, found := findModel(id)
+	if !ok || !found {
 		return errorsx.NotFound().WithMessage("No model with this id exists.")
 	}
 	return c.JSON(http.StatusOK, m)
@@ -71,8 +84,9 @@ func (a *app) getGeneration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	g, ok := a.ledger.generation(tenant, c.Param("id"))
-	if !ok {
+	id, ok := pathParam(c, "id")
+	g, found := a.ledger.generation(tenant, id)
+	if !ok || !found {
 		return errorsx.NotFound().WithMessage("No generation with this id exists.")
 	}
 	return c.JSON(http.StatusOK, g)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,7 +11,7 @@ import (
 
 // TestLog checks the server's log: JSON lines; the demo keys printed on
 // start; one "request" line per request with request_id, key_id, method,
-// route, status and latency; and no API key text anywhere except the demo
+// route, status and latency_ms; and no API key text anywhere except the demo
 // key lines (a key a client sends is never logged, valid or not).
 func TestLog(t *testing.T) {
 	s := startServer(t, "-work-delay", "1ms")
@@ -102,8 +104,15 @@ func TestLog(t *testing.T) {
 			if got, ok := l["status"].(float64); !ok || int(got) != tt.status {
 				t.Errorf("status = %v, want %d", l["status"], tt.status)
 			}
-			if got, ok := l["latency"].(float64); !ok || got <= 0 {
-				t.Errorf("latency = %v, want a positive duration", l["latency"])
+			// latency_ms is milliseconds with at most 3 decimals (a person
+			// reads 0.346, not 346026 nanoseconds).
+			if got, ok := l["latency_ms"].(float64); !ok || got <= 0 || got > 60_000 {
+				t.Errorf("latency_ms = %v, want a positive number of milliseconds", l["latency_ms"])
+			} else if math.Abs(got*1000-math.Round(got*1000)) > 1e-6 {
+				t.Errorf("latency_ms = %v, want at most 3 decimals", got)
+			}
+			if v, ok := l["latency"]; ok {
+				t.Errorf("latency = %v: the raw nanoseconds are still logged", v)
 			}
 			if got := l.str("level"); got != "INFO" {
 				t.Errorf("level = %q, want INFO", got)
@@ -124,4 +133,49 @@ func TestLog(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRedisLogsAreJSON: with -redis pointing at a Redis that is down, the
+// lines go-redis writes about it come through the server's slog logger
+// (JSON, level WARN), and name neither the address nor the credentials of
+// the URL. Run as a process: go-redis writes to the process's stderr.
+func TestRedisLogsAreJSON(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	const password = "s3cret-redis-pw"
+	p := startProc(t, "-redis", "redis://clipia:"+password+"@"+addr+"/0", "-work-delay", "1ms")
+
+	if r := do(t, p.url, req{path: "/v1/models", key: "sk_test_full"}); r.status != http.StatusOK {
+		t.Errorf("GET /v1/models with Redis down: %d %s, want 200 (rate limits fail open)", r.status, r.body)
+	}
+	if r := do(t, p.url, post("sk_test_full", okBody, "redis-down")); r.status != http.StatusServiceUnavailable {
+		t.Errorf("keyed POST with Redis down: %d %s, want 503", r.status, r.body)
+	}
+	waitFor(t, "a go-redis line in the log", func() bool {
+		return strings.Contains(p.log.String(), `"msg":"redis client"`)
+	})
+	lines := p.log.lines(t) // fails on any line that is not JSON
+	for _, l := range lines {
+		if l.str("msg") != "redis client" {
+			continue
+		}
+		if got := l.str("level"); got != "WARN" {
+			t.Errorf("go-redis line at level %q, want WARN: %v", got, l)
+		}
+		if d := l.str("detail"); d == "" || strings.Contains(d, addr) {
+			t.Errorf("go-redis line detail %q: want text without the address %s", d, addr)
+		}
+	}
+	for _, raw := range strings.Split(strings.TrimSpace(p.log.String()), "\n") {
+		if strings.Contains(raw, password) {
+			t.Errorf("log line carries the Redis password: %s", raw)
+		}
+		if strings.HasPrefix(raw, "redis: ") {
+			t.Errorf("a plain-text go-redis line: %s", raw)
+		}
+	}
 }

@@ -48,7 +48,7 @@ func (s *server) close() {
 
 // newServer wires the app in the order of EXAMPLE-SERVER.md:
 //
-//	request id → log → recover → auth (401) → rate limit (429) → scope (403)
+//	request id → log → recover → header limit (400) → auth (401) → rate limit (429) → scope (403)
 //	→ idempotency (409 / replay) → validation (400, 404, 422) → handler
 func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, error) {
 	s := &server{storeName: "memory"}
@@ -69,6 +69,10 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 		if err != nil {
 			return nil, fmt.Errorf("-redis: %w", err)
 		}
+		// go-redis logs through one process-wide logger, plain text to
+		// stderr by default: send its lines to the JSON log instead.
+		redact := newRedactor(cfg.redisURL)
+		redis.SetLogger(&redisLogger{logger: logger, redact: redact})
 		s.closers = append(s.closers, rdb.Close)
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = rdb.Ping(pingCtx).Err()
@@ -76,7 +80,7 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 		if err != nil {
 			// Not fatal: the stores answer 503 (idempotency) or fail open
 			// (rate limits) until Redis is reachable.
-			logger.Warn("redis not reachable at start", "error", err.Error())
+			logger.Warn("redis not reachable at start", "error", redact(err.Error()))
 		}
 		rs, err := rlredis.New(rdb, rlredis.Config{Prefix: "clipia:ratelimit:"})
 		if err != nil {
@@ -100,7 +104,7 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 	if err != nil {
 		return nil, err
 	}
-	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys, Logger: logger})
+	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys, APIKeyHeader: middleware.HeaderAPIKey})
 	if err != nil {
 		return nil, err
 	}
@@ -125,30 +129,56 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 	if err != nil {
 		return nil, err
 	}
-	bind, err := middleware.Bind[generationRequest](middleware.BindConfig{Models: models})
+	bind, err := middleware.Bind[generationRequest](middleware.BindConfig{Models: models, Strict: true})
 	if err != nil {
 		return nil, err
+	}
+
+	headerLimit, err := middleware.HeaderLimit(middleware.HeaderLimitConfig{})
+	if err != nil {
+		return nil, err
+	}
+
+	requestID, err := middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})
+	if err != nil {
+		return nil, err
+	}
+	recoverMW, err := middleware.Recover(middleware.RecoverConfig{})
+	if err != nil {
+		return nil, err
+	}
+	head, err := middleware.Head(middleware.HeadConfig{})
+	if err != nil {
+		return nil, err
+	}
+	scopes := make(map[string]echo.MiddlewareFunc)
+	for _, sc := range []string{scopeModelsRead, scopeGenerationsRead, scopeGenerationsWrite} {
+		if scopes[sc], err = middleware.RequireScopes(sc); err != nil {
+			return nil, err
+		}
 	}
 
 	a := &app{ledger: newLedger(startCredits(cfg.credits)), workDelay: cfg.workDelay}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger, SendRequestID: true})
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{SendRequestID: true}), requestLog(logger), middleware.Recover(middleware.RecoverConfig{Logger: logger}))
+	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger, ProblemJSON: true})
+	// HEAD is answered wherever GET is, through the same guards.
+	e.Pre(head)
+	e.Use(requestID, requestLog(logger), recoverMW)
+	// Headers over 16 KiB answer 400 in the envelope, unknown route or not;
+	// net/http's own limit (maxHeaderBytes, 1 MiB) stays far above.
+	e.Use(headerLimit)
 
 	e.GET("/healthz", a.healthz)
-	// auth and limit go on each route, not on the group: Echo runs a group's
-	// middlewares for unknown paths under it too, and an unknown route is a
-	// 404 whoever asks.
-	v1 := e.Group("/v1")
-	guard := func(scope string, more ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
-		return append([]echo.MiddlewareFunc{auth, limit, middleware.RequireScopes(scope)}, more...)
-	}
-	v1.GET("/models", a.listModels, guard(scopeModelsRead)...)
-	v1.GET("/models/:id", a.getModel, guard(scopeModelsRead)...)
-	v1.POST("/generations", a.createGeneration, guard(scopeGenerationsWrite, idem, bind)...)
-	v1.GET("/generations/:id", a.getGeneration, guard(scopeGenerationsRead)...)
-	v1.GET("/balance", a.balance, guard(scopeGenerationsRead)...)
+	// Auth and the limiter on the group, as most Echo apps wire them: an
+	// unknown path under /v1 still answers 404 with no key and no token
+	// spent, since every guard answers an unmatched route 404 first.
+	v1 := e.Group("/v1", auth, limit)
+	v1.GET("/models", a.listModels, scopes[scopeModelsRead])
+	v1.GET("/models/:id", a.getModel, scopes[scopeModelsRead])
+	v1.POST("/generations", a.createGeneration, scopes[scopeGenerationsWrite], idem, bind)
+	v1.GET("/generations/:id", a.getGeneration, scopes[scopeGenerationsRead])
+	v1.GET("/balance", a.balance, scopes[scopeGenerationsRead])
 
 	s.echo = e
 	ok = true
@@ -205,7 +235,7 @@ func modelRegistry() (*middleware.MemoryModels, error) {
 }
 
 // requestLog logs one line per request: request id, principal key id (never
-// the key), route, status and latency.
+// the key), route, status and latency_ms (milliseconds, 3 decimals).
 func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -225,9 +255,15 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.String("method", c.Request().Method),
 				slog.String("route", c.Path()),
 				slog.Int("status", status),
-				slog.Duration("latency", time.Since(start)),
+				slog.Float64("latency_ms", millis(time.Since(start))),
 			)
 			return err
 		}
 	}
+}
+
+// millis is d in milliseconds, truncated to the microsecond: 0.346, not
+// 346026 (nanoseconds, slog's JSON form of a time.Duration).
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }

@@ -7,7 +7,8 @@
 // every operation is one Lua script on that key, run atomically in one round
 // trip (EVALSHA, falling back to EVAL once when the script cache is empty):
 // claim (which also returns an existing record, for replay, in-progress and
-// reuse decisions), commit, release and get. Deadlines come from the Redis
+// reuse decisions), renew (the lease of a running request), commit, release
+// and get. Deadlines come from the Redis
 // server's clock (TIME), and the key's TTL is set inside the same script:
 // the lease while in progress, the retention once completed, so nothing is
 // left behind by a crashed process.
@@ -133,6 +134,19 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
+// renew: KEYS[1] record; ARGV token, lease ms. Returns 1 or 0. A re-sent
+// renew (after a lost reply) extends the lease again, which is harmless.
+var renewScript = redis.NewScript(luaNow + `
+local r = redis.call('HMGET', KEYS[1], 's', 't', 'e')
+if r[1] ~= 'p' or r[2] ~= ARGV[1] or (tonumber(r[3]) or 0) <= nowms then
+  return 0
+end
+local lease = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'e', nowms + lease)
+redis.call('PEXPIRE', KEYS[1], lease)
+return 1
+`)
+
 // get: KEYS[1] record. Returns {0} or {1, state, fingerprint, token, ms left, response}.
 var getScript = redis.NewScript(luaNow + `
 local r = redis.call('HMGET', KEYS[1], 's', 'f', 't', 'e', 'r')
@@ -197,6 +211,20 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	n, err := releaseScript.Run(ctx, s.rdb, []string{s.prefix + key}, token).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: release: %w", err)
+	}
+	if n != 1 {
+		return idempotency.ErrLeaseLost
+	}
+	return nil
+}
+
+// Renew implements [idempotency.Store.Renew] in one round trip.
+func (s *Store) Renew(ctx context.Context, key, token string, lease time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	n, err := renewScript.Run(ctx, s.rdb, []string{s.prefix + key}, token, millis(lease)).Int64()
+	if err != nil {
+		return fmt.Errorf("redisstore: renew: %w", err)
 	}
 	if n != 1 {
 		return idempotency.ErrLeaseLost

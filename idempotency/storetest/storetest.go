@@ -364,6 +364,83 @@ var cases = []struct {
 			t.Fatalf("Get after the lease would have ended: got ok=%v %v, want completed", ok, rec.State)
 		}
 	}},
+	{"renew keeps an in-progress record past its first lease", func(t *testing.T, e *env) {
+		tok := e.mustClaim(t, "k", "fp", 2*shortLease)
+		for range 3 {
+			e.advance(shortLease)
+			if err := e.s.Renew(e.ctx, "k", tok, 2*shortLease); err != nil {
+				t.Fatalf("Renew: %v", err)
+			}
+		}
+		// 3 × shortLease have passed: past the first lease, not the renewed one.
+		rec, ok := e.get(t, "k")
+		if !ok || rec.State != idempotency.StateInProgress || rec.Token != tok {
+			t.Fatalf("Get after renewals: got ok=%v %+v, want in progress with token %q", ok, rec, tok)
+		}
+		if r := e.claim(t, "k", "fp", long); r.Claimed {
+			t.Fatal("Claim of a renewed record: got claimed, want the in-progress record")
+		}
+		if err := e.s.Commit(e.ctx, "k", tok, sampleResponse(), long); err != nil {
+			t.Fatalf("Commit after renewals: %v", err)
+		}
+	}},
+	{"renew sets the end of the lease from now", func(t *testing.T, e *env) {
+		tok := e.mustClaim(t, "k", "fp", long)
+		before, _ := e.get(t, "k")
+		if err := e.s.Renew(e.ctx, "k", tok, 2*long); err != nil {
+			t.Fatalf("Renew: %v", err)
+		}
+		after, _ := e.get(t, "k")
+		if d := after.ExpiresAt.Sub(before.ExpiresAt); d < long-5*time.Second || d > long+5*time.Second {
+			t.Errorf("ExpiresAt moved by %v on renew, want about %v", d, long)
+		}
+	}},
+	{"an unrenewed lease still expires", func(t *testing.T, e *env) {
+		tok := e.mustClaim(t, "k", "fp", shortLease)
+		e.advance(2 * shortLease)
+		if err := e.s.Renew(e.ctx, "k", tok, long); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("Renew after the lease: got %v, want ErrLeaseLost", err)
+		}
+		if _, ok := e.get(t, "k"); ok {
+			t.Error("Get: got a record, want none (a late renew must not bring it back)")
+		}
+	}},
+	{"renew is refused for a wrong token, an unknown key and a completed record", func(t *testing.T, e *env) {
+		tok := e.mustClaim(t, "k", "fp", long)
+		if err := e.s.Renew(e.ctx, "k", "not-the-token", long); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Errorf("Renew with a wrong token: got %v, want ErrLeaseLost", err)
+		}
+		if err := e.s.Renew(e.ctx, "other", tok, long); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Errorf("Renew of an unknown key: got %v, want ErrLeaseLost", err)
+		}
+		if _, ok := e.get(t, "other"); ok {
+			t.Error("Get(other): got a record, want none (renew must not create one)")
+		}
+		want := sampleResponse()
+		if err := e.s.Commit(e.ctx, "k", tok, want, long); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+		if err := e.s.Renew(e.ctx, "k", tok, shortLease); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Errorf("Renew of a completed record: got %v, want ErrLeaseLost", err)
+		}
+		e.advance(2 * shortLease)
+		rec, ok := e.get(t, "k")
+		if !ok || rec.State != idempotency.StateCompleted {
+			t.Fatalf("Get: got ok=%v %v, want the completed record untouched", ok, rec.State)
+		}
+		sameResponse(t, rec.Response, want)
+	}},
+	{"renew after a re-claim is refused and keeps the new owner's record", func(t *testing.T, e *env) {
+		old := e.mustClaim(t, "k", "fp", shortLease)
+		e.advance(2 * shortLease)
+		fresh := e.mustClaim(t, "k", "fp", long)
+		if err := e.s.Renew(e.ctx, "k", old, long); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("stale Renew: got %v, want ErrLeaseLost", err)
+		}
+		if rec, _ := e.get(t, "k"); rec.Token != fresh {
+			t.Errorf("token after stale renew: got %q, want the new owner's %q", rec.Token, fresh)
+		}
+	}},
 	{"concurrent claims: exactly one wins", func(t *testing.T, e *env) {
 		const n = 50
 		var wins atomic.Int32

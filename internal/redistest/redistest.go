@@ -121,9 +121,42 @@ func (s *Server) Kill() {
 	if s.cmd == nil {
 		return
 	}
+	if sigCont != nil {
+		_ = s.cmd.Process.Signal(sigCont) // let a paused server die at once
+	}
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 	s.cmd = nil
+}
+
+// Pause freezes the server with SIGSTOP: connections stay open and
+// commands hang, as with a Redis stuck in a long fork or a network stall,
+// until [Server.Resume]. A paused server still running when tb ends is
+// killed by Kill, which resumes it first.
+func (s *Server) Pause(tb testing.TB) {
+	tb.Helper()
+	s.signal(tb, sigStop)
+}
+
+// Resume thaws a server frozen by [Server.Pause] with SIGCONT.
+func (s *Server) Resume(tb testing.TB) {
+	tb.Helper()
+	s.signal(tb, sigCont)
+}
+
+func (s *Server) signal(tb testing.TB, sig os.Signal) {
+	tb.Helper()
+	if sig == nil {
+		tb.Skip("redistest: pausing a process is not supported on this platform")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		tb.Fatalf("redistest: %v to a server that is not running", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		tb.Fatalf("redistest: %v: %v", sig, err)
+	}
 }
 
 // Restart starts a killed server again on the same port.

@@ -31,3 +31,25 @@ func TestSharedAddr(t *testing.T) {
 		t.Fatalf("ping shared: %v", err)
 	}
 }
+
+func TestPauseResume(t *testing.T) {
+	s := Start(t)
+	c := s.Client(t)
+	ctx := context.Background()
+	s.Pause(t)
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("ping while paused succeeded, want a timeout")
+	}
+	s.Resume(t)
+	// The timed-out connection is dropped; the next command redials.
+	var err error
+	for range 3 {
+		if err = c.Ping(ctx).Err(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("ping after Resume: %v", err)
+	}
+	s.Pause(t) // Kill at cleanup must not hang on a paused server
+}

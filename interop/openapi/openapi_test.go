@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -41,12 +42,12 @@ const committedDoc = "../../testdata/openapi.json"
 // configs are the renderer configurations whose documents are checked.
 var configs = []struct {
 	name string
-	cfg  errorsx.HandlerConfig
+	cfg  errorsx.OpenAPIConfig
 }{
-	{"default", errorsx.HandlerConfig{}},
-	{"problem+json and Request-Id", errorsx.HandlerConfig{
-		ProblemJSON: true, SendRequestID: true,
-		ProblemTypeBase: "https://errors.example.com/", Realm: "clipia",
+	{"default", errorsx.OpenAPIConfig{}},
+	{"problem+json and Request-Id", errorsx.OpenAPIConfig{
+		HandlerConfig: errorsx.HandlerConfig{ProblemJSON: true, ProblemTypeBase: "https://errors.example.com/", Realm: "clipia"},
+		SendRequestID: true,
 	}},
 }
 
@@ -98,8 +99,8 @@ func TestCommittedDocumentIsCurrentAndValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading %s: %v (regenerate it: go test ./errorsx -run OpenAPI -update)", committedDoc, err)
 	}
-	if want := errorsx.OpenAPI(errorsx.HandlerConfig{}); !bytes.Equal(data, want) {
-		t.Errorf("%s differs from errorsx.OpenAPI(HandlerConfig{}); regenerate it: go test ./errorsx -run OpenAPI -update", committedDoc)
+	if want := errorsx.OpenAPI(errorsx.OpenAPIConfig{}); !bytes.Equal(data, want) {
+		t.Errorf("%s differs from errorsx.OpenAPI(OpenAPIConfig{}); regenerate it: go test ./errorsx -run OpenAPI -update", committedDoc)
 	}
 	loadDoc(t, data)
 }
@@ -114,7 +115,7 @@ type routed struct {
 	status map[int]*routers.Route
 }
 
-func routedDoc(t *testing.T, cfg errorsx.HandlerConfig) *routed {
+func routedDoc(t *testing.T, cfg errorsx.OpenAPIConfig) *routed {
 	t.Helper()
 	var raw map[string]any
 	if err := json.Unmarshal(errorsx.OpenAPI(cfg), &raw); err != nil {
@@ -180,11 +181,13 @@ func validate(route *routers.Route, status int, h http.Header, body []byte) erro
 // server is an Echo app with the real renderer whose GET /rows/:code
 // returns errorsx.New(code), with the message, param and Retry-After given
 // in the query.
-func server(t *testing.T, cfg errorsx.HandlerConfig) *httptest.Server {
+func server(t *testing.T, doc errorsx.OpenAPIConfig) *httptest.Server {
 	t.Helper()
+	cfg := doc.HandlerConfig
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	e := echo.New()
 	e.HTTPErrorHandler = errorsx.NewHandler(cfg)
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: doc.SendRequestID})))
 	e.GET("/rows/:code", func(c echo.Context) error {
 		err := errorsx.New(errorsx.Code(c.Param("code")))
 		if m := c.QueryParam("message"); m != "" {
@@ -282,7 +285,7 @@ func TestRenderedResponsesMatchTheirRow(t *testing.T) {
 // TestValidationCanFail shows that the checks above have teeth: responses
 // that break the contract in one way each are rejected.
 func TestValidationCanFail(t *testing.T) {
-	cfg := errorsx.HandlerConfig{ProblemJSON: true}
+	cfg := errorsx.OpenAPIConfig{HandlerConfig: errorsx.HandlerConfig{ProblemJSON: true}}
 	rd := routedDoc(t, cfg)
 	srv := server(t, cfg)
 	ok := get(t, srv.URL+"/rows/rate_limit_exceeded", nil)
@@ -424,7 +427,7 @@ func readGolden(data []byte) (golden, bool) {
 
 // goldenConfig is the renderer configuration the goldens are written with:
 // they carry Request-Id, and one of them is a problem document.
-var goldenConfig = errorsx.HandlerConfig{ProblemJSON: true, SendRequestID: true}
+var goldenConfig = errorsx.OpenAPIConfig{HandlerConfig: errorsx.HandlerConfig{ProblemJSON: true}, SendRequestID: true}
 
 func TestGoldenBodiesMatchTheSchema(t *testing.T) {
 	var files []string

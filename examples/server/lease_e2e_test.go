@@ -1,0 +1,55 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestSlowGenerationRunsOnce reproduces a handler slower than the
+// idempotency lease (-lock-ttl 1s, -work-delay 2500ms): a duplicate sent
+// 1.5 s after the first request, when the first lease would have run out,
+// must get 409 request_in_progress with Retry-After, not run the generation
+// a second time; once the first is done, the duplicate replays it, and the
+// tenant is charged once.
+func TestSlowGenerationRunsOnce(t *testing.T) {
+	s := startServer(t, "-lock-ttl", "1s", "-work-delay", "2500ms", "-credits", "100")
+	gen := post("sk_test_full", `{"model":"clipia-fast","prompt":"slower than the lease","duration":4}`, "slow-lease-1")
+	type answer struct {
+		r   resp
+		err error
+	}
+	firstc := make(chan answer, 1)
+	go func() {
+		r, err := send(s.url, gen)
+		firstc <- answer{r, err}
+	}()
+	time.Sleep(1500 * time.Millisecond) // past the first lease, while the generation runs
+
+	dup := do(t, s.url, gen)
+	if dup.status != http.StatusConflict {
+		t.Fatalf("duplicate while the generation runs: status %d %s, want 409", dup.status, dup.body)
+	}
+	if e := envelope(t, dup, false); e.Code != "request_in_progress" {
+		t.Errorf("duplicate: code %q, want request_in_progress", e.Code)
+	}
+	if dup.header.Get("Retry-After") == "" {
+		t.Error("409 request_in_progress without Retry-After")
+	}
+
+	a := <-firstc
+	if a.err != nil || a.r.status != http.StatusCreated {
+		t.Fatalf("first: %v, status %d %s, want 201", a.err, a.r.status, a.r.body)
+	}
+	first := decode[generationBody](t, a.r)
+	replay := do(t, s.url, gen)
+	if replay.status != http.StatusCreated || replay.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("after the generation: status %d Idempotent-Replayed %q, want a 201 replay", replay.status, replay.header.Get("Idempotent-Replayed"))
+	}
+	if got := decode[generationBody](t, replay); got.ID != first.ID {
+		t.Errorf("replayed generation %s, want the first one %s", got.ID, first.ID)
+	}
+	if got, want := balanceOf(t, s.url, "sk_test_full"), 100-first.Cost; got != want {
+		t.Errorf("balance = %d, want %d (charged once for %d)", got, want, first.Cost)
+	}
+}

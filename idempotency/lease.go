@@ -1,0 +1,438 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Pending counts the background work of the middlewares configured with it
+// (Config.Pending): the claims kept alive while their handlers run, and the
+// commits retried after a store failure once the client has its response.
+// Wait for it at shutdown, after the HTTP server has stopped, so that the
+// responses already sent are stored:
+//
+//	pending := new(idempotency.Pending)
+//	mw, err := idempotency.New(idempotency.Config{Store: store, Pending: pending})
+//	…
+//	_ = srv.Shutdown(ctx)
+//	_ = pending.Wait(ctx)
+//
+// Each piece of work ends by itself within about one lease, so Wait never
+// blocks forever. The zero value is ready to use; a Pending is safe for
+// concurrent use and may be shared by several middlewares.
+type Pending struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (p *Pending) add() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.n++
+}
+
+func (p *Pending) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n--
+	if p.n == 0 {
+		close(p.idle)
+		p.idle = nil
+	}
+}
+
+// Wait blocks until no work is pending, or until ctx ends, when it returns
+// ctx.Err(). Work that starts after Wait returned is not waited for.
+func (p *Pending) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	idle := p.idle
+	p.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// holder keeps one claim alive while its handler runs (a renewal every
+// lease/3, retried with backoff after a store error), then commits or
+// releases it, retrying a failed commit in the background while the claim is
+// still its own. It is one goroutine per guarded request that claimed a key,
+// and the only user of the claim's token, so the store sees the claim's calls
+// one after the other. It never touches the echo.Context, which Echo reuses
+// once the request is over.
+type holder struct {
+	m      *idem
+	key    string
+	fp     string
+	reqID  string
+	route  string
+	logCtx context.Context // the request's values, never cancelled
+	cancel context.CancelCauseFunc
+	finish chan finishReq
+	exited chan struct{} // closed when the goroutine returns
+	lost   atomic.Bool   // the claim was lost before the handler finished
+
+	// Owned by the goroutine.
+	token    string
+	deadline time.Time // end of the lease by the local clock
+}
+
+// finishReq asks the holder to commit resp, or to release the claim when
+// resp is nil. The holder answers on result once the client may have its
+// response: after the release, or after the first commit attempt.
+type finishReq struct {
+	resp   *Response
+	result chan error
+}
+
+// errCommitted: a claim attempt found the record completed with our own
+// token, so an earlier commit whose answer was lost did land.
+var errCommitted = errors.New("idempotency: already committed")
+
+// commitWait is the longest a client waits for its response to be stored;
+// after it, the commit goes on in the background.
+const commitWait = 500 * time.Millisecond
+
+// Backoff between retries of a failed store call.
+const (
+	backoffMin = 50 * time.Millisecond
+	backoffMax = time.Second
+)
+
+// hold starts the holder of a claim made at claimedAt. cancel cancels the
+// handler's context.
+func (m *idem) hold(reqCtx context.Context, cancel context.CancelCauseFunc, key, fp, token string, claimedAt time.Time, reqID, route string) *holder {
+	h := &holder{
+		m: m, key: key, fp: fp, reqID: reqID, route: route,
+		logCtx:   context.WithoutCancel(reqCtx),
+		cancel:   cancel,
+		finish:   make(chan finishReq, 1), // one per holder: sending never blocks
+		exited:   make(chan struct{}),
+		token:    token,
+		deadline: claimedAt.Add(m.lease),
+	}
+	m.pending.add()
+	go h.loop()
+	return h
+}
+
+// every is the renewal period: a third of the lease, so that one failed
+// renewal still leaves time for retries.
+func (h *holder) every() time.Duration { return h.m.lease / 3 }
+
+// end hands the outcome to the holder and waits until the client may have
+// its response: the release done, or the first commit attempt done, or
+// commitWait passed (the commit then goes on in the background). It returns
+// ErrLeaseLost when the claim was lost before the holder took the outcome.
+func (h *holder) end(resp *Response) error {
+	f := finishReq{resp: resp, result: make(chan error, 1)}
+	h.finish <- f
+	var timeout <-chan time.Time
+	if resp != nil {
+		t := time.NewTimer(commitWait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case err := <-f.result:
+		return err
+	case <-h.exited:
+		select {
+		case err := <-f.result:
+			return err
+		default:
+			return ErrLeaseLost
+		}
+	case <-timeout:
+		return nil
+	}
+}
+
+func (h *holder) loop() {
+	defer h.m.pending.done()
+	defer close(h.exited)
+	t := time.NewTimer(h.every())
+	defer t.Stop()
+	var bo backoff
+	for {
+		select {
+		case f := <-h.finish:
+			if f.resp == nil {
+				f.result <- h.release()
+				return
+			}
+			h.commit(*f.resp, f.result)
+			return
+		case <-t.C:
+			err := h.renew()
+			switch {
+			case err == nil:
+				bo = backoff{}
+				t.Reset(h.every())
+			case errors.Is(err, ErrLeaseLost):
+				select {
+				case f := <-h.finish: // the handler is done: end may have stopped waiting
+					if f.resp != nil {
+						h.m.recordLost(h.logCtx, h.reqID, h.route, err)
+					}
+					f.result <- ErrLeaseLost
+				default:
+					h.lose(err)
+				}
+				return
+			default:
+				t.Reset(h.retryWait(&bo))
+			}
+		}
+	}
+}
+
+// retryWait is the wait before the next attempt after a store error: a
+// backoff of at most half a renewal period, so that several attempts fit in
+// what is left of the lease.
+func (h *holder) retryWait(bo *backoff) time.Duration {
+	return bo.next(min(h.every()/2, backoffMax))
+}
+
+// callCtx bounds a store call by the end of the lease: after it, the claim
+// is no longer ours to use.
+func (h *holder) callCtx() (context.Context, context.CancelFunc) {
+	return context.WithDeadline(h.logCtx, h.deadline)
+}
+
+// renew extends the lease once. It returns nil when the lease was extended
+// (or the key claimed again, see reclaim), an error wrapping ErrLeaseLost
+// when the claim is lost, else the store's error, to be retried.
+func (h *holder) renew() error {
+	if !time.Now().Before(h.deadline) {
+		return fmt.Errorf("%w: the store could not be reached to renew it", ErrLeaseLost)
+	}
+	start := time.Now()
+	ctx, cancel := h.callCtx()
+	err := h.m.store.Renew(ctx, h.key, h.token, h.m.lease)
+	cancel()
+	switch {
+	case err == nil:
+		h.deadline = start.Add(h.m.lease)
+		return nil
+	case errors.Is(err, ErrLeaseLost):
+		if err := h.reclaim(); err != nil && !errors.Is(err, errCommitted) {
+			return err
+		}
+		return nil
+	case !time.Now().Before(h.deadline):
+		return fmt.Errorf("%w: the store could not be reached to renew it: %w", ErrLeaseLost, err)
+	}
+	return err
+}
+
+// reclaim runs when the store says the claim is not ours although its lease
+// has not ended by our clock: the store forgot it (a Redis restarted without
+// persistence, a flush, an eviction). The key is claimed again with the same
+// fingerprint, so that duplicates keep seeing it in progress; if another
+// request holds it now, the claim is lost. It returns errCommitted when the
+// record is completed with our token (an earlier commit landed but its answer
+// was lost).
+func (h *holder) reclaim() error {
+	start := time.Now()
+	if !start.Before(h.deadline) {
+		return ErrLeaseLost
+	}
+	ctx, cancel := h.callCtx()
+	res, err := h.m.store.Claim(ctx, h.key, h.fp, h.m.lease)
+	cancel()
+	switch {
+	case err != nil:
+		return err
+	case res.Claimed:
+		h.token, h.deadline = res.Token, start.Add(h.m.lease)
+		h.m.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: the store forgot a live claim; claimed the key again",
+			slog.String("request_id", h.reqID), slog.String("route", h.route))
+		return nil
+	case res.Record.State == StateCompleted && res.Record.Token == h.token:
+		return errCommitted
+	}
+	return fmt.Errorf("%w: another request holds the key", ErrLeaseLost)
+}
+
+// lose cancels the running handler: its claim is gone.
+func (h *holder) lose(err error) {
+	h.lost.Store(true)
+	h.cancel(ErrLeaseLost)
+	h.m.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: claim lost while the handler ran; its context is cancelled and its response will not be stored",
+		slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
+}
+
+func (h *holder) release() error {
+	if !time.Now().Before(h.deadline) {
+		return ErrLeaseLost
+	}
+	ctx, cancel := h.callCtx()
+	defer cancel()
+	return h.m.store.Release(ctx, h.key, h.token)
+}
+
+// commit stores resp, retrying after store errors for as long as the claim
+// is ours, and at most one lease after the handler ended; between retries
+// the claim is renewed when due. It answers on first after the first
+// attempt, so the client never waits for the retries.
+func (h *holder) commit(resp Response, first chan<- error) {
+	h.m.local.add(h.key, h.fp)
+	giveUp := time.Now().Add(h.m.lease)
+	renewed := time.Now()
+	var bo backoff
+	var t *time.Timer
+	for attempt := 1; ; attempt++ {
+		err := h.commitOnce(resp)
+		if err == nil || errors.Is(err, errCommitted) {
+			if attempt > 1 {
+				h.m.log.LogAttrs(h.logCtx, slog.LevelInfo, "idempotency: response stored after a store failure",
+					slog.String("request_id", h.reqID), slog.String("route", h.route), slog.Int("attempts", attempt))
+			}
+			break
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			h.m.recordLost(h.logCtx, h.reqID, h.route, err)
+			break
+		}
+		if first != nil {
+			h.m.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: storing the response failed; retrying in the background",
+				slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
+			first <- nil
+			first = nil
+		}
+		wait := h.retryWait(&bo)
+		if now := time.Now(); !now.Add(wait).Before(h.deadline) || !now.Add(wait).Before(giveUp) {
+			h.m.recordLost(h.logCtx, h.reqID, h.route,
+				fmt.Errorf("%w: the store could not be reached before the lease ended: %w", ErrLeaseLost, err))
+			break
+		}
+		if t == nil {
+			t = time.NewTimer(wait)
+			defer t.Stop()
+		} else {
+			t.Reset(wait)
+		}
+		<-t.C
+		if time.Since(renewed) >= h.every() {
+			renewed = time.Now()
+			if err := h.renew(); errors.Is(err, ErrLeaseLost) {
+				h.m.recordLost(h.logCtx, h.reqID, h.route, err)
+				break
+			}
+		}
+	}
+	h.m.local.remove(h.key) // before the answer: a duplicate right after it goes to the store
+	if first != nil {
+		first <- nil
+	}
+}
+
+// commitOnce makes one commit attempt, claiming the key again first when
+// the store forgot it (see reclaim).
+func (h *holder) commitOnce(resp Response) error {
+	if !time.Now().Before(h.deadline) {
+		return fmt.Errorf("%w: the lease ended before the response could be stored", ErrLeaseLost)
+	}
+	ctx, cancel := h.callCtx()
+	err := h.m.store.Commit(ctx, h.key, h.token, resp, h.m.retention)
+	cancel()
+	if !errors.Is(err, ErrLeaseLost) {
+		return err
+	}
+	if err := h.reclaim(); err != nil {
+		return err
+	}
+	ctx, cancel = h.callCtx()
+	defer cancel()
+	return h.m.store.Commit(ctx, h.key, h.token, resp, h.m.retention)
+}
+
+// recordLost is where a response that the client received is given up for
+// good: it could not be stored while the claim was ours, so a retry of the
+// request will run the handler again. Every such outcome passes here (count
+// it here).
+func (m *idem) recordLost(ctx context.Context, reqID, route string, err error) {
+	m.log.LogAttrs(ctx, slog.LevelError, "idempotency: response not stored; a retry will run the request again",
+		slog.String("request_id", reqID), slog.String("route", route), slog.String("error", err.Error()))
+}
+
+// backoff is an exponential backoff with jitter, from backoffMin.
+type backoff struct{ d time.Duration }
+
+// next returns the next wait, at most limit.
+func (b *backoff) next(limit time.Duration) time.Duration {
+	if b.d == 0 {
+		b.d = backoffMin
+	} else {
+		b.d *= 2
+	}
+	b.d = max(min(b.d, limit), time.Millisecond)
+	return b.d/2 + rand.N(b.d/2+1)
+}
+
+// localPending are the keys whose response this process is storing: a
+// duplicate that reaches this process is answered 409 request_in_progress
+// without asking the store, even while the store is unreachable or after it
+// forgot the claim.
+type localPending struct {
+	n    atomic.Int32
+	mu   sync.Mutex
+	keys map[string]localEntry // record key → entry
+}
+
+// localEntry is a pending key: its fingerprint, and how many holders of
+// this process store it (a stale owner and a retry may overlap).
+type localEntry struct {
+	fp string
+	n  int
+}
+
+func (l *localPending) add(key, fp string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.keys == nil {
+		l.keys = make(map[string]localEntry)
+	}
+	e := l.keys[key]
+	l.keys[key] = localEntry{fp: fp, n: e.n + 1}
+	l.n.Store(int32(len(l.keys)))
+}
+
+func (l *localPending) remove(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.keys[key]; e.n > 1 {
+		e.n--
+		l.keys[key] = e
+	} else {
+		delete(l.keys, key)
+	}
+	l.n.Store(int32(len(l.keys)))
+}
+
+// lookup returns the fingerprint of a pending key.
+func (l *localPending) lookup(key string) (string, bool) {
+	if l.n.Load() == 0 {
+		return "", false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.keys[key]
+	return e.fp, ok
+}
