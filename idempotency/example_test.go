@@ -42,7 +42,7 @@ func Example() {
 	}
 	send(`{"prompt":"a cat","duration":5}`)
 	send(`{"duration":5, "prompt":"a cat"}`) // same fields, other order: replayed
-	send(`{"prompt":"a dog","duration":5}`)    // same key, other request
+	send(`{"prompt":"a dog","duration":5}`)  // same key, other request
 	fmt.Println("generations:", generations)
 	// Output:
 	// 201 replayed="" {"id":"gen_1"}

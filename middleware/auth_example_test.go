@@ -26,7 +26,7 @@ func ExampleAuth() {
 		panic(err)
 	}
 	auth, err := middleware.Auth(middleware.AuthConfig{
-		Store:  store,
+		Store: store,
 	})
 	if err != nil {
 		panic(err)

@@ -557,7 +557,7 @@ func TestAuthMaxKeyLength(t *testing.T) {
 // its text names the reason but not the key.
 func TestAuthRejectionIsAuthRejected(t *testing.T) {
 	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{
-		Store:  middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())),
+		Store: middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())),
 	}))
 	e := echo.New()
 	req := httptest.NewRequest(http.MethodGet, "/", nil)

@@ -203,7 +203,6 @@ func Bind[T any](cfg BindConfig) (echo.MiddlewareFunc, error) {
 	}, nil
 }
 
-
 // NewValidator returns a go-playground validator set up the way [Bind]
 // expects: required on nested structs enabled, and field names taken from
 // the `json` tag (else `query`, else `param`, else the Go name), so that
