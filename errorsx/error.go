@@ -58,47 +58,64 @@ func (e *unknownCodeError) Error() string {
 	return "errorsx: unknown code " + strconv.Quote(string(e.code))
 }
 
-// InvalidRequest returns a 400 invalid_request error with the default message.
+// InvalidRequest returns a 400 invalid_request error with the default message:
+//
+//	The request is invalid. Check the body and parameters.
 func InvalidRequest() *Error { return &Error{row: &rows[rowInvalidRequest]} }
 
-// InvalidAPIKey returns a 401 invalid_api_key error with the default message.
+// InvalidAPIKey returns a 401 invalid_api_key error with the default message:
+//
+//	The API key is missing, invalid or revoked.
 func InvalidAPIKey() *Error { return &Error{row: &rows[rowInvalidAPIKey]} }
 
-// InsufficientCredits returns a 402 insufficient_credits error with the
-// default message.
+// InsufficientCredits returns a 402 insufficient_credits error with the default message:
+//
+//	Not enough credits for this generation. Please top up your balance.
 func InsufficientCredits() *Error { return &Error{row: &rows[rowInsufficientCredits]} }
 
-// InsufficientScope returns a 403 insufficient_scope error with the default
-// message.
+// InsufficientScope returns a 403 insufficient_scope error with the default message:
+//
+//	The API key lacks the scope this request needs.
 func InsufficientScope() *Error { return &Error{row: &rows[rowInsufficientScope]} }
 
-// NotFound returns a 404 not_found error with the default message.
+// NotFound returns a 404 not_found error with the default message:
+//
+//	The requested resource was not found.
 func NotFound() *Error { return &Error{row: &rows[rowNotFound]} }
 
-// IdempotencyKeyReuse returns a 409 idempotency_key_reuse error with the
-// default message.
+// IdempotencyKeyReuse returns a 409 idempotency_key_reuse error with the default message:
+//
+//	This Idempotency-Key was already used with different parameters. Use a new key.
 func IdempotencyKeyReuse() *Error { return &Error{row: &rows[rowIdempotencyKeyReuse]} }
 
-// RequestInProgress returns a 409 request_in_progress error with the default
-// message.
+// RequestInProgress returns a 409 request_in_progress error with the default message:
+//
+//	A request with this Idempotency-Key is still being processed. Retry after it finishes.
 func RequestInProgress() *Error { return &Error{row: &rows[rowRequestInProgress]} }
 
-// ModelInputInvalid returns a 422 model_input_invalid error with the default
-// message.
+// ModelInputInvalid returns a 422 model_input_invalid error with the default message:
+//
+//	The parameters are not accepted by the chosen model.
 func ModelInputInvalid() *Error { return &Error{row: &rows[rowModelInputInvalid]} }
 
-// RateLimitExceeded returns a 429 rate_limit_exceeded error with the default
-// message. Set the wait with [Error.WithRetryAfter]; without it the renderer
-// sends Retry-After: 1.
+// RateLimitExceeded returns a 429 rate_limit_exceeded error with the default message:
+//
+//	Rate limit exceeded. Retry after the time given in Retry-After.
+//
+// Set the wait with [Error.WithRetryAfter]; without it the renderer sends
+// Retry-After: 1.
 func RateLimitExceeded() *Error { return &Error{row: &rows[rowRateLimitExceeded]} }
 
-// Internal returns a 500 internal_error error with the default, sanitised
-// message. Attach the real error with [Error.WithCause]; it is logged, never
-// sent.
+// Internal returns a 500 internal_error error with the default message:
+//
+//	An internal error occurred. Please retry; if it persists, contact support with the request id.
+//
+// Attach the real error with [Error.WithCause]; it is logged, never sent.
 func Internal() *Error { return &Error{row: &rows[rowInternal]} }
 
-// ServiceUnavailable returns a 503 service_unavailable error with the default
-// message.
+// ServiceUnavailable returns a 503 service_unavailable error with the default message:
+//
+//	The service is temporarily unavailable. Please retry with backoff.
 func ServiceUnavailable() *Error { return &Error{row: &rows[rowServiceUnavailable]} }
 
 // rowOf returns the catalogue row of e. A nil or zero Error (one not made by

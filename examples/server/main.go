@@ -118,6 +118,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Responses already sent whose idempotency records are still being
+	// stored (a store blip) get the rest of the drain time.
+	if err := srv.pending.Wait(shutdownCtx); err != nil {
+		logger.Warn("stopped before every idempotency record was stored", "error", err.Error())
+	}
 	logger.Info("stopped")
 	return nil
 }

@@ -38,6 +38,9 @@ type server struct {
 	echo      *echo.Echo
 	storeName string
 	closers   []func() error
+	// pending counts idempotency work that outlives a response (a commit
+	// retried through a store blip); shutdown waits for it.
+	pending *idempotency.Pending
 }
 
 func (s *server) close() {
@@ -51,7 +54,7 @@ func (s *server) close() {
 //	request id → log → recover → header limit (400) → auth (401) → rate limit (429) → scope (403)
 //	→ idempotency (409 / replay) → validation (400, 404, 422) → handler
 func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, error) {
-	s := &server{storeName: "memory"}
+	s := &server{storeName: "memory", pending: new(idempotency.Pending)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -121,6 +124,7 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 		Retention: cfg.idempotencyTTL,
 		Lease:     cfg.lockTTL,
 		Logger:    logger,
+		Pending:   s.pending,
 	})
 	if err != nil {
 		return nil, err
