@@ -17,7 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// authDemoKeys is the reference server's table (EXAMPLE-SERVER.md).
+// authDemoKeys is the reference server's table (README, reference server).
 func authDemoKeys() []middleware.KeyConfig {
 	rw := []string{"models:read", "generations:read", "generations:write"}
 	return []middleware.KeyConfig{

@@ -13,7 +13,7 @@ const (
 	scopeGenerationsWrite = "generations:write"
 )
 
-// demoKeys are the fixed, documented demo API keys (EXAMPLE-SERVER.md). A
+// demoKeys are the fixed, documented demo API keys (README, reference server). A
 // real app loads keys from its database, ideally as SHA-256 digests
 // (middleware.KeyConfig.SHA256), never in clear.
 var demoKeys = []middleware.KeyConfig{

@@ -1,7 +1,7 @@
 // Command server is apiguard's reference server: a small Clipia-like video
 // generation API that wires every apiguard middleware the way a real app
 // would. Its interface (flags, demo keys, models, routes) is documented in
-// the README and fixed by EXAMPLE-SERVER.md.
+// the README and kept stable there.
 //
 //	go run ./examples/server                                  # in-memory stores, :8080
 //	go run ./examples/server -redis redis://127.0.0.1:6379/0  # shared state in Redis

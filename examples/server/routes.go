@@ -49,7 +49,7 @@ func (s *server) close() {
 	}
 }
 
-// newServer wires the app in the order of EXAMPLE-SERVER.md:
+// newServer wires the app in the documented check order:
 //
 //	request id → log → recover → header limit (400) → auth (401) → rate limit (429) → scope (403)
 //	→ idempotency (409 / replay) → validation (400, 404, 422) → handler
