@@ -208,8 +208,8 @@ func (m *MemoryStore) Commit(ctx context.Context, key, token string, resp Respon
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	r := s.live(key, now)
-	if r == nil || r.state != StateInProgress || r.token != token {
+	r := s.owned(key, token, now)
+	if r == nil {
 		return ErrLeaseLost
 	}
 	r.state = StateCompleted
@@ -227,8 +227,8 @@ func (m *MemoryStore) Release(ctx context.Context, key, token string) error {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.live(key, s.now())
-	if r == nil || r.state != StateInProgress || r.token != token {
+	r := s.owned(key, token, s.now())
+	if r == nil {
 		return ErrLeaseLost
 	}
 	s.remove(r)
@@ -245,13 +245,23 @@ func (m *MemoryStore) Renew(ctx context.Context, key, token string, lease time.D
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	r := s.live(key, now)
-	if r == nil || r.state != StateInProgress || r.token != token {
+	r := s.owned(key, token, now)
+	if r == nil {
 		return ErrLeaseLost
 	}
 	r.expires = now.Add(lease)
 	s.order.MoveToBack(r.elem)
 	return nil
+}
+
+// owned returns the live in-progress record of key that token owns, or nil
+// (the fencing of Commit, Release and Renew). The caller holds s.mu.
+func (s *memStore) owned(key, token string, now time.Time) *memRecord {
+	r := s.live(key, now)
+	if r == nil || r.state != StateInProgress || r.token != token {
+		return nil
+	}
+	return r
 }
 
 // Get implements [Store.Get].
