@@ -110,14 +110,20 @@ redis.call('PEXPIRE', KEYS[1], lease)
 return {1}
 `)
 
-// commit: KEYS[1] record; ARGV token, retention ms, response. Returns 1 or 0.
-// A re-sent commit (after a lost reply) is refused like any second commit:
-// the first one stands, and the refusal is only logged.
-var commitScript = redis.NewScript(luaNow + `
+// luaOwned is the fencing of commit, release and renew: it returns 0 unless
+// KEYS[1] is a live in-progress record owned by the token ARGV[1]. It
+// follows luaNow, whose nowms it reads.
+const luaOwned = `
 local r = redis.call('HMGET', KEYS[1], 's', 't', 'e')
 if r[1] ~= 'p' or r[2] ~= ARGV[1] or (tonumber(r[3]) or 0) <= nowms then
   return 0
 end
+`
+
+// commit: KEYS[1] record; ARGV token, retention ms, response. Returns 1 or 0.
+// A re-sent commit (after a lost reply) is refused like any second commit:
+// the first one stands, and the refusal is only logged.
+var commitScript = redis.NewScript(luaNow + luaOwned + `
 local ret = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 's', 'c', 'e', nowms + ret, 'r', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ret)
@@ -125,22 +131,14 @@ return 1
 `)
 
 // release: KEYS[1] record; ARGV token. Returns 1 or 0.
-var releaseScript = redis.NewScript(luaNow + `
-local r = redis.call('HMGET', KEYS[1], 's', 't', 'e')
-if r[1] ~= 'p' or r[2] ~= ARGV[1] or (tonumber(r[3]) or 0) <= nowms then
-  return 0
-end
+var releaseScript = redis.NewScript(luaNow + luaOwned + `
 redis.call('DEL', KEYS[1])
 return 1
 `)
 
 // renew: KEYS[1] record; ARGV token, lease ms. Returns 1 or 0. A re-sent
 // renew (after a lost reply) extends the lease again, which is harmless.
-var renewScript = redis.NewScript(luaNow + `
-local r = redis.call('HMGET', KEYS[1], 's', 't', 'e')
-if r[1] ~= 'p' or r[2] ~= ARGV[1] or (tonumber(r[3]) or 0) <= nowms then
-  return 0
-end
+var renewScript = redis.NewScript(luaNow + luaOwned + `
 local lease = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'e', nowms + lease)
 redis.call('PEXPIRE', KEYS[1], lease)
