@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 )
 
@@ -39,10 +40,10 @@ func newAPI(t testing.TB, cfg errorsx.HandlerConfig) *api {
 	}
 	a := &api{hits: map[string][]hit{}}
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(cfg)
+	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
 	h := func(c echo.Context) error {
 		// As middleware.RequestID with SendRequestID does.
-		c.Response().Header().Set(errorsx.HeaderRequestIDStripe, errorsx.RequestID(c))
+		c.Response().Header().Set(errorsx.HeaderRequestIDStripe, errorsx.RequestID(c.Response().Header(), c.Request()))
 		code := c.Param("code")
 		body, _ := io.ReadAll(c.Request().Body)
 		a.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -52,7 +53,7 @@ var benchCases = []benchCase{
 }
 
 func newBenchHandler(*echo.Echo) echo.HTTPErrorHandler {
-	return errorsx.NewHandler(errorsx.HandlerConfig{Logger: discardLogger()})
+	return middleware.ErrorHandler(errorsx.HandlerConfig{Logger: discardLogger()})
 }
 
 // benchRequest is the same request for every renderer: GET with an Accept

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
+	"net/http"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -158,21 +158,20 @@ func ValidRequestID(id string) bool {
 	return true
 }
 
-// RequestID returns the request id of c: the X-Request-Id already on the
-// response, else the incoming X-Request-Id when [ValidRequestID] accepts it,
-// else a new random UUID. The id is set on the response, so every later call
-// returns the same one. The RequestID middleware calls it first thing; the
-// renderer calls it too, so an error carries an id even without the
-// middleware.
-func RequestID(c echo.Context) string {
-	h := c.Response().Header()
-	if id := h.Get(HeaderRequestID); id != "" {
+// RequestID returns the request id of a request: the X-Request-Id already
+// on the response headers h, else the incoming X-Request-Id of req when
+// [ValidRequestID] accepts it, else a new random UUID. The id is set on h,
+// so every later call returns the same one. The request id middleware of
+// each front door calls it first thing; the renderer calls it too, so an
+// error carries an id even without the middleware.
+func RequestID(h http.Header, req *http.Request) string {
+	if id := first(h[keyRequestID]); id != "" {
 		return id
 	}
-	id := c.Request().Header.Get(HeaderRequestID)
+	id := first(req.Header[keyRequestID])
 	if !ValidRequestID(id) {
 		id = uuid.NewString()
 	}
-	h.Set(HeaderRequestID, id)
+	h[keyRequestID] = []string{id}
 	return id
 }

@@ -16,9 +16,9 @@ import (
 
 // Install the renderer and the two middlewares that belong to it; handlers
 // return catalogue errors.
-func ExampleNewHandler() {
+func ExampleRenderer_echo() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	e.Use(
@@ -50,9 +50,9 @@ func ExampleNewHandler() {
 
 // Any error that is not a catalogue error becomes a sanitised 500; Echo's
 // own errors are mapped onto the table.
-func ExampleNewHandler_unknownErrors() {
+func ExampleRenderer_unknownErrors() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.GET("/db", func(c echo.Context) error {
 		return errors.New("dial tcp 10.0.0.7:5432: connection refused") // logged, never sent
 	})
@@ -70,7 +70,7 @@ func ExampleNewHandler_unknownErrors() {
 // A 429 carries Retry-After in whole seconds, rounded up.
 func ExampleError_WithRetryAfter() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.GET("/", func(c echo.Context) error {
 		return errorsx.RateLimitExceeded().WithRetryAfter(1500 * time.Millisecond)
 	})
@@ -85,7 +85,7 @@ func ExampleError_WithRetryAfter() {
 // RFC 9457 problem document, when the app turns it on.
 func ExampleHandlerConfig_problemJSON() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
 		Logger:      slog.New(slog.DiscardHandler),
 		ProblemJSON: true,
 	})
@@ -111,8 +111,7 @@ func ExampleHandlerConfig_problemJSON() {
 func ExampleFrom() {
 	for _, err := range []error{
 		fmt.Errorf("loading generation: %w", errorsx.NotFound()),
-		echo.ErrMethodNotAllowed,
-		echo.ErrStatusRequestEntityTooLarge,
+		&http.MaxBytesError{Limit: 1 << 20},
 		context.DeadlineExceeded,
 		errors.New("boom"),
 	} {
@@ -121,10 +120,22 @@ func ExampleFrom() {
 	}
 	// Output:
 	// 404 not_found false
-	// 404 not_found false
 	// 400 invalid_request false
 	// 503 service_unavailable true
 	// 500 internal_error true
+}
+
+// A framework's own status (here net/http's 405 and 413) maps onto the
+// table; its text never reaches the client.
+func ExampleFromStatus() {
+	for _, status := range []int{http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusBadGateway} {
+		e := errorsx.FromStatus(status, "", errors.New(http.StatusText(status)))
+		fmt.Println(status, "→", e.Status(), e.Code(), e.Message())
+	}
+	// Output:
+	// 405 → 404 not_found The requested resource was not found.
+	// 413 → 400 invalid_request The request body is too large.
+	// 502 → 500 internal_error An internal error occurred. Please retry; if it persists, contact support with the request id.
 }
 
 // The catalogue: the only (status, code) pairs that ever leave the server.
@@ -177,4 +188,26 @@ func ExampleAppendEnvelope() {
 	fmt.Println(string(b))
 	// Output:
 	// {"error":{"type":"invalid_request_error","code":"invalid_request","message":"prompt is required","param":"prompt"}}
+}
+
+// The renderer on plain net/http: a handler hands it the error and the
+// writer.
+func ExampleRenderer() {
+	render := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/models/{id}", func(w http.ResponseWriter, r *http.Request) {
+		err := errorsx.NotFound().WithParam("model").WithMessage("model " + r.PathValue("id") + " does not exist")
+		render.Write(w, r, r.Pattern, err)
+	})
+
+	req := httptest.NewRequest(http.MethodGet, "/v1/models/clipia-x", nil)
+	req.Header.Set("X-Request-Id", "req_123")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+
+	fmt.Println(rec.Code, rec.Header().Get("X-Request-Id"), rec.Header().Get("X-Should-Retry"))
+	fmt.Println(rec.Body.String())
+	// Output:
+	// 404 req_123 false
+	// {"error":{"type":"invalid_request_error","code":"not_found","message":"model clipia-x does not exist","param":"model"}}
 }

@@ -13,9 +13,6 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
-
-	"github.com/go-playground/validator/v10"
-	"github.com/labstack/echo/v4"
 )
 
 // From maps any error onto the catalogue. It is the one mapping the renderer
@@ -23,20 +20,16 @@ import (
 // see" without rendering:
 //
 //   - an *Error anywhere in the chain (errors.As) is returned as is;
-//   - a *json.SyntaxError, *json.UnmarshalTypeError, *http.MaxBytesError or
-//     validator.ValidationErrors becomes 400 invalid_request with a message
-//     about the client's own input (and param where one field is at fault),
-//     unless an *echo.HTTPError around it says the failure was the server's;
-//   - an *echo.BindingError (Echo's parameter binders) is the 400 it holds,
-//     with param the parameter's name;
-//   - an *echo.HTTPError is mapped by status: 404 and 405 → not_found,
-//     401 → invalid_api_key, 403 → insufficient_scope,
-//     429 → rate_limit_exceeded, 503 → service_unavailable, any other 4xx →
-//     invalid_request, anything else → internal_error; Echo's message is
-//     replaced by ours;
+//   - a *json.SyntaxError, *json.UnmarshalTypeError or *http.MaxBytesError
+//     becomes 400 invalid_request with a message about the client's own
+//     input (and param where one field is at fault);
 //   - context.DeadlineExceeded and context.Canceled become 503
 //     service_unavailable;
 //   - anything else becomes 500 internal_error with the fixed message.
+//
+// A web framework's own errors, which carry an HTTP status, are mapped by
+// the front door of that framework with [FromStatus] (Echo's *HTTPError by
+// middleware.ErrorHandler); errorsx imports no framework.
 //
 // The original error is kept as the cause for the log. From(nil) is nil.
 // From never panics: an error whose Is, As, Unwrap or Error method panics
@@ -54,18 +47,50 @@ func From(err error) (mapped *Error) {
 	return from(err)
 }
 
-func from(err error) *Error {
-	// Fast paths, without walking a chain: an *Error or a bare Echo error
-	// (Echo's own 404, 405, 413, 415, …) returned as is.
-	switch x := err.(type) {
-	case *Error:
-		if x != nil && x.row != nil {
+// FromStatus maps an error that a web framework (or an http.Handler)
+// answered with an HTTP status onto the catalogue: 404 and 405 →
+// not_found, 401 → invalid_api_key, 403 → insufficient_scope, 429 →
+// rate_limit_exceeded, 503 → service_unavailable, any other 4xx →
+// invalid_request, anything else → internal_error, with the row's message
+// (413 and 415 have messages of their own), never the framework's text.
+// A 4xx whose err describes the client's own input (a JSON syntax or type
+// error, a body over a limit, a body that ended early) maps as From maps
+// that input. field, when not empty, names the parameter at fault of a 400
+// ("field is not valid"). An *Error in err's chain wins over the status.
+// err is kept as the cause. FromStatus never panics.
+func FromStatus(status int, field string, err error) (mapped *Error) {
+	defer func() {
+		if v := recover(); v != nil {
+			mapped = &Error{row: &rows[rowInternal], cause: &panicError{value: v, err: err}}
+		}
+	}()
+	if err != nil {
+		if x, ok := err.(*Error); ok && x != nil && x.row != nil {
 			return x
 		}
-	case *echo.HTTPError:
-		if x != nil && x.Internal == nil {
-			return fromHTTPStatus(x.Code, err)
+		t := targetsPool.Get().(*asTargets)
+		defer t.release()
+		if errors.As(err, &t.e) {
+			return from(err)
 		}
+		if status >= 400 && status < 500 {
+			if ie := fromInput(err, true, t); ie != nil {
+				return ie
+			}
+		}
+	}
+	e := fromHTTPStatus(status, err)
+	if field != "" && e.row == &rows[rowInvalidRequest] {
+		e.param = field
+		e.message = field + " is not valid"
+	}
+	return e
+}
+
+func from(err error) *Error {
+	// Fast path, without walking a chain.
+	if x, ok := err.(*Error); ok && x != nil && x.row != nil {
+		return x
 	}
 
 	// The targets of errors.As come from a pool: a local variable whose
@@ -86,34 +111,8 @@ func from(err error) *Error {
 		}
 		return e
 	}
-	isHTTP := errors.As(err, &t.he) && t.he != nil
-	he := t.he
-	field := ""
-	if !isHTTP && errors.As(err, &t.be) && t.be != nil && t.be.HTTPError != nil {
-		// Echo's parameter binders (echo.QueryParam[T], echo.QueryParamsBinder,
-		// …) return an *echo.BindingError, whose embedded *echo.HTTPError
-		// is not in the Unwrap chain.
-		isHTTP, he, field = true, t.be.HTTPError, t.be.Field
-	}
-	if isHTTP {
-		// As Echo's DefaultHTTPErrorHandler does, an *echo.HTTPError held
-		// directly as the Internal of another one decides the status.
-		if in, ok := he.Internal.(*echo.HTTPError); ok && in != nil {
-			he = in
-		}
-	}
-	if !isHTTP || (he.Code >= 400 && he.Code < 500) {
-		if ie := fromInput(err, isHTTP, t); ie != nil {
-			return ie
-		}
-	}
-	if isHTTP {
-		e := fromHTTPStatus(he.Code, err)
-		if field != "" && e.row == &rows[rowInvalidRequest] {
-			e.param = field
-			e.message = field + " is not valid"
-		}
-		return e
+	if ie := fromInput(err, false, t); ie != nil {
+		return ie
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -129,12 +128,9 @@ func from(err error) *Error {
 // asTargets holds the errors.As targets of one [From] call.
 type asTargets struct {
 	e   *Error
-	he  *echo.HTTPError
-	be  *echo.BindingError
 	syn *json.SyntaxError
 	typ *json.UnmarshalTypeError
 	mb  *http.MaxBytesError
-	ve  validator.ValidationErrors
 }
 
 var targetsPool = sync.Pool{New: func() any { return new(asTargets) }}
@@ -146,16 +142,15 @@ func (t *asTargets) release() {
 }
 
 // fromInput maps the errors that describe the client's own input. A bare
-// io.ErrUnexpectedEOF is only the body's fault when a 4xx echo.HTTPError (as
-// from c.Bind) says so; elsewhere it may come from an upstream read. Typed
+// io.ErrUnexpectedEOF is only the body's fault when a 4xx status (as a
+// framework's bind error carries) says so; elsewhere it may come from an
+// upstream read. Typed
 // nil pointers in the chain are ignored.
 //
 // The messages are the API's own words: where the input is wrong (a byte
 // offset, a field) and what was expected, never encoding/json's text.
 func fromInput(err error, in4xx bool, t *asTargets) *Error {
 	switch {
-	case errors.As(err, &t.ve):
-		return FromValidationErrors(t.ve)
 	case errors.As(err, &t.mb) && t.mb != nil:
 		return &Error{row: &rows[rowInvalidRequest],
 			message: "request body is larger than " + strconv.FormatInt(t.mb.Limit, 10) + " bytes", cause: err}
@@ -312,8 +307,8 @@ func kindWords(kind string) string {
 	return "a value of another type"
 }
 
-// fromHTTPStatus maps the status of an *echo.HTTPError onto the catalogue,
-// with our message instead of Echo's and err as the cause, in one allocation.
+// fromHTTPStatus maps an HTTP status onto the catalogue, with our message
+// instead of a framework's and err as the cause, in one allocation.
 func fromHTTPStatus(status int, err error) *Error {
 	var i int
 	switch {
@@ -335,8 +330,8 @@ func fromHTTPStatus(status int, err error) *Error {
 	return &Error{row: &rows[i], message: echoMessage(status), cause: err}
 }
 
-// echoMessage is the client message for one of Echo's own statuses,
-// replacing Echo's text, or "" for the row's default message.
+// echoMessage is the client message for a framework's own status (Echo's,
+// net/http's), replacing its text, or "" for the row's default message.
 func echoMessage(status int) string {
 	switch status {
 	case http.StatusRequestEntityTooLarge:

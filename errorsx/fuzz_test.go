@@ -41,7 +41,7 @@ func FuzzRender(f *testing.F) {
 	f.Add("APPLICATION/PROBLEM+JSON;q=1", "a\r\nSet-Cookie: x=1", "%v %w", "😀", uint16(3010))
 
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
 		Logger: discardLogger(), ProblemJSON: true,
 	})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
@@ -73,7 +73,7 @@ func FuzzRender(f *testing.F) {
 		req.Header[errorsx.HeaderRequestID] = []string{reqID}
 		rec := serve(e, req)
 
-		mapped := errorsx.From(err)
+		mapped := middleware.FromEcho(err)
 		row, ok := errorsx.Lookup(mapped.Code())
 		if !ok || rec.Code != row.Status {
 			t.Fatalf("got status %d code %s, want a catalogue row", rec.Code, mapped.Code())

@@ -71,7 +71,7 @@ func newEcho(cfg errorsx.HandlerConfig, errf func() error) *echo.Echo {
 	}
 	e := echo.New()
 	e.HideBanner = true
-	e.HTTPErrorHandler = errorsx.NewHandler(cfg)
+	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
 	h := func(c echo.Context) error { return errf() }
 	e.GET("/fail", h)
 	e.POST("/fail", h)

@@ -13,9 +13,9 @@ const OpenAPIVersion = "3.1.0"
 
 // OpenAPIConfig says what the document of [OpenAPI] describes: the
 // renderer's configuration, and the headers that middlewares add to every
-// response. The zero value describes NewHandler(HandlerConfig{}).
+// response. The zero value describes NewRenderer(HandlerConfig{}).
 type OpenAPIConfig struct {
-	// HandlerConfig is the configuration the app gives [NewHandler].
+	// HandlerConfig is the configuration the app gives [NewRenderer].
 	HandlerConfig
 
 	// SendRequestID documents the Request-Id header, for an app whose
@@ -24,7 +24,7 @@ type OpenAPIConfig struct {
 }
 
 // OpenAPI returns an OpenAPI 3.1 document, as indented JSON, whose
-// components describe every error that [NewHandler] with
+// components describe every error that [NewRenderer] with
 // cfg.HandlerConfig renders. It is generated from the catalogue ([Rows]), so it cannot drift
 // from what the server sends. It holds:
 //
@@ -49,7 +49,7 @@ type OpenAPIConfig struct {
 func OpenAPI(cfg OpenAPIConfig) []byte {
 	base := cfg.ProblemTypeBase
 	if base == "" {
-		base = "urn:apiguard:error:" // the renderer's default, see NewHandler
+		base = "urn:apiguard:error:" // the renderer's default, see NewRenderer
 	}
 	realm := cfg.Realm
 	if realm == "" {

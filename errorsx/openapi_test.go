@@ -286,7 +286,7 @@ func TestOpenAPIExamplesAreWhatTheRendererSends(t *testing.T) {
 	}
 	d := decodeOpenAPI(t, errorsx.OpenAPIConfig{HandlerConfig: cfg, SendRequestID: true})
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(cfg)
+	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
 	e.GET("/rows/:code", func(c echo.Context) error { return errorsx.New(errorsx.Code(c.Param("code"))) })
 	srv := httptest.NewServer(e)

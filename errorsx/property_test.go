@@ -214,7 +214,7 @@ func checkRandomCase(e *echo.Echo, c randomCase) error {
 	}
 	rec := serve(e, req)
 
-	want := errorsx.From(c.Err)
+	want := middleware.FromEcho(c.Err)
 	row := want.Row()
 	if rec.Code != row.Status {
 		return fmt.Errorf("got status %d, want %d (%s)", rec.Code, row.Status, row.Code)
@@ -282,7 +282,7 @@ func checkRandomCase(e *echo.Echo, c randomCase) error {
 // well-formed body and the row's headers.
 func TestPropertyEveryErrorRendersARow(t *testing.T) {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
 		Logger: discardLogger(), ProblemJSON: true,
 	})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))

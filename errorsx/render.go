@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/labstack/echo/v4"
 )
 
 // Header names set by the renderer.
@@ -27,7 +25,7 @@ const (
 	ContentTypeProblem = "application/problem+json"
 )
 
-// HandlerConfig configures the renderer built by [NewHandler]. The zero value
+// HandlerConfig configures the renderer built by [NewRenderer]. The zero value
 // is valid: it logs to slog.Default and always renders the JSON envelope.
 //
 // The renderer owns the settings of what an error response looks like (its
@@ -67,41 +65,29 @@ type HandlerConfig struct {
 // carried an Authorization header is marked the same way without it.
 var ErrCredentialRejected = errors.New("errorsx: credential rejected")
 
-// Render renders err to the client now, through the app's
-// HTTPErrorHandler (the renderer), and returns an error that tells the
-// renderer it has been rendered and logged: a middleware that needs the
-// response as the client saw it (the idempotency middleware stores it)
-// calls it and returns what it returns, so Echo's second call of the
-// renderer writes and logs nothing. The returned error wraps err, so
-// errors.As and errors.Is see through it and [From] maps it as err. Render
-// of nil is nil.
-//
-//	err := next(c)
-//	if err != nil {
-//		err = errorsx.Render(c, err) // the response now holds the error
-//	}
-//	inspect(c.Response())
-//	return err
-func Render(c echo.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if isRendered(err) {
+// Rendered returns err marked as rendered: its response has been written
+// and logged by the [Renderer]. A front door's middleware that needs the
+// response as the client saw it (the idempotency guard stores it) renders
+// the error at once and returns Rendered(err); the front door's error
+// handler then writes and logs nothing more for it ([IsRendered]). The
+// returned error wraps err, so errors.As and errors.Is see through it and
+// [From] maps it as err. Rendered of nil is nil.
+func Rendered(err error) error {
+	if err == nil || IsRendered(err) {
 		return err
 	}
-	c.Error(err)
 	return &renderedError{err: err}
 }
 
-// renderedError marks an error [Render] has rendered.
+// renderedError marks an error [Rendered] returned.
 type renderedError struct{ err error }
 
 func (r *renderedError) Error() string { return r.err.Error() }
 func (r *renderedError) Unwrap() error { return r.err }
 
-// isRendered reports whether err, or an error it wraps, was rendered by
-// [Render].
-func isRendered(err error) (rendered bool) {
+// IsRendered reports whether err, or an error it wraps, was marked by
+// [Rendered]. It never panics.
+func IsRendered(err error) (rendered bool) {
 	defer func() {
 		if recover() != nil {
 			rendered = false
@@ -135,62 +121,74 @@ func findRendered(err error, depth int) bool {
 	return false
 }
 
-// renderedBefore reports whether the committed response of c is the
-// renderer's own rendering of err: a middleware called c.Error(err) and
-// then returned err, so Echo calls the renderer again. The committed status
-// is err's row and the response has the renderer's headers. It is the
-// safety net behind [Render], for middlewares that do not use it.
-func (r *renderer) renderedBefore(c echo.Context, err error) bool {
-	res := c.Response()
-	h := res.Header()
-	if first(h[keyShouldRetry]) == "" {
-		return false
-	}
-	ct := first(h[keyContentType])
-	if ct != ContentTypeJSON && ct != ContentTypeProblem {
-		return false
-	}
-	return From(err).Status() == res.Status
-}
-
-// NewHandler returns the renderer: an echo.HTTPErrorHandler that turns every
-// error, from middlewares, handlers, Echo itself and recovered panics, into
-// one row of the catalogue (see [From]) and writes it as the JSON envelope
+// Renderer is the one renderer: it turns every error, from guards,
+// handlers, a web framework itself and recovered panics, into one row of
+// the catalogue (see [From]) and writes it to an http.ResponseWriter as the
+// JSON envelope
 //
 //	{"error":{"type":"…","code":"…","message":"…","param":"…"}}
 //
-// with the headers of the contract: X-Request-Id, X-Should-Retry, Retry-After on 429 (the error's wait, else one a
-// middleware already set, else 1) and on the other retryable rows when the
-// error carries a wait, and WWW-Authenticate on 401. A HEAD request gets the
-// status and headers only.
+// with the headers of the contract: X-Request-Id, X-Should-Retry,
+// Retry-After on 429 (the error's wait, else one a middleware already set,
+// else 1) and on the other retryable rows when the error carries a wait,
+// and WWW-Authenticate on 401. A HEAD request gets the status and headers,
+// Content-Length included, and no body. It imports no web framework: each
+// front door (middleware.ErrorHandler for Echo v4, and the others) hands it
+// the error and the writer, so the same request gets the same bytes on
+// every front door.
 //
-// Render once, log once. The renderer writes at most one error response per
-// request and logs each failed request exactly once: level Error for 5xx,
-// Debug for 4xx. A middleware that needs the response as the client saw it
-// (the idempotency middleware stores it) renders the error with [Render]
-// and returns what Render returns; the renderer then neither writes nor
-// logs it again when Echo hands it over. A middleware that calls c.Error(err)
-// and returns err by hand gets the same, as long as the committed response
-// is the renderer's own rendering of err. A different error arriving after a
-// response was committed (a handler that streamed, then failed) cannot reach
-// the client any more: it is logged once, at Error.
-//
-// Install it with e.HTTPErrorHandler = errorsx.NewHandler(cfg). The returned
-// function is safe for concurrent use.
-func NewHandler(cfg HandlerConfig) echo.HTTPErrorHandler {
-	r := &renderer{cfg: cfg}
-	if r.cfg.ProblemTypeBase == "" {
-		r.cfg.ProblemTypeBase = "urn:apiguard:error:"
+// Render once, log once. Each failed request is logged exactly once: level
+// Error for 5xx, Debug for 4xx. [Rendered] marks an error rendered early
+// (by a guard that needs the response as the client saw it), and
+// [Renderer.Committed] handles an error that arrives after the response was
+// committed. A Renderer is safe for concurrent use.
+type Renderer struct{ r renderer }
+
+// NewRenderer returns the renderer configured by cfg.
+func NewRenderer(cfg HandlerConfig) *Renderer {
+	r := &Renderer{r: renderer{cfg: cfg}}
+	if r.r.cfg.ProblemTypeBase == "" {
+		r.r.cfg.ProblemTypeBase = "urn:apiguard:error:"
 	}
-	if r.cfg.Realm == "" {
-		r.cfg.Realm = "api"
+	if r.r.cfg.Realm == "" {
+		r.r.cfg.Realm = "api"
 	}
-	r.challenge = `Bearer realm=` + quoteHeader(r.cfg.Realm)
-	r.challengeToken = r.challenge + `, error="invalid_token"`
+	r.r.challenge = `Bearer realm=` + quoteHeader(r.r.cfg.Realm)
+	r.r.challengeToken = r.r.challenge + `, error="invalid_token"`
 	for i := range rows {
-		r.problemTypes[i] = r.cfg.ProblemTypeBase + string(rows[i].Code)
+		r.r.problemTypes[i] = r.r.cfg.ProblemTypeBase + string(rows[i].Code)
 	}
-	return r.handle
+	return r
+}
+
+// Write renders err as the response of req on w and logs it once. route is
+// the matched route pattern, for the log ("" when none matched). The
+// response must not be committed yet; see [Renderer.Committed]. A nil err
+// writes nothing.
+func (r *Renderer) Write(w http.ResponseWriter, req *http.Request, route string, err error) {
+	if err == nil {
+		return
+	}
+	r.r.write(w, req, route, err)
+}
+
+// Committed handles err arriving after the response on w was committed
+// with status. When that response is the renderer's own rendering of err
+// (a guard rendered it and then returned it without [Rendered]: the status
+// is err's row and the response carries the renderer's headers), nothing
+// more happens. Otherwise the error cannot reach the client any more (a
+// handler streamed, then failed) and it is logged once, at Error.
+func (r *Renderer) Committed(w http.ResponseWriter, req *http.Request, route string, status int, err error) {
+	if err == nil || IsRendered(err) {
+		return
+	}
+	h := w.Header()
+	ct := first(h[keyContentType])
+	if first(h[keyShouldRetry]) != "" && (ct == ContentTypeJSON || ct == ContentTypeProblem) &&
+		From(err).Status() == status {
+		return
+	}
+	r.r.logCommitted(h, req, route, status, err)
 }
 
 type renderer struct {
@@ -217,30 +215,12 @@ func (r *renderer) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (r *renderer) handle(err error, c echo.Context) {
-	if err == nil {
-		return
-	}
-	res := c.Response()
-	req := c.Request()
-	if isRendered(err) {
-		// Rendered and logged already, by [Render].
-		return
-	}
-	if res.Committed {
-		if r.renderedBefore(c, err) {
-			// A middleware rendered it with c.Error and returned it.
-			return
-		}
-		// Too late to tell the client; the log still gets the error, once.
-		r.logCommitted(c, req, res.Status, err)
-		return
-	}
+func (r *renderer) write(w http.ResponseWriter, req *http.Request, route string, err error) {
 	e := From(err)
-	id := RequestID(c)
-	r.log(c, req, id, e, err)
+	h := w.Header()
+	id := RequestID(h, req)
+	r.log(req, route, id, e, err)
 
-	h := res.Header()
 	// Every value set below shares one backing array: one allocation
 	// instead of one per header. Each value is capped to length 1, so a
 	// later Add on the response reallocates instead of overwriting its
@@ -274,8 +254,8 @@ func (r *renderer) handle(err error, c echo.Context) {
 		problem = prefersProblem(first(req.Header[keyAccept]))
 		// The body depends on Accept: tell caches, so that a cached
 		// problem document never reaches a client that wants the envelope.
-		if !varyHas(h[keyVary], echo.HeaderAccept) {
-			h[keyVary] = append(h[keyVary], echo.HeaderAccept)
+		if !varyHas(h[keyVary], "Accept") {
+			h[keyVary] = append(h[keyVary], "Accept")
 		}
 	}
 	if problem {
@@ -291,11 +271,11 @@ func (r *renderer) handle(err error, c echo.Context) {
 		b = AppendEnvelope((*bp)[:0], e)
 	}
 	hs.set(keyContentLength, strconv.Itoa(len(b)))
-	res.WriteHeader(e.row.Status)
+	w.WriteHeader(e.row.Status)
 	// HEAD gets the same status and headers as GET, Content-Length
 	// included, and no body.
 	if req.Method != http.MethodHead {
-		if _, werr := res.Write(b); werr != nil {
+		if _, werr := w.Write(b); werr != nil {
 			r.logger().LogAttrs(req.Context(), slog.LevelDebug, "writing error response",
 				slog.String("request_id", id), slog.String("error", werr.Error()))
 		}
@@ -311,12 +291,13 @@ var (
 	keyShouldRetry     = http.CanonicalHeaderKey(HeaderShouldRetry)
 	keyRetryAfter      = http.CanonicalHeaderKey(HeaderRetryAfter)
 	keyWWWAuthenticate = http.CanonicalHeaderKey(HeaderWWWAuthenticate)
-	keyAuthorization   = http.CanonicalHeaderKey(echo.HeaderAuthorization)
-	keyAccept          = http.CanonicalHeaderKey(echo.HeaderAccept)
-	keyContentType     = http.CanonicalHeaderKey(echo.HeaderContentType)
-	keyContentLength   = http.CanonicalHeaderKey(echo.HeaderContentLength)
-	keyContentEncoding = http.CanonicalHeaderKey(echo.HeaderContentEncoding)
-	keyVary            = http.CanonicalHeaderKey(echo.HeaderVary)
+	keyRequestID       = http.CanonicalHeaderKey(HeaderRequestID)
+	keyAuthorization   = "Authorization"
+	keyAccept          = "Accept"
+	keyContentType     = "Content-Type"
+	keyContentLength   = "Content-Length"
+	keyContentEncoding = "Content-Encoding"
+	keyVary            = "Vary"
 )
 
 // varyHas reports whether the Vary values already name field (or "*").
@@ -408,22 +389,22 @@ func quoteHeader(s string) string {
 	return b.String()
 }
 
-func (r *renderer) logCommitted(c echo.Context, req *http.Request, status int, err error) {
+func (r *renderer) logCommitted(h http.Header, req *http.Request, route string, status int, err error) {
 	l := r.logger()
 	ctx := req.Context()
 	if !l.Enabled(ctx, slog.LevelError) {
 		return
 	}
 	l.LogAttrs(ctx, slog.LevelError, "error after response was committed",
-		slog.String("request_id", c.Response().Header().Get(HeaderRequestID)),
+		slog.String("request_id", first(h[keyRequestID])),
 		slog.String("method", req.Method),
-		slog.String("route", c.Path()),
+		slog.String("route", route),
 		slog.Int("status", status),
 		slog.String("error", errString(err)),
 	)
 }
 
-func (r *renderer) log(c echo.Context, req *http.Request, id string, e *Error, err error) {
+func (r *renderer) log(req *http.Request, route, id string, e *Error, err error) {
 	level := slog.LevelDebug
 	if e.row.Status >= 500 {
 		level = slog.LevelError
@@ -440,7 +421,7 @@ func (r *renderer) log(c echo.Context, req *http.Request, id string, e *Error, e
 	attrs := [7]slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", req.Method),
-		slog.String("route", c.Path()),
+		slog.String("route", route),
 		slog.Int("status", e.row.Status),
 		slog.String("code", string(e.row.Code)),
 		slog.String("error", errText),

@@ -9,15 +9,16 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 )
 
 // renderFirst is what a middleware that needs the response as the client
 // saw it does (the idempotency middleware does it): render the error now
-// with errorsx.Render, then return what it returns.
+// with middleware.Render, then return what it returns.
 func renderFirst(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		return errorsx.Render(c, next(c))
+		return middleware.Render(c, next(c))
 	}
 }
 

@@ -101,7 +101,7 @@ func TestRequestIDHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			logger, logs := testLogger()
 			e := echo.New()
-			e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
+			e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
 			e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: tc.sendStripe})))
 			e.GET("/fail", func(c echo.Context) error {
 				if tc.preset != "" {
@@ -376,7 +376,7 @@ func TestNilLoggerUsesDefault(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(old) })
 
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.GET("/x", func(c echo.Context) error { return errors.New("went to default") })
 	serve(e, httptest.NewRequest(http.MethodGet, "/x", nil))
 	if !strings.Contains(logs.String(), "went to default") {

@@ -82,7 +82,7 @@ func TestSanitisedMessages(t *testing.T) {
 func TestSanitisedPanic(t *testing.T) {
 	logger, logs := testLogger()
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
 	e.GET("/boom", func(c echo.Context) error {
 		if k := c.QueryParam("kind"); k != "" {

@@ -82,7 +82,7 @@ var benchBody = []byte(`{"model":"clipia-fast","prompt":"a cat on a skateboard",
 
 func benchEcho(store idempotency.Store) *echo.Echo {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.Use(middleware.Must(idempotency.New(idempotency.Config{Store: store})))
 	resp := []byte(`{"id":"gen_1","object":"generation","status":"succeeded"}`)
 	e.POST("/v1/generations", func(c echo.Context) error {

@@ -19,7 +19,7 @@ func Example() {
 	defer store.Close()
 
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
 	e.Use(middleware.Must(idempotency.New(idempotency.Config{Store: store})))
 

@@ -17,6 +17,7 @@ import (
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/redistest"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
@@ -74,12 +75,12 @@ func newEcho(t *testing.T, cfg idempotency.Config, handler echo.HandlerFunc) *ec
 		t.Fatalf("New: %v", err)
 	}
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logs.logger()})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logs.logger()})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if tenant := c.Request().Header.Get("X-Test-Tenant"); tenant != "" {
-				middleware.SetPrincipal(c, &middleware.Principal{KeyID: "key_" + tenant, Tenant: tenant})
+				middleware.SetPrincipal(c, &principal.Principal{KeyID: "key_" + tenant, Tenant: tenant})
 			}
 			return next(c)
 		}

@@ -14,7 +14,8 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/bodyread"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/internal/echoroute"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
@@ -250,13 +251,14 @@ func New(cfg Config) (echo.MiddlewareFunc, error) {
 }
 
 // DefaultScope is the default Config.Scope: "tenant:" and the tenant of the
-// principal that the auth middleware set (middleware.PrincipalFrom), else
-// "key:" and its key id; without a principal, "ip:" and the client IP, as
-// the Echo instance's IPExtractor sees it when one is configured, else the
-// address of the direct peer (never X-Forwarded-For, which a client could
-// forge to reach another client's records).
+// principal that the auth middleware put into the request's context
+// (principal.FromContext), else "key:" and its key id; without a principal,
+// "ip:" and the client IP, as the Echo instance's IPExtractor sees it when
+// one is configured, else the address of the direct peer (never
+// X-Forwarded-For, which a client could forge to reach another client's
+// records).
 func DefaultScope(c echo.Context) (string, error) {
-	if p, ok := middleware.PrincipalFrom(c); ok {
+	if p, ok := principal.FromContext(c.Request().Context()); ok {
 		if p.Tenant != "" {
 			return "tenant:" + p.Tenant, nil
 		}
@@ -310,7 +312,7 @@ func badKey(msg string) *errorsx.Error {
 
 func (m *idem) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !middleware.RouteMatched(c) {
+		if !echoroute.Matched(c) {
 			// An unknown route is a 404 whoever sees it first: no claim.
 			return errorsx.NotFound()
 		}
@@ -416,7 +418,7 @@ func (m *idem) replay(c echo.Context, r *Response) error {
 	if c.Request().Method != http.MethodHead && len(r.Body) > 0 {
 		if _, err := res.Write(r.Body); err != nil {
 			m.log.LogAttrs(c.Request().Context(), slog.LevelDebug, "idempotency: writing replay",
-				slog.String("request_id", errorsx.RequestID(c)), slog.String("error", err.Error()))
+				slog.String("request_id", errorsx.RequestID(c.Response().Header(), c.Request())), slog.String("error", err.Error()))
 		}
 	}
 	return nil
@@ -429,7 +431,7 @@ func (m *idem) replay(c echo.Context, r *Response) error {
 func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, fp, token string, claimedAt time.Time) error {
 	req := c.Request()
 	ctx, cancel := context.WithCancelCause(req.Context())
-	h := m.hold(req.Context(), cancel, rk, fp, token, claimedAt, errorsx.RequestID(c), c.Path())
+	h := m.hold(req.Context(), cancel, rk, fp, token, claimedAt, errorsx.RequestID(c.Response().Header(), c.Request()), c.Path())
 	c.SetRequest(req.WithContext(ctx))
 	res := c.Response()
 	cw := &captureWriter{ResponseWriter: res.Writer, allow: m.allow, limit: m.maxResp}
@@ -444,9 +446,15 @@ func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, fp, token string, 
 		cancel(context.Canceled)
 	}()
 	// Render now, so the response is captured as the client sees it;
-	// errorsx.Render marks the error, so Echo's own call of the renderer
-	// with the returned error writes and logs nothing a second time.
-	err := errorsx.Render(c, next(c))
+	// errorsx.Rendered marks the error, so Echo's own call of the
+	// renderer with the returned error writes and logs nothing a second
+	// time (what middleware.Render does; this package does not import
+	// middleware).
+	err := next(c)
+	if err != nil && !errorsx.IsRendered(err) {
+		c.Error(err)
+		err = errorsx.Rendered(err)
+	}
 	finished = true
 
 	var reason string
@@ -473,7 +481,7 @@ func (m *idem) run(c echo.Context, next echo.HandlerFunc, rk, fp, token string, 
 		resp.Body = []byte{}
 	}
 	if cerr := h.end(&resp); cerr != nil { // the claim was lost while the handler ran
-		m.recordLost(context.WithoutCancel(req.Context()), errorsx.RequestID(c), c.Path(), cerr)
+		m.recordLost(context.WithoutCancel(req.Context()), errorsx.RequestID(c.Response().Header(), c.Request()), c.Path(), cerr)
 	}
 	return err
 }
@@ -493,7 +501,7 @@ func (m *idem) release(c echo.Context, h *holder, reason string) {
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("request_id", errorsx.RequestID(c)),
+		slog.String("request_id", errorsx.RequestID(c.Response().Header(), c.Request())),
 		slog.String("route", c.Path()),
 		slog.String("reason", reason),
 	}

@@ -17,7 +17,7 @@ import (
 // is a changed request (409), never the replay of /x/1's answer.
 func TestPathParametersAreInTheFingerprint(t *testing.T) {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	idem := middleware.Must(idempotency.New(idempotency.Config{}))
 	e.POST("/x/:id", func(c echo.Context) error {
 		return c.String(http.StatusCreated, "made "+c.Param("id"))

@@ -11,19 +11,20 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
 func TestDefaultScope(t *testing.T) {
 	tests := []struct {
 		name      string
-		principal *middleware.Principal
+		principal *principal.Principal
 		extractor echo.IPExtractor
 		xff       string
 		want      string
 	}{
-		{"tenant", &middleware.Principal{KeyID: "key_1", Tenant: "acme"}, nil, "", "tenant:acme"},
-		{"key id without tenant", &middleware.Principal{KeyID: "key_1"}, nil, "", "key:key_1"},
+		{"tenant", &principal.Principal{KeyID: "key_1", Tenant: "acme"}, nil, "", "tenant:acme"},
+		{"key id without tenant", &principal.Principal{KeyID: "key_1"}, nil, "", "key:key_1"},
 		{"no principal: the peer address", nil, nil, "", "ip:192.0.2.7"},
 		{"X-Forwarded-For is not trusted by default", nil, nil, "203.0.113.9", "ip:192.0.2.7"},
 		{"the app's IPExtractor is used", nil, echo.ExtractIPFromXFFHeader(echo.TrustIPRange(mustCIDR(t, "192.0.2.0/24"))), "203.0.113.9", "ip:203.0.113.9"},

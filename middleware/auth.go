@@ -89,9 +89,9 @@ func (e *rejectedError) Is(target error) bool {
 }
 
 // Auth returns a middleware that authenticates every request by its API
-// key and puts the key's [Principal] into the context ([SetPrincipal]), where
-// [PrincipalFrom], [RequireScopes], the rate limiter and the idempotency
-// middleware find it.
+// key and puts the key's [principal.Principal] into the request's context
+// ([SetPrincipal]), where [principal.FromContext], [PrincipalFrom],
+// [RequireScopes], the rate limiter and the idempotency middleware find it.
 //
 // The key is read from "Authorization: Bearer <key>" (the scheme in any
 // case, one or more spaces after it) and, when [AuthConfig.APIKeyHeader] is

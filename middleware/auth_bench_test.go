@@ -8,6 +8,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 )
@@ -66,17 +67,17 @@ func benchOK(c echo.Context) error { return c.NoContent(http.StatusOK) }
 // meaningful when other processes load the machine.
 func BenchmarkAuth(b *testing.B) {
 	keys := authDemoKeys()
-	byKey := make(map[string]*middleware.Principal, len(keys))
+	byKey := make(map[string]*principal.Principal, len(keys))
 	for _, k := range keys {
 		if !k.Revoked {
-			byKey[k.Key] = &middleware.Principal{KeyID: k.KeyID, Tenant: k.Tenant, Scopes: k.Scopes}
+			byKey[k.Key] = &principal.Principal{KeyID: k.KeyID, Tenant: k.Tenant, Scopes: k.Scopes}
 		}
 	}
 	quiet := slog.New(slog.DiscardHandler)
 
 	keyAuthBare := func() *echo.Echo {
 		e := echo.New()
-		e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: quiet})
+		e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: quiet})
 		e.Use(echomw.KeyAuth(func(key string, c echo.Context) (bool, error) {
 			_, ok := byKey[key]
 			return ok, nil
@@ -86,7 +87,7 @@ func BenchmarkAuth(b *testing.B) {
 	}
 	keyAuthScope := func() *echo.Echo {
 		e := echo.New()
-		e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: quiet})
+		e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: quiet})
 		e.Use(echomw.KeyAuth(func(key string, c echo.Context) (bool, error) {
 			p, ok := byKey[key]
 			if ok {
@@ -108,7 +109,7 @@ func BenchmarkAuth(b *testing.B) {
 	}
 	apiguard := func() *echo.Echo {
 		e := echo.New()
-		e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: quiet})
+		e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: quiet})
 		e.Use(middleware.Must(middleware.Auth(middleware.AuthConfig{Store: middleware.Must(middleware.NewMemoryKeyStore(keys))})))
 		e.GET("/v1/models", benchOK, middleware.Must(middleware.RequireScopes("models:read")))
 		return e

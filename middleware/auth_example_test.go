@@ -9,6 +9,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
@@ -33,7 +34,7 @@ func ExampleAuth() {
 	}
 
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), auth)
 	e.POST("/v1/generations", func(c echo.Context) error {
 		p, _ := middleware.PrincipalFrom(c)
@@ -84,7 +85,7 @@ func ExampleNewMemoryKeyStore() {
 // RequireAnyScope lets a request through with at least one of the scopes.
 func ExampleRequireAnyScope() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{
 		Store: middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{
 			{Key: "sk_reader", KeyID: "r", Scopes: []string{"generations:read"}},
@@ -111,10 +112,10 @@ func ExampleRequireAnyScope() {
 // within the TTL does not reach the store.
 func ExampleNewCachedKeyStore() {
 	calls := 0
-	db := middleware.KeyStoreFunc(func(ctx context.Context, key string) (*middleware.Principal, error) {
+	db := middleware.KeyStoreFunc(func(ctx context.Context, key string) (*principal.Principal, error) {
 		calls++ // a SELECT … WHERE key_sha256 = $1 in a real app
 		if key == "sk_test_full" {
-			return &middleware.Principal{KeyID: "key_full", Tenant: "acme"}, nil
+			return &principal.Principal{KeyID: "key_full", Tenant: "acme"}, nil
 		}
 		return nil, middleware.ErrKeyNotFound
 	})

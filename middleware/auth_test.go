@@ -14,6 +14,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
@@ -95,7 +96,7 @@ func authEcho(t testing.TB, cfg middleware.AuthConfig, log *authLog) *echo.Echo 
 		t.Fatalf("Auth: %v", err)
 	}
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), auth)
 	who := func(c echo.Context) error {
 		p, ok := middleware.PrincipalFrom(c)
@@ -351,7 +352,7 @@ func TestAuthNeverLogsKey(t *testing.T) {
 	)
 	mem := middleware.Must(middleware.NewMemoryKeyStore(keys))
 	failing := "sk_live_" + secret + "db"
-	store := middleware.KeyStoreFunc(func(ctx context.Context, key string) (*middleware.Principal, error) {
+	store := middleware.KeyStoreFunc(func(ctx context.Context, key string) (*principal.Principal, error) {
 		if key == failing {
 			return nil, errors.New("connection refused")
 		}
@@ -405,19 +406,19 @@ func TestAuthStoreFailure(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"store down", func(context.Context, string) (*middleware.Principal, error) {
+		{"store down", func(context.Context, string) (*principal.Principal, error) {
 			return nil, errors.New("dial tcp 10.0.0.7:5432: connection refused")
 		}, 503, "service_unavailable"},
-		{"context cancelled", func(ctx context.Context, _ string) (*middleware.Principal, error) {
+		{"context cancelled", func(ctx context.Context, _ string) (*principal.Principal, error) {
 			return nil, context.Canceled
 		}, 503, "service_unavailable"},
-		{"not found wrapped", func(context.Context, string) (*middleware.Principal, error) {
+		{"not found wrapped", func(context.Context, string) (*principal.Principal, error) {
 			return nil, errors.Join(errors.New("row missing"), middleware.ErrKeyNotFound)
 		}, 401, "invalid_api_key"},
-		{"revoked without principal", func(context.Context, string) (*middleware.Principal, error) {
+		{"revoked without principal", func(context.Context, string) (*principal.Principal, error) {
 			return nil, middleware.ErrKeyRevoked
 		}, 401, "invalid_api_key"},
-		{"nil principal, nil error", func(context.Context, string) (*middleware.Principal, error) {
+		{"nil principal, nil error", func(context.Context, string) (*principal.Principal, error) {
 			return nil, nil
 		}, 500, "internal_error"},
 	}
@@ -452,7 +453,7 @@ func TestAuthRealmAndSkipper(t *testing.T) {
 		Skipper: func(c echo.Context) bool { return c.Request().Header.Get("X-Skip") == "1" },
 	}, nil)
 	// The realm has one owner: the renderer.
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Realm: "clipia", Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Realm: "clipia", Logger: slog.New(slog.DiscardHandler)})
 	e.GET("/healthz", func(c echo.Context) error {
 		_, ok := middleware.PrincipalFrom(c)
 		if ok {

@@ -4,7 +4,7 @@
 // validation of request bodies (400, 404 for an unknown model, 422).
 //
 // Every middleware here returns errors; none writes an error response
-// itself. Install errorsx.NewHandler as the Echo HTTPErrorHandler so each
+// itself. Install [ErrorHandler] as the Echo HTTPErrorHandler so each
 // error is rendered as the contract's envelope.
 //
 // # Binding

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/clipia/apiguard/internal/echoroute"
 	"github.com/labstack/echo/v4"
 )
 
@@ -45,7 +46,7 @@ func Head(cfg HeadConfig) (echo.MiddlewareFunc, error) {
 			}
 			// Does the app route HEAD for this path itself?
 			e.Router().Find(http.MethodHead, echo.GetPath(req), c)
-			if p := c.Path(); p != "" && routeIndexOf(e).info(e, p).head {
+			if echoroute.HasHEAD(e, c.Path()) {
 				return next(c)
 			}
 			c.Set(echo.ContextKeyHeaderAllow, nil) // Find's 405 leftovers

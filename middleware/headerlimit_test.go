@@ -21,7 +21,7 @@ func headerLimitServer(t *testing.T, cfg middleware.HeaderLimitConfig) *echo.Ech
 		t.Fatalf("HeaderLimit(%+v): %v", cfg, err)
 	}
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.Use(limit)
 	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	return e

@@ -13,12 +13,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/clipia/apiguard/principal"
 )
 
-// KeyStore resolves an API key to the [Principal] it authenticates. The auth
-// middleware ([Auth]) calls it once per request with the key exactly as the
-// client sent it (scheme and surrounding whitespace removed, length and
-// characters already checked).
+// KeyStore resolves an API key to the [principal.Principal] it
+// authenticates. The auth middleware ([Auth]) calls it once per request with
+// the key exactly as the client sent it (scheme and surrounding whitespace
+// removed, length and characters already checked).
 //
 // Lookup reports an unknown key with an error that matches [ErrKeyNotFound]
 // and a revoked key with one that matches [ErrKeyRevoked] (errors.Is); for a
@@ -36,14 +38,14 @@ import (
 // The returned principal may be shared by all requests of one key; callers
 // treat it as read-only. Implementations must be safe for concurrent use.
 type KeyStore interface {
-	Lookup(ctx context.Context, key string) (*Principal, error)
+	Lookup(ctx context.Context, key string) (*principal.Principal, error)
 }
 
 // KeyStoreFunc adapts a function to a [KeyStore].
-type KeyStoreFunc func(ctx context.Context, key string) (*Principal, error)
+type KeyStoreFunc func(ctx context.Context, key string) (*principal.Principal, error)
 
 // Lookup calls f(ctx, key).
-func (f KeyStoreFunc) Lookup(ctx context.Context, key string) (*Principal, error) {
+func (f KeyStoreFunc) Lookup(ctx context.Context, key string) (*principal.Principal, error) {
 	return f(ctx, key)
 }
 
@@ -86,7 +88,7 @@ type KeyConfig struct {
 	// a non-empty RFC 6749 scope token (visible ASCII but '"' and '\').
 	Scopes []string
 
-	// Metadata is copied into [Principal.Metadata].
+	// Metadata is copied into [principal.Principal.Metadata].
 	Metadata map[string]string
 
 	// Revoked keys are known but rejected with 401 like unknown ones; the
@@ -128,7 +130,7 @@ type keyTable struct {
 
 type keyEntry struct {
 	digest    [sha256.Size]byte
-	principal *Principal
+	principal *principal.Principal
 	revoked   bool
 	next      *keyEntry // next entry with the same digest prefix
 }
@@ -234,7 +236,7 @@ func (s *MemoryKeyStore) Len() int {
 // that digest prefix, and learning anything about the digests of stored
 // keys gives no way to construct a key (that would need a SHA-256
 // preimage). No byte of a stored secret is ever compared against input.
-func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Principal, error) {
+func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*principal.Principal, error) {
 	t := s.table.Load()
 	if t == nil {
 		return nil, ErrKeyNotFound
@@ -307,7 +309,7 @@ func buildKeyTable(keys []KeyConfig) (*keyTable, error) {
 		if tenant == "" {
 			tenant = k.KeyID
 		}
-		p := &Principal{
+		p := &principal.Principal{
 			KeyID:  k.KeyID,
 			Tenant: tenant,
 			Scopes: slices.Clone(k.Scopes),

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/clipia/apiguard/principal"
 )
 
 // CacheConfig configures [NewCachedKeyStore]. The zero value is valid.
@@ -53,14 +55,14 @@ type CachedKeyStore struct {
 }
 
 type cacheEntry struct {
-	p       *Principal
+	p       *principal.Principal
 	err     error // nil, ErrKeyNotFound or ErrKeyRevoked
 	expires time.Time
 }
 
 type cacheCall struct {
 	done   chan struct{}
-	p      *Principal
+	p      *principal.Principal
 	err    error
 	shared bool // p, err may be handed to waiters
 }
@@ -100,7 +102,7 @@ func NewCachedKeyStore(store KeyStore, cfg CacheConfig) (*CachedKeyStore, error)
 
 // Lookup implements [KeyStore]: from the cache while the entry is fresh,
 // else from the underlying store.
-func (c *CachedKeyStore) Lookup(ctx context.Context, key string) (*Principal, error) {
+func (c *CachedKeyStore) Lookup(ctx context.Context, key string) (*principal.Principal, error) {
 	d := digestKey(key)
 	c.mu.Lock()
 	if e, ok := c.entries[d]; ok {
@@ -150,7 +152,7 @@ func (c *CachedKeyStore) Lookup(ctx context.Context, key string) (*Principal, er
 	return p, err
 }
 
-func (c *CachedKeyStore) putLocked(d [sha256.Size]byte, p *Principal, err error) {
+func (c *CachedKeyStore) putLocked(d [sha256.Size]byte, p *principal.Principal, err error) {
 	ttl := c.ttl
 	if err == ErrKeyNotFound {
 		ttl = c.negTTL

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 )
 
 // countingStore counts lookups per key in front of a MemoryKeyStore, and
@@ -27,7 +28,7 @@ func newCountingStore() *countingStore {
 	return &countingStore{mem: middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())), calls: map[string]int{}}
 }
 
-func (s *countingStore) Lookup(ctx context.Context, key string) (*middleware.Principal, error) {
+func (s *countingStore) Lookup(ctx context.Context, key string) (*principal.Principal, error) {
 	s.mu.Lock()
 	s.calls[key]++
 	s.mu.Unlock()
@@ -171,7 +172,7 @@ type blockingStore struct {
 	failFirst bool
 }
 
-func (s *blockingStore) Lookup(ctx context.Context, key string) (*middleware.Principal, error) {
+func (s *blockingStore) Lookup(ctx context.Context, key string) (*principal.Principal, error) {
 	n := s.calls.Add(1)
 	if n == 1 {
 		close(s.entered)
@@ -180,7 +181,7 @@ func (s *blockingStore) Lookup(ctx context.Context, key string) (*middleware.Pri
 			return nil, errDown
 		}
 	}
-	return &middleware.Principal{KeyID: "k"}, nil
+	return &principal.Principal{KeyID: "k"}, nil
 }
 
 // TestCachedKeyStoreCoalesces: concurrent lookups of one uncached key make

@@ -3,6 +3,8 @@ package middleware
 import (
 	"crypto/sha256"
 	"testing"
+
+	"github.com/clipia/apiguard/principal"
 )
 
 // TestKeyTablePrefixCollision: digests sharing the 8-byte index prefix are
@@ -14,8 +16,8 @@ func TestKeyTablePrefixCollision(t *testing.T) {
 	}
 	b[31], c[31] = 8, 9
 	tab := indexKeys([]keyEntry{
-		{digest: a, principal: &Principal{KeyID: "a"}},
-		{digest: b, principal: &Principal{KeyID: "b"}},
+		{digest: a, principal: &principal.Principal{KeyID: "a"}},
+		{digest: b, principal: &principal.Principal{KeyID: "b"}},
 	})
 	tests := []struct {
 		name   string

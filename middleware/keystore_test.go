@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 )
 
 func TestNewMemoryKeyStoreErrors(t *testing.T) {
@@ -74,14 +75,14 @@ func TestMemoryKeyStoreLookup(t *testing.T) {
 	tests := []struct {
 		name    string
 		key     string
-		want    *middleware.Principal
+		want    *principal.Principal
 		wantErr error
 	}{
-		{"valid", "sk_test_full", &middleware.Principal{KeyID: "key_full", Tenant: "acme",
+		{"valid", "sk_test_full", &principal.Principal{KeyID: "key_full", Tenant: "acme",
 			Scopes: []string{"models:read", "generations:read", "generations:write"}}, nil},
-		{"configured as digest, tenant defaults to key id", "sk_hashed", &middleware.Principal{KeyID: "key_hashed", Tenant: "key_hashed",
+		{"configured as digest, tenant defaults to key id", "sk_hashed", &principal.Principal{KeyID: "key_hashed", Tenant: "key_hashed",
 			Metadata: map[string]string{"plan": "pro"}}, nil},
-		{"revoked returns its principal", "sk_test_revoked", &middleware.Principal{KeyID: "key_revoked", Tenant: "acme",
+		{"revoked returns its principal", "sk_test_revoked", &principal.Principal{KeyID: "key_revoked", Tenant: "acme",
 			Scopes: []string{"models:read", "generations:read", "generations:write"}}, middleware.ErrKeyRevoked},
 		{"unknown", "sk_test_nope", nil, middleware.ErrKeyNotFound},
 		{"empty", "", nil, middleware.ErrKeyNotFound},
@@ -215,9 +216,9 @@ func TestHashKey(t *testing.T) {
 }
 
 func TestKeyStoreFunc(t *testing.T) {
-	want := &middleware.Principal{KeyID: "x"}
+	want := &principal.Principal{KeyID: "x"}
 	var gotKey string
-	f := middleware.KeyStoreFunc(func(_ context.Context, key string) (*middleware.Principal, error) {
+	f := middleware.KeyStoreFunc(func(_ context.Context, key string) (*principal.Principal, error) {
 		gotKey = key
 		return want, nil
 	})

@@ -57,7 +57,7 @@ func (b *recoverLogBuf) records(t *testing.T, msg string) []map[string]any {
 func recoverEcho(cfg middleware.RecoverConfig) (*echo.Echo, *recoverLogBuf, func() error) {
 	logs := &recoverLogBuf{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	render := errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
+	render := middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
 	var (
 		mu   sync.Mutex
 		last error
@@ -261,7 +261,7 @@ func TestRecoverConcurrent(t *testing.T) {
 
 func ExampleRecover() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.Use(
 		middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})),
 		middleware.Must(middleware.Recover(middleware.RecoverConfig{})), // the renderer logs the value and stack

@@ -22,7 +22,7 @@ type RequestIDConfig struct {
 // anything else runs: the incoming X-Request-Id when it is a sane token
 // (errorsx.ValidRequestID), else a new random UUID. The id is set on the
 // response's X-Request-Id header (and Request-Id with
-// [RequestIDConfig.SendRequestID]) and read back with errorsx.RequestID(c).
+// [RequestIDConfig.SendRequestID]) and read back with errorsx.RequestID(c.Response().Header(), c.Request()).
 // Install it first, so every log line and every response carries the id.
 // It never returns a configuration error today; the error keeps the one
 // constructor shape of this package.
@@ -32,7 +32,7 @@ func RequestID(cfg RequestIDConfig) (echo.MiddlewareFunc, error) {
 			if cfg.Skipper != nil && cfg.Skipper(c) {
 				return next(c)
 			}
-			id := errorsx.RequestID(c)
+			id := errorsx.RequestID(c.Response().Header(), c.Request())
 			if cfg.SendRequestID {
 				c.Response().Header().Set(errorsx.HeaderRequestIDStripe, id)
 			}

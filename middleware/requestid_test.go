@@ -20,14 +20,14 @@ import (
 // in a response header.
 func requestIDEcho() *echo.Echo {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
 	e.GET("/ok", func(c echo.Context) error {
-		c.Response().Header().Set("X-Seen-Id", errorsx.RequestID(c))
+		c.Response().Header().Set("X-Seen-Id", errorsx.RequestID(c.Response().Header(), c.Request()))
 		return c.String(http.StatusOK, "ok")
 	})
 	e.GET("/fail", func(c echo.Context) error {
-		c.Response().Header().Set("X-Seen-Id", errorsx.RequestID(c))
+		c.Response().Header().Set("X-Seen-Id", errorsx.RequestID(c.Response().Header(), c.Request()))
 		return errorsx.NotFound()
 	})
 	return e
@@ -118,7 +118,7 @@ func TestRequestIDUnique(t *testing.T) {
 // later does to the request header, the id stays.
 func TestRequestIDFixedBeforeHandler(t *testing.T) {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
 	e.GET("/", func(c echo.Context) error {
 		c.Request().Header.Set(errorsx.HeaderRequestID, "changed-later")
@@ -135,10 +135,10 @@ func TestRequestIDFixedBeforeHandler(t *testing.T) {
 
 func ExampleRequestID() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
 	e.GET("/", func(c echo.Context) error {
-		return c.String(http.StatusOK, "request "+errorsx.RequestID(c))
+		return c.String(http.StatusOK, "request "+errorsx.RequestID(c.Response().Header(), c.Request()))
 	})
 
 	req := httptest.NewRequest(http.MethodGet, "/", nil)

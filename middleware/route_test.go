@@ -21,7 +21,7 @@ func groupApp(t *testing.T) *echo.Echo {
 		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: []string{"models:read"}},
 	}))
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{})))
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
 	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{Store: keys}))

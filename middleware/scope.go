@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
@@ -30,8 +31,8 @@ type ScopeConfig struct {
 var ErrNoPrincipal = errors.New("apiguard: scope check without a principal; install Auth before it")
 
 // Scopes returns a middleware that lets a request through only when its
-// [Principal] (see [PrincipalFrom]) holds every scope of cfg.All and at
-// least one of cfg.Any. Otherwise it returns 403 insufficient_scope whose
+// [principal.Principal] (see [PrincipalFrom]) holds every scope of cfg.All
+// and at least one of cfg.Any. Otherwise it returns 403 insufficient_scope whose
 // message names what is missing:
 //
 //	This API key lacks the required scope: generations:write
@@ -114,7 +115,7 @@ func (sc *scopeCheck) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (sc *scopeCheck) check(p *Principal) error {
+func (sc *scopeCheck) check(p *principal.Principal) error {
 	n, last := 0, ""
 	for _, s := range sc.all {
 		if !p.HasScope(s) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
@@ -18,11 +19,11 @@ import (
 // standing in for an app's own authentication.
 func scopeEcho(mws ...echo.MiddlewareFunc) *echo.Echo {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if v, ok := c.Request().Header["X-Scopes"]; ok {
-				middleware.SetPrincipal(c, &middleware.Principal{KeyID: "k", Tenant: "t", Scopes: strings.Fields(v[0])})
+				middleware.SetPrincipal(c, &principal.Principal{KeyID: "k", Tenant: "t", Scopes: strings.Fields(v[0])})
 			}
 			return next(c)
 		}
@@ -166,7 +167,7 @@ func TestScopesAllocs(t *testing.T) {
 	e := echo.New()
 	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
 	c.SetPath("/") // as the router sets it: the request matched a route
-	middleware.SetPrincipal(c, &middleware.Principal{KeyID: "k", Scopes: []string{"a", "b"}})
+	middleware.SetPrincipal(c, &principal.Principal{KeyID: "k", Scopes: []string{"a", "b"}})
 	ok := func(echo.Context) error { return nil }
 	tests := []struct {
 		name string

@@ -262,9 +262,9 @@ const embeddedMarker = "\x00"
 func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.ValidationErrors) *errorsx.Error {
 	var e *errorsx.Error
 	if len(ve) == 0 || !strings.Contains(ve[0].Namespace(), embeddedMarker) {
-		e = errorsx.FromValidationErrors(ve)
+		e = FromValidationErrors(ve)
 	} else {
-		param := strings.ReplaceAll(errorsx.FieldPath(ve[0]), embeddedMarker+".", "")
+		param := strings.ReplaceAll(FieldPath(ve[0]), embeddedMarker+".", "")
 		param = strings.TrimSuffix(strings.TrimSuffix(param, embeddedMarker), ".")
 		name := param
 		if name == "" {
@@ -272,7 +272,7 @@ func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.
 		}
 		e = errorsx.InvalidRequest().
 			WithParam(param).
-			WithMessage(errorsx.FieldMessage(name, ve[0])).
+			WithMessage(FieldMessage(name, ve[0])).
 			WithCause(ve)
 	}
 	if len(ve) == 0 || ve[0].Tag() != "required" || e.Param() == "" {

@@ -52,7 +52,7 @@ func ExampleBind() {
 	}
 
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.POST("/v1/generations", func(c echo.Context) error {
 		req := middleware.Body[GenerationRequest](c)
 		return c.String(http.StatusCreated, fmt.Sprintf("%s %q %ds %s", req.Model, req.Prompt, *req.Duration, req.Resolution))
@@ -95,7 +95,7 @@ func ExampleRuleFunc() {
 		Rules: []middleware.Rule{middleware.MaxInt("duration", 60, "seconds"), fourKShort},
 	})
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.POST("/v1/generations", func(c echo.Context) error { return c.NoContent(http.StatusCreated) },
 		middleware.Must(middleware.Bind[GenerationRequest](middleware.BindConfig{Models: models})))
 
@@ -118,7 +118,7 @@ func ExampleBody() {
 		Status  string `query:"status" validate:"omitempty,oneof=queued succeeded failed"`
 	}
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	e.GET("/projects/:project/generations", func(c echo.Context) error {
 		q := middleware.Body[listGenerations](c)
 		return c.String(http.StatusOK, fmt.Sprintf("project %d, limit %d, status %q", q.Project, q.Limit, q.Status))

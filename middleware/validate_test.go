@@ -142,7 +142,7 @@ func newTestServer(t testing.TB) *echo.Echo {
 
 // newRenderer is the errorsx renderer with logs discarded.
 func newRenderer() echo.HTTPErrorHandler {
-	return errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	return middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 }
 
 type envelope struct {
@@ -525,7 +525,7 @@ func TestBindCause(t *testing.T) {
 			switch {
 			case errors.As(got, &ve):
 				for _, fe := range ve {
-					fields = append(fields, errorsx.FieldPath(fe))
+					fields = append(fields, middleware.FieldPath(fe))
 				}
 			case errors.As(got, &vs):
 				for _, v := range vs {

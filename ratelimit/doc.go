@@ -31,13 +31,14 @@
 // # Middleware
 //
 // [New] builds the Echo middleware. The caller key is, by default, the
-// authenticated principal's key id (see middleware.PrincipalFrom), else the
-// client IP as the app's configured Echo IPExtractor gives it, else the TCP
-// peer address: a raw X-Forwarded-For header is never trusted by default.
+// authenticated principal's key id (see principal.FromContext: the auth
+// middleware puts it into the request's context), else the client IP as the
+// app's configured Echo IPExtractor gives it, else the TCP peer address: a
+// raw X-Forwarded-For header is never trusted by default.
 // When the store fails, the middleware fails open (allows and logs) or, with
 // FailClosed, answers 503 service_unavailable; a store failure is never a
 // 429. Errors are returned to Echo, never written: install
-// errorsx.NewHandler as the HTTPErrorHandler.
+// middleware.ErrorHandler as the HTTPErrorHandler.
 //
 // Headers, for policies PerSecond("burst", 10, 20) and PerDay("daily", 1000),
 // after a few requests:

@@ -17,7 +17,7 @@ import (
 // quota of 100, on the default in-memory store.
 func ExampleNew() {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	limit, err := ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{
 			ratelimit.PerSecond("burst", 1, 2),
@@ -100,7 +100,7 @@ func Example_perRoute() {
 		CostFunc: func(echo.Context) (int64, error) { return 1, nil },
 	}))
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
 	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 	e.GET("/v1/models", ok, models)
 	e.POST("/v1/generations", ok, generations)

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/internal/echoroute"
+	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
@@ -138,7 +139,7 @@ type limiter struct {
 
 func (l *limiter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !middleware.RouteMatched(c) {
+		if !echoroute.Matched(c) {
 			// An unknown route is a 404 whoever sees it first: no token.
 			return errorsx.NotFound()
 		}
@@ -185,7 +186,7 @@ func (l *limiter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (l *limiter) storeFailed(c echo.Context, ctx context.Context, err error, next echo.HandlerFunc) error {
 	attrs := []slog.Attr{
-		slog.String("request_id", errorsx.RequestID(c)),
+		slog.String("request_id", errorsx.RequestID(c.Response().Header(), c.Request())),
 		slog.String("route", c.Path()),
 		slog.String("error", err.Error()),
 	}
@@ -244,8 +245,8 @@ func ceilSeconds(d time.Duration) int64 {
 }
 
 // DefaultKey is the default [Config.KeyFunc]: "key:" and the authenticated
-// principal's KeyID when an auth middleware set one (see
-// middleware.PrincipalFrom), else "ip:" and the client IP.
+// principal's KeyID when an auth middleware put one into the request's
+// context (see principal.FromContext), else "ip:" and the client IP.
 //
 // The client IP is what the Echo instance's IPExtractor returns when the
 // app configured one (e.g. echo.ExtractIPFromXFFHeader with its trusted
@@ -253,7 +254,7 @@ func ceilSeconds(d time.Duration) int64 {
 // X-Real-IP header is never trusted by default: Echo's own RealIP would
 // trust it when no IPExtractor is set, letting any client pick its bucket.
 func DefaultKey(c echo.Context) (string, error) {
-	if p, ok := middleware.PrincipalFrom(c); ok && p.KeyID != "" {
+	if p, ok := principal.FromContext(c.Request().Context()); ok && p.KeyID != "" {
 		return "key:" + p.KeyID, nil
 	}
 	return "ip:" + ClientIP(c), nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/storetest"
 	"github.com/labstack/echo/v4"
@@ -33,7 +34,7 @@ type app struct {
 func newApp(t *testing.T, cfg ratelimit.Config, pre ...echo.MiddlewareFunc) *app {
 	t.Helper()
 	a := &app{e: echo.New(), clock: &storetest.Clock{}}
-	a.e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	a.e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	if cfg.Store == nil {
 		s := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: a.clock.Now})
 		t.Cleanup(func() { _ = s.Close() })
@@ -234,7 +235,7 @@ func TestDefaultKey(t *testing.T) {
 	auth := func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if k := c.Request().Header.Get("X-Test-Key"); k != "" {
-				middleware.SetPrincipal(c, &middleware.Principal{KeyID: k})
+				middleware.SetPrincipal(c, &principal.Principal{KeyID: k})
 			}
 			return next(c)
 		}
@@ -303,7 +304,7 @@ func TestSkipper(t *testing.T) {
 // handler errors still carry the headers.
 func TestHeadersOnHandlerErrors(t *testing.T) {
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	mw := middleware.Must(ratelimit.New(ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)}}))
 	e.GET("/fail", func(echo.Context) error { return errorsx.NotFound() }, mw)
 	rec := httptest.NewRecorder()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/examples/server/app"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
@@ -26,8 +26,9 @@ import (
 // Stack names one of the compared server stacks. All serve the same two
 // routes with the same handler work (GET /v1/models: a JSON list; POST
 // /v1/generations: bind and validate the JSON body, check the model, price
-// it, answer 201 with a JSON generation), so that only the middlewares
-// differ.
+// it, answer 201 with a JSON generation), so that mostly the middlewares
+// differ. Apiguard is the reference server's app, which also keeps a
+// ledger of credits and serves its other routes.
 type Stack int
 
 const (
@@ -37,16 +38,20 @@ const (
 	// EchoMiddlewares adds Echo's own RequestID, Recover, KeyAuth (a map of
 	// keys) and RateLimiter (its memory store, keyed by the API key).
 	EchoMiddlewares
-	// Apiguard is the reference server's chain: request id, recover, auth,
-	// rate limit, scopes, idempotency, validation (middleware.Bind with the
-	// model registry), errorsx renderer. Its stores come from StackConfig.
+	// Apiguard is the reference server's app itself, built in this process
+	// by examples/server/app.New: request id, request log, recover, header
+	// limit, auth, rate limit, scopes, idempotency, validation
+	// (middleware.Bind with the model registry), errorsx renderer, and its
+	// own handlers (credits without limit). Its stores come from
+	// StackConfig.
 	Apiguard
 )
 
 // StackConfig configures NewStack.
 type StackConfig struct {
 	Stack Stack
-	// RateStore and IdemStore are Apiguard's stores; nil means memory.
+	// RateStore and IdemStore are Apiguard's stores; nil means memory
+	// stores that are never closed.
 	RateStore ratelimit.Store
 	IdemStore idempotency.Store
 	// Rate and Burst are the per-key limit of EchoMiddlewares and
@@ -62,7 +67,8 @@ type StackConfig struct {
 	// OnGenerate, when set, is called once per generation the handler
 	// runs (after Work), with the request's prompt.
 	OnGenerate func(prompt string)
-	// Logger receives the middlewares' logs. Nil discards them.
+	// Logger receives the middlewares' logs (Apiguard: the app's, a line
+	// per request included). Nil discards them.
 	Logger *slog.Logger
 }
 
@@ -73,9 +79,6 @@ type GenRequest struct {
 	Duration   *int   `json:"duration" validate:"omitempty,min=1"`
 	Resolution string `json:"resolution"`
 }
-
-// ModelID names the model whose rules apply (middleware.ModelRequest).
-func (r *GenRequest) ModelID() string { return r.Model }
 
 type genModel struct {
 	ID             string   `json:"id"`
@@ -128,14 +131,8 @@ func findGenModel(id string) (genModel, bool) {
 
 // generate is the handler work after the body is bound and valid.
 func (h *handlers) generate(c echo.Context, req *GenRequest, m genModel) error {
-	if h.work > 0 {
-		t := time.NewTimer(h.work)
-		select {
-		case <-t.C:
-		case <-c.Request().Context().Done():
-			t.Stop()
-			return c.Request().Context().Err()
-		}
+	if err := h.wait(c.Request().Context()); err != nil {
+		return err
 	}
 	if h.onGenerate != nil {
 		h.onGenerate(req.Prompt)
@@ -149,11 +146,27 @@ func (h *handlers) generate(c echo.Context, req *GenRequest, m genModel) error {
 	return c.JSON(http.StatusCreated, g)
 }
 
+// wait stands for the generation's work: it takes h.work, or ends early
+// when ctx is done.
+func (h *handlers) wait(ctx context.Context) error {
+	if h.work <= 0 {
+		return nil
+	}
+	t := time.NewTimer(h.work)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// NewStack builds the Echo instance of cfg.Stack. Its stores are not
-// closed by it: the caller owns them.
-func NewStack(cfg StackConfig) (*echo.Echo, error) {
+// NewStack builds the handler of cfg.Stack. Its stores are not closed by
+// it: the caller owns them.
+func NewStack(cfg StackConfig) (http.Handler, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -163,128 +176,101 @@ func NewStack(cfg StackConfig) (*echo.Echo, error) {
 		rateN, burst = 1_000_000_000, 1_000_000_000
 	}
 	h := &handlers{work: cfg.Work, onGenerate: cfg.OnGenerate}
+	if cfg.Stack == Apiguard {
+		return newApp(cfg, h, logger, rateN, burst)
+	}
+
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
+	v := validator.New()
+	gen := func(c echo.Context) error {
+		var req GenRequest
+		if err := c.Bind(&req); err != nil {
+			return err
+		}
+		if err := v.Struct(&req); err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		m, ok := findGenModel(req.Model)
+		if !ok {
+			return echo.NewHTTPError(http.StatusNotFound, "unknown model")
+		}
+		if req.Duration == nil {
+			d := 5
+			req.Duration = &d
+		}
+		if req.Resolution == "" {
+			req.Resolution = m.Resolutions[0]
+		}
+		if *req.Duration > m.MaxDuration {
+			return echo.NewHTTPError(http.StatusUnprocessableEntity, "duration too long")
+		}
+		ok = false
+		for _, r := range m.Resolutions {
+			ok = ok || r == req.Resolution
+		}
+		if !ok {
+			return echo.NewHTTPError(http.StatusUnprocessableEntity, "resolution")
+		}
+		return h.generate(c, &req, m)
+	}
+	var mws []echo.MiddlewareFunc
+	if cfg.Stack == EchoMiddlewares {
+		mws = []echo.MiddlewareFunc{
+			echomw.KeyAuth(func(key string, c echo.Context) (bool, error) {
+				_, ok := stackKeys[key]
+				return ok, nil
+			}),
+			echomw.RateLimiterWithConfig(echomw.RateLimiterConfig{
+				Store: echomw.NewRateLimiterMemoryStoreWithConfig(echomw.RateLimiterMemoryStoreConfig{
+					Rate: rate.Limit(rateN), Burst: int(burst), ExpiresIn: 3 * time.Minute,
+				}),
+				IdentifierExtractor: func(c echo.Context) (string, error) {
+					return c.Request().Header.Get(echo.HeaderAuthorization), nil
+				},
+			}),
+		}
+		e.Use(echomw.RequestID(), echomw.Recover())
+	}
+	v1 := e.Group("/v1", mws...)
+	v1.GET("/models", h.listModels)
+	v1.POST("/generations", gen)
+	return e, nil
+}
 
-	switch cfg.Stack {
-	case Bare, EchoMiddlewares:
-		v := validator.New()
-		gen := func(c echo.Context) error {
-			var req GenRequest
-			if err := c.Bind(&req); err != nil {
+// newApp builds the Apiguard stack: the reference server's app itself
+// (examples/server/app), on cfg's stores, with the flags' defaults
+// otherwise. h provides the handler work of cfg.Work and cfg.OnGenerate.
+func newApp(cfg StackConfig, h *handlers, logger *slog.Logger, rateN, burst int64) (http.Handler, error) {
+	acfg, err := app.ParseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	acfg.Rate, acfg.Burst = float64(rateN), int(burst)
+	acfg.Credits = math.MaxInt64 // never 402: the stacks compare guards, not the ledger
+	acfg.WorkDelay = cfg.Work
+	if cfg.Lease > 0 {
+		acfg.LockTTL = cfg.Lease
+	}
+	acfg.RateLimitStore, acfg.IdempotencyStore = cfg.RateStore, cfg.IdemStore
+	acfg.RateLimitFailClosed = cfg.FailClosed
+	if h.onGenerate != nil {
+		acfg.Generate = func(ctx context.Context, prompt string) error {
+			if err := h.wait(ctx); err != nil {
 				return err
 			}
-			if err := v.Struct(&req); err != nil {
-				return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-			}
-			m, ok := findGenModel(req.Model)
-			if !ok {
-				return echo.NewHTTPError(http.StatusNotFound, "unknown model")
-			}
-			if req.Duration == nil {
-				d := 5
-				req.Duration = &d
-			}
-			if req.Resolution == "" {
-				req.Resolution = m.Resolutions[0]
-			}
-			if *req.Duration > m.MaxDuration {
-				return echo.NewHTTPError(http.StatusUnprocessableEntity, "duration too long")
-			}
-			ok = false
-			for _, r := range m.Resolutions {
-				ok = ok || r == req.Resolution
-			}
-			if !ok {
-				return echo.NewHTTPError(http.StatusUnprocessableEntity, "resolution")
-			}
-			return h.generate(c, &req, m)
+			h.onGenerate(prompt)
+			return nil
 		}
-		var mws []echo.MiddlewareFunc
-		if cfg.Stack == EchoMiddlewares {
-			mws = []echo.MiddlewareFunc{
-				echomw.KeyAuth(func(key string, c echo.Context) (bool, error) {
-					_, ok := stackKeys[key]
-					return ok, nil
-				}),
-				echomw.RateLimiterWithConfig(echomw.RateLimiterConfig{
-					Store: echomw.NewRateLimiterMemoryStoreWithConfig(echomw.RateLimiterMemoryStoreConfig{
-						Rate: rate.Limit(rateN), Burst: int(burst), ExpiresIn: 3 * time.Minute,
-					}),
-					IdentifierExtractor: func(c echo.Context) (string, error) {
-						return c.Request().Header.Get(echo.HeaderAuthorization), nil
-					},
-				}),
-			}
-			e.Use(echomw.RequestID(), echomw.Recover())
-		}
-		v1 := e.Group("/v1", mws...)
-		v1.GET("/models", h.listModels)
-		v1.POST("/generations", gen)
-		return e, nil
 	}
-
-	// Apiguard: the reference server's wiring (examples/server/routes.go),
-	// without its per-request log line.
-	var kcs []middleware.KeyConfig
-	for k, p := range stackKeys {
-		scopes := []string{"models:read", "generations:read", "generations:write"}
-		if k == "sk_test_readonly" {
-			scopes = scopes[:2]
-		}
-		kcs = append(kcs, middleware.KeyConfig{Key: k, KeyID: p.id, Tenant: p.tenant, Scopes: scopes})
-	}
-	keys, err := middleware.NewMemoryKeyStore(kcs)
+	a, err := app.New(context.Background(), acfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys})
-	if err != nil {
-		return nil, err
-	}
-	limit, err := ratelimit.New(ratelimit.Config{
-		Policies:   []ratelimit.Policy{{Name: "default", Rate: rateN, Period: time.Second, Burst: burst}},
-		Store:      cfg.RateStore,
-		FailClosed: cfg.FailClosed,
-		Logger:     logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	idem, err := idempotency.New(idempotency.Config{Store: cfg.IdemStore, Lease: cfg.Lease, Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	var ms []middleware.Model
-	for _, m := range genModels {
-		ms = append(ms, middleware.Model{
-			ID:       m.ID,
-			Defaults: map[string]any{"duration": 5, "resolution": m.Resolutions[0]},
-			Rules: []middleware.Rule{
-				middleware.MaxInt("duration", int64(m.MaxDuration), "seconds"),
-				middleware.OneOf("resolution", m.Resolutions...),
-			},
-		})
-	}
-	models, err := middleware.NewMemoryModels(ms...)
-	if err != nil {
-		return nil, err
-	}
-	bind, err := middleware.Bind[GenRequest](middleware.BindConfig{Models: models})
-	if err != nil {
-		return nil, err
-	}
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger})
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
-	v1 := e.Group("/v1", auth, limit)
-	v1.GET("/models", h.listModels, middleware.Must(middleware.RequireScopes("models:read")))
-	v1.POST("/generations", func(c echo.Context) error {
-		req := middleware.Body[GenRequest](c)
-		m, _ := findGenModel(req.Model)
-		return h.generate(c, req, m)
-	}, middleware.Must(middleware.RequireScopes("generations:write")), idem, bind)
-	return e, nil
+	// a is never closed: its stores are cfg's (the caller closes them) or,
+	// when nil, memory stores that live as long as the test binary.
+	return a.Handler(), nil
 }
 
 // Serve serves h over real HTTP on loopback until tb ends and returns its

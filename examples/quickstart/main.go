@@ -30,8 +30,8 @@ func newApp() *echo.Echo {
 	}))
 
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{}) // the one renderer
-	e.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{}))) // HEAD wherever GET is
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{}) // the one renderer
+	e.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{})))      // HEAD wherever GET is
 	e.Use(
 		middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})),
 		middleware.Must(middleware.Recover(middleware.RecoverConfig{})),

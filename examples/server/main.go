@@ -1,10 +1,28 @@
 // Command server is apiguard's reference server: a small Clipia-like video
 // generation API that wires every apiguard middleware the way a real app
 // would. Its interface (flags, demo keys, models, routes) is documented in
-// the README and kept stable there.
+// the README, section "The reference server", and kept stable there. The
+// app itself is package examples/server/app; this command only runs it.
 //
 //	go run ./examples/server                                  # in-memory stores, :8080
 //	go run ./examples/server -redis redis://127.0.0.1:6379/0  # shared state in Redis
+//
+// # Flags
+//
+// Each flag can also come from the environment variable in brackets (the
+// flag wins); -h lists them.
+//
+//   - -addr [ADDR]: listen address (:8080).
+//   - -redis [REDIS_URL]: keep rate limits and idempotency keys in this
+//     Redis (one node, or a cluster with addr parameters); empty: in memory.
+//   - -rate [RATE], -burst [BURST]: the per-key rate limit (10/s, burst 20).
+//   - -work-delay [WORK_DELAY]: how long a generation runs (200ms).
+//   - -idempotency-ttl [IDEMPOTENCY_TTL], -lock-ttl [LOCK_TTL]: retention of
+//     idempotency results (24h) and in-progress lock expiry (30s).
+//   - -credits [CREDITS]: starting credits of each demo tenant that has
+//     some (1000).
+//   - -read-header-timeout, -read-timeout, -write-timeout, -idle-timeout:
+//     see Timeouts.
 //
 // Besides the contract's rows, the server turns on what the library offers:
 // RFC 9457 problem+json for clients whose Accept prefers it, the API key
@@ -55,119 +73,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
+
+	"github.com/clipia/apiguard/examples/server/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+	err := app.Run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	stop()
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return // -h: the usage is printed
 		}
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
-}
-
-// run serves until ctx is cancelled, then drains in-flight requests. ready,
-// when not nil, is told the listening address.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(addr string)) error {
-	cfg, err := parseConfig(args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(stderr)
-	srv, err := newServer(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	hs := newHTTPServer(cfg, srv.echo, logger)
-	logger.Info("listening", "addr", ln.Addr().String(), "store", srv.storeName)
-	printDemoKeys(logger)
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
-
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: draining in-flight requests")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	// Responses already sent whose idempotency records are still being
-	// stored (a store blip) get the rest of the drain time.
-	if err := srv.pending.Wait(shutdownCtx); err != nil {
-		logger.Warn("stopped before every idempotency record was stored", "error", err.Error())
-	}
-	logger.Info("stopped")
-	return nil
-}
-
-// maxHeaderBytes is net/http's own limit on a request's header section,
-// kept at its default (1 MiB) and far above the app's middleware.HeaderLimit
-// (16 KiB): a header section between the two gets the JSON envelope from
-// the app; only one over this limit gets net/http's plain-text 431.
-const maxHeaderBytes = http.DefaultMaxHeaderBytes
-
-// newHTTPServer returns the http.Server that serves h with cfg's timeouts:
-//
-//   - ReadHeaderTimeout (-read-header-timeout): the request line and headers.
-//   - ReadTimeout (-read-timeout): the whole request, body included, from
-//     its first byte. A body still arriving then is cut off: the binder's
-//     read fails and the client gets 400 invalid_request, then the
-//     connection is closed.
-//   - WriteTimeout (-write-timeout): from the end of the headers to the end
-//     of the response, so it also bounds the handler; parseConfig makes it
-//     exceed -read-timeout + -work-delay + 1s.
-//   - IdleTimeout (-idle-timeout): a keep-alive connection between requests.
-//
-// DisableGeneralOptionsHandler sends "OPTIONS *" to the app (a 404 in the
-// envelope) instead of net/http's bare 200, and net/http's own error lines
-// ("http: TLS handshake error", a panicking handler's stack) go to the JSON
-// log at level Warn instead of to stderr in plain text.
-func newHTTPServer(cfg config, h http.Handler, logger *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:                      h,
-		ReadHeaderTimeout:            cfg.readHeaderTimeout,
-		ReadTimeout:                  cfg.readTimeout,
-		WriteTimeout:                 cfg.writeTimeout,
-		IdleTimeout:                  cfg.idleTimeout,
-		MaxHeaderBytes:               maxHeaderBytes,
-		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-}
-
-// newLogger logs JSON, or text when stderr is a terminal.
-func newLogger(w io.Writer) *slog.Logger {
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, nil))
-		}
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
 }

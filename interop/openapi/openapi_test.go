@@ -1,6 +1,6 @@
 // Package openapi_test checks errorsx.OpenAPI with an independent validator,
 // github.com/getkin/kin-openapi: the document is valid OpenAPI 3.1, every
-// body and header that errorsx.NewHandler renders for every row matches the
+// body and header that errorsx.Renderer renders for every row matches the
 // response object documented for that row, and so does every golden error
 // body committed in testdata/golden.
 package openapi_test
@@ -186,7 +186,7 @@ func server(t *testing.T, doc errorsx.OpenAPIConfig) *httptest.Server {
 	cfg := doc.HandlerConfig
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(cfg)
+	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: doc.SendRequestID})))
 	e.GET("/rows/:code", func(c echo.Context) error {
 		err := errorsx.New(errorsx.Code(c.Param("code")))

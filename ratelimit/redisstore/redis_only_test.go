@@ -18,6 +18,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/redistest"
+	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/redisstore"
 	"github.com/labstack/echo/v4"
@@ -266,7 +267,7 @@ func echoApp(t *testing.T, c redis.UniversalClient, prefix string, failClosed bo
 	}
 	store := newStore(t, c, redisstore.Config{Prefix: prefix, Timeout: 300 * time.Millisecond})
 	e := echo.New()
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	mw, err := ratelimit.New(ratelimit.Config{
 		Policies:   []ratelimit.Policy{ratelimit.PerMinute("default", 1, 5)},
 		Store:      store,

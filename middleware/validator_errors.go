@@ -1,9 +1,10 @@
-package errorsx
+package middleware
 
 import (
 	"reflect"
 	"strings"
 
+	"github.com/clipia/apiguard/errorsx"
 	"github.com/go-playground/validator/v10"
 )
 
@@ -15,9 +16,9 @@ import (
 // tag-name function that returns JSON names (the middleware package does).
 // Errors from validate.Var, which have no field, get no param and a message
 // about "value".
-func FromValidationErrors(ve validator.ValidationErrors) *Error {
+func FromValidationErrors(ve validator.ValidationErrors) *errorsx.Error {
 	if len(ve) == 0 {
-		return InvalidRequest()
+		return errorsx.InvalidRequest()
 	}
 	fe := ve[0]
 	param := FieldPath(fe)
@@ -26,7 +27,7 @@ func FromValidationErrors(ve validator.ValidationErrors) *Error {
 		// validate.Var on a bare value: no field to name.
 		name = "value"
 	}
-	return &Error{row: &rows[rowInvalidRequest], param: param, message: FieldMessage(name, fe), cause: ve}
+	return errorsx.InvalidRequest().WithParam(param).WithMessage(FieldMessage(name, fe)).WithCause(ve)
 }
 
 // FieldPath returns the path of a failing field as clients name it: the

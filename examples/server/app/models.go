@@ -1,4 +1,4 @@
-package main
+package app
 
 // model is one video model the API offers.
 type model struct {

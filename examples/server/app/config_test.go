@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,18 +16,18 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
-	defaults := config{
-		addr: ":8080", rate: 10, burst: 20, workDelay: 200 * time.Millisecond,
-		idempotencyTTL: 24 * time.Hour, lockTTL: 30 * time.Second, credits: 1000,
-		readHeaderTimeout: 10 * time.Second, readTimeout: 30 * time.Second,
-		writeTimeout: 60 * time.Second, idleTimeout: 120 * time.Second,
+	defaults := Config{
+		Addr: ":8080", Rate: 10, Burst: 20, WorkDelay: 200 * time.Millisecond,
+		IdempotencyTTL: 24 * time.Hour, LockTTL: 30 * time.Second, Credits: 1000,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
 	}
-	with := func(f func(*config)) config { c := defaults; f(&c); return c }
+	with := func(f func(*Config)) Config { c := defaults; f(&c); return c }
 	tests := []struct {
 		name    string
 		args    []string
 		env     map[string]string
-		want    config
+		want    Config
 		wantErr string // "" means no error; else a substring of it
 	}{
 		{name: "defaults", want: defaults},
@@ -34,29 +35,29 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"-addr", "127.0.0.1:9000", "-redis", "redis://127.0.0.1:6379/0", "-rate", "2.5", "-burst", "7",
 				"-work-delay", "1s", "-idempotency-ttl", "1h", "-lock-ttl", "5s", "-credits", "12",
 				"-read-header-timeout", "2s", "-read-timeout", "3s", "-write-timeout", "6s", "-idle-timeout", "7s"},
-			want: config{addr: "127.0.0.1:9000", redisURL: "redis://127.0.0.1:6379/0", rate: 2.5, burst: 7,
-				workDelay: time.Second, idempotencyTTL: time.Hour, lockTTL: 5 * time.Second, credits: 12,
-				readHeaderTimeout: 2 * time.Second, readTimeout: 3 * time.Second, writeTimeout: 6 * time.Second, idleTimeout: 7 * time.Second}},
+			want: Config{Addr: "127.0.0.1:9000", RedisURL: "redis://127.0.0.1:6379/0", Rate: 2.5, Burst: 7,
+				WorkDelay: time.Second, IdempotencyTTL: time.Hour, LockTTL: 5 * time.Second, Credits: 12,
+				ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second}},
 		{name: "every environment variable",
 			env: map[string]string{"ADDR": ":9001", "REDIS_URL": "redis://r:6379/1", "RATE": "3", "BURST": "4",
 				"WORK_DELAY": "0s", "IDEMPOTENCY_TTL": "2h", "LOCK_TTL": "10s", "CREDITS": "0",
 				"READ_HEADER_TIMEOUT": "1s", "READ_TIMEOUT": "2s", "WRITE_TIMEOUT": "4s", "IDLE_TIMEOUT": "7s"},
-			want: config{addr: ":9001", redisURL: "redis://r:6379/1", rate: 3, burst: 4,
-				idempotencyTTL: 2 * time.Hour, lockTTL: 10 * time.Second, credits: 0,
-				readHeaderTimeout: time.Second, readTimeout: 2 * time.Second, writeTimeout: 4 * time.Second, idleTimeout: 7 * time.Second}},
+			want: Config{Addr: ":9001", RedisURL: "redis://r:6379/1", Rate: 3, Burst: 4,
+				IdempotencyTTL: 2 * time.Hour, LockTTL: 10 * time.Second, Credits: 0,
+				ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 4 * time.Second, IdleTimeout: 7 * time.Second}},
 		{name: "flag wins over environment",
 			args: []string{"-addr", ":1", "-rate", "5", "-credits", "9", "-redis", ""},
 			env:  map[string]string{"ADDR": ":2", "RATE": "6", "CREDITS": "8", "REDIS_URL": "redis://x:1/0"},
-			want: with(func(c *config) { c.addr, c.rate, c.credits = ":1", 5, 9 })},
+			want: with(func(c *Config) { c.Addr, c.Rate, c.Credits = ":1", 5, 9 })},
 		{name: "empty environment variable is unset", env: map[string]string{"ADDR": "", "RATE": ""}, want: defaults},
-		{name: "fractional rate", args: []string{"-rate", "0.5"}, want: with(func(c *config) { c.rate = 0.5 })},
-		{name: "work delay 0", args: []string{"-work-delay", "0"}, want: with(func(c *config) { c.workDelay = 0 })},
+		{name: "fractional rate", args: []string{"-rate", "0.5"}, want: with(func(c *Config) { c.Rate = 0.5 })},
+		{name: "work delay 0", args: []string{"-work-delay", "0"}, want: with(func(c *Config) { c.WorkDelay = 0 })},
 		{name: "a 2.5s work delay fits the default timeouts", args: []string{"-work-delay", "2.5s"},
-			want: with(func(c *config) { c.workDelay = 2500 * time.Millisecond })},
+			want: with(func(c *Config) { c.WorkDelay = 2500 * time.Millisecond })},
 		{name: "timeouts 0 are off", args: []string{"-read-header-timeout", "0", "-read-timeout", "0", "-write-timeout", "0", "-idle-timeout", "0"},
-			want: with(func(c *config) { c.readHeaderTimeout, c.readTimeout, c.writeTimeout, c.idleTimeout = 0, 0, 0, 0 })},
+			want: with(func(c *Config) { c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout = 0, 0, 0, 0 })},
 		{name: "write timeout without a read timeout", args: []string{"-read-timeout", "0", "-write-timeout", "2s", "-work-delay", "900ms"},
-			want: with(func(c *config) { c.readTimeout, c.writeTimeout, c.workDelay = 0, 2*time.Second, 900*time.Millisecond })},
+			want: with(func(c *Config) { c.ReadTimeout, c.WriteTimeout, c.WorkDelay = 0, 2*time.Second, 900*time.Millisecond })},
 
 		{name: "rate 0", args: []string{"-rate", "0"}, wantErr: "-rate must be above 0"},
 		{name: "negative rate", args: []string{"-rate", "-1"}, wantErr: "-rate must be above 0"},
@@ -88,7 +89,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseConfig(tt.args, env(tt.env), io.Discard)
+			got, err := ParseConfig(tt.args, env(tt.env), io.Discard)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("error %v, want none", err)
@@ -96,14 +97,14 @@ func TestParseConfig(t *testing.T) {
 				t.Fatalf("got %+v and no error, want an error containing %q", got, tt.wantErr)
 			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
 				t.Fatalf("error %q, want it to contain %q", err, tt.wantErr)
-			case tt.wantErr == "" && got != tt.want:
+			case tt.wantErr == "" && !reflect.DeepEqual(got, tt.want):
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}
 }
 
-// TestRunFromEnvironment checks that run takes its address from ADDR and its
+// TestRunFromEnvironment checks that Run takes its address from ADDR and its
 // store from REDIS_URL when no flag is given.
 func TestRunFromEnvironment(t *testing.T) {
 	rs := redistest.Start(t)
@@ -112,7 +113,7 @@ func TestRunFromEnvironment(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, nil, env(map[string]string{"ADDR": "127.0.0.1:0", "REDIS_URL": "redis://" + rs.Addr + "/0", "CREDITS": "33"}),
+		done <- Run(ctx, nil, env(map[string]string{"ADDR": "127.0.0.1:0", "REDIS_URL": "redis://" + rs.Addr + "/0", "CREDITS": "33"}),
 			logs, func(a string) { addrc <- a })
 	}()
 	var addr string
@@ -150,7 +151,7 @@ func TestRunFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestRunFailsOnBadStart checks that run reports, instead of serving, a bad
+// TestRunFailsOnBadStart checks that Run reports, instead of serving, a bad
 // flag, a bad Redis URL and an address in use.
 func TestRunFailsOnBadStart(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -172,7 +173,7 @@ func TestRunFailsOnBadStart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := run(ctx, tt.args, env(tt.env), io.Discard, func(string) { t.Error("run became ready") })
+			err := Run(ctx, tt.args, env(tt.env), io.Discard, func(string) { t.Error("run became ready") })
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("run error %v, want one containing %q", err, tt.wantErr)
 			}

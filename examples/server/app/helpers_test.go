@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ import (
 )
 
 // The end-to-end tests talk to the server over a real TCP listener, either
-// started in-process through run (fast, and its log is captured) or as the
+// started in-process through Run (fast, and its log is captured) or as the
 // built binary (signals, several processes sharing one Redis).
 
 // binDir holds the server binary, built at most once by serverBinary for
@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// serverBinary builds the server once (go build) and returns its path.
+// serverBinary builds the server command (go build ./examples/server, the
+// main package over Run) once and returns its path.
 func serverBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -50,7 +51,7 @@ func serverBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "server")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/clipia/apiguard/examples/server").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
@@ -112,7 +113,7 @@ func env(m map[string]string) func(string) string {
 }
 
 // startServer runs the server in-process on 127.0.0.1:0 with args (added
-// after -addr) and stops it when t ends, checking that run returned nil.
+// after -addr) and stops it when t ends, checking that Run returned nil.
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	return startServerEnv(t, nil, args...)
@@ -125,7 +126,7 @@ func startServerEnv(t *testing.T, envVars map[string]string, args ...string) *te
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(envVars), logs,
+		done <- Run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(envVars), logs,
 			func(addr string) { addrc <- addr })
 	}()
 	var addr string

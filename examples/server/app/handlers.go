@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -27,10 +27,12 @@ type generation struct {
 	tenant string
 }
 
-// app holds the handlers' state.
-type app struct {
-	ledger    *ledger
-	workDelay time.Duration
+// handlers holds the handlers' state.
+type handlers struct {
+	ledger *ledger
+	// generate stands for the generation itself (Config.Generate, or a
+	// wait of Config.WorkDelay).
+	generate func(ctx context.Context, prompt string) error
 }
 
 // tenantOf returns the caller's tenant. The auth middleware runs before every
@@ -54,15 +56,15 @@ func pathParam(c echo.Context, name string) (string, bool) {
 	return v, err == nil
 }
 
-func (a *app) healthz(c echo.Context) error {
+func (h *handlers) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (a *app) listModels(c echo.Context) error {
+func (h *handlers) listModels(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"data": catalogue})
 }
 
-func (a *app) getModel(c echo.Context) error {
+func (h *handlers) getModel(c echo.Context) error {
 	id, ok := pathParam(c, "id")
 	m, found := findModel(id)
 	if !ok || !found {
@@ -71,21 +73,21 @@ func (a *app) getModel(c echo.Context) error {
 	return c.JSON(http.StatusOK, m)
 }
 
-func (a *app) balance(c echo.Context) error {
+func (h *handlers) balance(c echo.Context) error {
 	tenant, err := tenantOf(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]int64{"credits": a.ledger.balance(tenant)})
+	return c.JSON(http.StatusOK, map[string]int64{"credits": h.ledger.balance(tenant)})
 }
 
-func (a *app) getGeneration(c echo.Context) error {
+func (h *handlers) getGeneration(c echo.Context) error {
 	tenant, err := tenantOf(c)
 	if err != nil {
 		return err
 	}
 	id, ok := pathParam(c, "id")
-	g, found := a.ledger.generation(tenant, id)
+	g, found := h.ledger.generation(tenant, id)
 	if !ok || !found {
 		return errorsx.NotFound().WithMessage("No generation with this id exists.")
 	}
@@ -96,7 +98,7 @@ func (a *app) getGeneration(c echo.Context) error {
 // validation: the request is well-formed and fits its model. What is left is
 // the app's own business: credits (402), the model's state (503, 500), the
 // work, and 201.
-func (a *app) createGeneration(c echo.Context) error {
+func (h *handlers) createGeneration(c echo.Context) error {
 	tenant, err := tenantOf(c)
 	if err != nil {
 		return err
@@ -104,13 +106,13 @@ func (a *app) createGeneration(c echo.Context) error {
 	req := generationRequestFrom(c)
 	m, _ := findModel(req.Model) // validation answered 404 for unknown models
 	cost := int64(*req.Duration) * int64(m.PricePerSecond)
-	if !a.ledger.reserve(tenant, cost) {
+	if !h.ledger.reserve(tenant, cost) {
 		return errorsx.InsufficientCredits()
 	}
 	charged := false
 	defer func() {
 		if !charged {
-			a.ledger.refund(tenant, cost)
+			h.ledger.refund(tenant, cost)
 		}
 	}()
 
@@ -125,8 +127,8 @@ func (a *app) createGeneration(c echo.Context) error {
 		return fmt.Errorf("render queue: dial tcp 10.20.30.40:5432 (db-primary.internal): connection refused")
 	}
 
-	if err := work(c.Request().Context(), a.workDelay); err != nil {
-		return err // client gone: refunded, and not stored by idempotency
+	if err := h.generate(c.Request().Context(), req.Prompt); err != nil {
+		return err // client gone (or the work failed): refunded, and not stored by idempotency
 	}
 	g := generation{
 		ID:         "gen_" + uuid.NewString(),
@@ -139,15 +141,15 @@ func (a *app) createGeneration(c echo.Context) error {
 		Status:     "succeeded",
 		tenant:     tenant,
 	}
-	a.ledger.record(g)
+	h.ledger.record(g)
 	charged = true
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+g.ID)
 	return c.JSON(http.StatusCreated, g)
 }
 
-// work stands for the generation itself: it takes d, or ends early when the
-// request is cancelled.
-func work(ctx context.Context, d time.Duration) error {
+// wait stands for the generation itself when Config.Generate is nil: it
+// takes d, or ends early when the request is cancelled.
+func wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

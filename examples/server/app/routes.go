@@ -1,10 +1,12 @@
-package main
+package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"strings"
 	"time"
 
@@ -33,48 +35,74 @@ func generationRequestFrom(c echo.Context) *generationRequest {
 	return middleware.Body[generationRequest](c)
 }
 
-// server is the wired application.
-type server struct {
+// App is the wired application: the reference server's routes behind
+// every apiguard guard, on its stores. Build it with New; serve Handler;
+// call Close when done.
+type App struct {
 	echo      *echo.Echo
 	storeName string
 	closers   []func() error
 	// pending counts idempotency work that outlives a response (a commit
-	// retried through a store blip); shutdown waits for it.
+	// retried through a store blip); Run's shutdown waits for it.
 	pending *idempotency.Pending
 }
 
-func (s *server) close() {
+// Handler returns the app's HTTP handler (its Echo instance). It is safe
+// for concurrent use. Run serves it with the timeouts of Config; a caller
+// serving it on its own server should set them likewise.
+func (s *App) Handler() http.Handler { return s.echo }
+
+// Close releases what New opened: the Redis client and the stores it
+// created (not those passed in Config). Call it once, after the handler
+// has stopped serving.
+func (s *App) Close() error {
+	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
-		_ = s.closers[i]()
+		errs = append(errs, s.closers[i]())
 	}
+	s.closers = nil
+	return errors.Join(errs...)
 }
 
-// newServer wires the app in the documented check order:
+// New wires the app of cfg, logging to logger (nil: discarded), in the
+// documented check order:
 //
 //	request id → log → recover → header limit (400) → auth (401) → rate limit (429) → scope (403)
 //	→ idempotency (409 / replay) → validation (400, 404, 422) → handler
-func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, error) {
-	s := &server{storeName: "memory", pending: new(idempotency.Pending)}
+//
+// It checks cfg as ParseConfig does. With RedisURL set it connects to that
+// Redis (an unreachable Redis is logged, not an error: the stores answer
+// 503 or fail open until it is back; ctx bounds the first ping) and points
+// go-redis's process-wide logger at logger.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &App{storeName: "memory", pending: new(idempotency.Pending)}
 	ok := false
 	defer func() {
 		if !ok {
-			s.close()
+			_ = s.Close()
 		}
 	}()
 
-	// Stores: in memory by default, in Redis when -redis is set.
-	var (
-		rlStore   ratelimit.Store
-		idemStore idempotency.Store
-	)
-	if cfg.redisURL != "" {
-		rdb, err := newRedisClient(cfg.redisURL)
+	// Stores: those of cfg when given; else in Redis when -redis is set,
+	// in memory by default.
+	rlStore, idemStore := cfg.RateLimitStore, cfg.IdempotencyStore
+	switch {
+	case rlStore != nil && idemStore != nil:
+		s.storeName = "custom"
+	case cfg.RedisURL != "":
+		rdb, err := newRedisClient(cfg.RedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("-redis: %w", err)
 		}
 		// go-redis logs through one process-wide logger, plain text to
 		// stderr by default: send its lines to the JSON log instead.
-		redact := newRedactor(cfg.redisURL)
+		redact := newRedactor(cfg.RedisURL)
 		redis.SetLogger(&redisLogger{logger: logger, redact: redact})
 		s.closers = append(s.closers, rdb.Close)
 		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -85,22 +113,33 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 			// (rate limits) until Redis is reachable.
 			logger.Warn("redis not reachable at start", "error", redact(err.Error()))
 		}
-		rs, err := rlredis.New(rdb, rlredis.Config{Prefix: "clipia:ratelimit:"})
-		if err != nil {
-			return nil, err
+		if rlStore == nil {
+			rs, err := rlredis.New(rdb, rlredis.Config{Prefix: "clipia:ratelimit:"})
+			if err != nil {
+				return nil, err
+			}
+			s.closers = append(s.closers, rs.Close)
+			rlStore = rs
 		}
-		s.closers = append(s.closers, rs.Close)
-		is, err := idemredis.New(rdb, idemredis.Config{Prefix: "clipia:idempotency:"})
-		if err != nil {
-			return nil, err
+		if idemStore == nil {
+			is, err := idemredis.New(rdb, idemredis.Config{Prefix: "clipia:idempotency:"})
+			if err != nil {
+				return nil, err
+			}
+			idemStore = is
 		}
-		rlStore, idemStore, s.storeName = rs, is, "redis"
-	} else {
-		ms := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{})
-		s.closers = append(s.closers, ms.Close)
-		is := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
-		s.closers = append(s.closers, is.Close)
-		rlStore, idemStore = ms, is
+		s.storeName = "redis"
+	default:
+		if rlStore == nil {
+			ms := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{})
+			s.closers = append(s.closers, ms.Close)
+			rlStore = ms
+		}
+		if idemStore == nil {
+			is := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
+			s.closers = append(s.closers, is.Close)
+			idemStore = is
+		}
 	}
 
 	keys, err := middleware.NewMemoryKeyStore(demoKeys)
@@ -112,17 +151,18 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 		return nil, err
 	}
 	limit, err := ratelimit.New(ratelimit.Config{
-		Policies: []ratelimit.Policy{ratePolicy(cfg.rate, cfg.burst)},
-		Store:    rlStore,
-		Logger:   logger,
+		Policies:   []ratelimit.Policy{ratePolicy(cfg.Rate, cfg.Burst)},
+		Store:      rlStore,
+		FailClosed: cfg.RateLimitFailClosed,
+		Logger:     logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	idem, err := idempotency.New(idempotency.Config{
 		Store:     idemStore,
-		Retention: cfg.idempotencyTTL,
-		Lease:     cfg.lockTTL,
+		Retention: cfg.IdempotencyTTL,
+		Lease:     cfg.LockTTL,
 		Logger:    logger,
 		Pending:   s.pending,
 	})
@@ -162,10 +202,14 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 		}
 	}
 
-	a := &app{ledger: newLedger(startCredits(cfg.credits)), workDelay: cfg.workDelay}
+	h := &handlers{ledger: newLedger(startCredits(cfg.Credits)), generate: cfg.Generate}
+	if h.generate == nil {
+		delay := cfg.WorkDelay
+		h.generate = func(ctx context.Context, _ string) error { return wait(ctx, delay) }
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorsx.NewHandler(errorsx.HandlerConfig{Logger: logger, ProblemJSON: true})
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger, ProblemJSON: true})
 	// HEAD is answered wherever GET is, through the same guards.
 	e.Pre(head)
 	e.Use(requestID, requestLog(logger), recoverMW)
@@ -173,16 +217,16 @@ func newServer(ctx context.Context, cfg config, logger *slog.Logger) (*server, e
 	// net/http's own limit (maxHeaderBytes, 1 MiB) stays far above.
 	e.Use(headerLimit)
 
-	e.GET("/healthz", a.healthz)
+	e.GET("/healthz", h.healthz)
 	// Auth and the limiter on the group, as most Echo apps wire them: an
 	// unknown path under /v1 still answers 404 with no key and no token
 	// spent, since every guard answers an unmatched route 404 first.
 	v1 := e.Group("/v1", auth, limit)
-	v1.GET("/models", a.listModels, scopes[scopeModelsRead])
-	v1.GET("/models/:id", a.getModel, scopes[scopeModelsRead])
-	v1.POST("/generations", a.createGeneration, scopes[scopeGenerationsWrite], idem, bind)
-	v1.GET("/generations/:id", a.getGeneration, scopes[scopeGenerationsRead])
-	v1.GET("/balance", a.balance, scopes[scopeGenerationsRead])
+	v1.GET("/models", h.listModels, scopes[scopeModelsRead])
+	v1.GET("/models/:id", h.getModel, scopes[scopeModelsRead])
+	v1.POST("/generations", h.createGeneration, scopes[scopeGenerationsWrite], idem, bind)
+	v1.GET("/generations/:id", h.getGeneration, scopes[scopeGenerationsRead])
+	v1.GET("/balance", h.balance, scopes[scopeGenerationsRead])
 
 	s.echo = e
 	ok = true
@@ -254,7 +298,7 @@ func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
 				keyID = p.KeyID
 			}
 			logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("request_id", errorsx.RequestID(c)),
+				slog.String("request_id", errorsx.RequestID(c.Response().Header(), c.Request())),
 				slog.String("key_id", keyID),
 				slog.String("method", c.Request().Method),
 				slog.String("route", c.Path()),

@@ -1,0 +1,123 @@
+package middleware
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/go-playground/validator/v10"
+	"github.com/labstack/echo/v4"
+)
+
+// ErrorHandler returns the Echo v4 front door of the one renderer
+// (errorsx.Renderer): an echo.HTTPErrorHandler that hands every error, from
+// guards, handlers, Echo itself (unknown route, 405, 413, 415, binder
+// errors) and recovered panics, to the renderer, which writes it as one row
+// of the catalogue. Install it with
+//
+//	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
+//
+// Echo's own errors are mapped by status with errorsx.FromStatus (an
+// *echo.BindingError names its parameter as param), validator errors a
+// handler returns become the 400 of [FromValidationErrors], and everything
+// else is mapped by errorsx.From. A response already committed is never
+// rewritten (errorsx.Renderer.Committed), and an error rendered early with
+// [Render] is not rendered or logged again. The handler is safe for
+// concurrent use.
+func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
+	r := errorsx.NewRenderer(cfg)
+	return func(err error, c echo.Context) {
+		if err == nil || errorsx.IsRendered(err) {
+			return
+		}
+		res := c.Response()
+		e := FromEcho(err)
+		if res.Committed {
+			r.Committed(res, c.Request(), c.Path(), res.Status, e)
+			return
+		}
+		r.Write(res, c.Request(), c.Path(), e)
+	}
+}
+
+// Render renders err to the client now, through the app's HTTPErrorHandler
+// ([ErrorHandler]), and returns an error that tells the handler it has been
+// rendered and logged (errorsx.Rendered): a middleware that needs the
+// response as the client saw it (the idempotency middleware stores it)
+// calls it and returns what it returns, so Echo's second call of the
+// handler writes and logs nothing. Render of nil is nil.
+//
+//	err := middleware.Render(c, next(c)) // the response now holds the error
+//	inspect(c.Response())
+//	return err
+func Render(c echo.Context, err error) error {
+	if err == nil || errorsx.IsRendered(err) {
+		return err
+	}
+	c.Error(err)
+	return errorsx.Rendered(err)
+}
+
+// FromEcho maps an error of an Echo v4 app onto the catalogue, as
+// [ErrorHandler] renders it: an *errorsx.Error in the chain as is; Echo's
+// *HTTPError by its status (errorsx.FromStatus; an *HTTPError held as the
+// Internal of another decides, as in Echo's own handler); an
+// *echo.BindingError as a 400 naming its parameter; validator errors as
+// [FromValidationErrors]; anything else as errorsx.From. It never panics.
+func FromEcho(err error) (mapped *errorsx.Error) {
+	switch x := err.(type) {
+	case nil:
+		return nil
+	case *errorsx.Error:
+		if x != nil {
+			return errorsx.From(err)
+		}
+	case *echo.HTTPError:
+		if x != nil && x.Internal == nil {
+			return errorsx.FromStatus(x.Code, "", err)
+		}
+	}
+	defer func() {
+		if recover() != nil {
+			mapped = errorsx.From(err) // records the panic as the cause
+		}
+	}()
+	t := echoTargetsPool.Get().(*echoTargets)
+	defer t.release()
+	if errors.As(err, &t.e) {
+		return errorsx.From(err)
+	}
+	he, field := (*echo.HTTPError)(nil), ""
+	switch {
+	case errors.As(err, &t.he) && t.he != nil:
+		he = t.he
+	case errors.As(err, &t.be) && t.be != nil && t.be.HTTPError != nil:
+		// Echo's parameter binders return an *echo.BindingError, whose
+		// embedded *echo.HTTPError is not in the Unwrap chain.
+		he, field = t.be.HTTPError, t.be.Field
+	case errors.As(err, &t.ve):
+		return FromValidationErrors(t.ve)
+	default:
+		return errorsx.From(err)
+	}
+	if in, ok := he.Internal.(*echo.HTTPError); ok && in != nil {
+		he = in
+	}
+	return errorsx.FromStatus(he.Code, field, err)
+}
+
+// echoTargets holds the errors.As targets of one [FromEcho] call; pooled,
+// since a target whose address goes to errors.As escapes.
+type echoTargets struct {
+	e  *errorsx.Error
+	he *echo.HTTPError
+	be *echo.BindingError
+	ve validator.ValidationErrors
+}
+
+var echoTargetsPool = sync.Pool{New: func() any { return new(echoTargets) }}
+
+func (t *echoTargets) release() {
+	*t = echoTargets{}
+	echoTargetsPool.Put(t)
+}
