@@ -64,7 +64,7 @@ func FromStatus(status int, field string, err error) (mapped *Error) {
 			mapped = &Error{row: &rows[rowInternal], cause: &panicError{value: v, err: err}}
 		}
 	}()
-	if err != nil {
+	if err != nil && !bareStatusError(err) {
 		if x, ok := err.(*Error); ok && x != nil && x.row != nil {
 			return x
 		}
@@ -85,6 +85,18 @@ func FromStatus(status int, field string, err error) (mapped *Error) {
 		e.message = field + " is not valid"
 	}
 	return e
+}
+
+// bareStatusError reports whether err is alone (it wraps nothing) and is
+// none of the errors that map by themselves: then only the status counts,
+// and FromStatus skips walking a chain (a framework's own 404 or 405, the
+// hot path of an unknown-route flood).
+func bareStatusError(err error) bool {
+	switch err.(type) {
+	case *Error, *json.SyntaxError, *json.UnmarshalTypeError, *http.MaxBytesError, interface{ Unwrap() []error }:
+		return false
+	}
+	return err != io.ErrUnexpectedEOF && errors.Unwrap(err) == nil
 }
 
 func from(err error) *Error {
