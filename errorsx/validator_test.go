@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
 	"github.com/go-playground/validator/v10"
 )
 
@@ -57,7 +57,7 @@ func TestFromValidationErrors(t *testing.T) {
 			if !errors.As(v.Struct(tc.req), &ve) {
 				t.Fatalf("want validation errors for %+v", tc.req)
 			}
-			got := middleware.FromValidationErrors(ve)
+			got := bind.FromValidationErrors(ve)
 			if got.Code() != errorsx.CodeInvalidRequest || got.Param() != tc.wantParam || got.Message() != tc.wantMessage {
 				t.Errorf("got %s param %q message %q, want invalid_request %q %q", got.Code(), got.Param(), got.Message(), tc.wantParam, tc.wantMessage)
 			}
@@ -71,11 +71,11 @@ func TestFromValidationErrorsVar(t *testing.T) {
 	if !errors.As(validator.New().Var("", "required"), &ve) {
 		t.Fatal("want validation errors")
 	}
-	got := middleware.FromValidationErrors(ve)
+	got := bind.FromValidationErrors(ve)
 	if got.Param() != "" || got.Message() != "value is required" {
 		t.Errorf("got param %q message %q, want none and %q", got.Param(), got.Message(), "value is required")
 	}
-	if got := middleware.FromValidationErrors(nil); got.Code() != errorsx.CodeInvalidRequest || got.Message() == "" {
+	if got := bind.FromValidationErrors(nil); got.Code() != errorsx.CodeInvalidRequest || got.Message() == "" {
 		t.Errorf("FromValidationErrors(nil): got %s %q", got.Code(), got.Message())
 	}
 }

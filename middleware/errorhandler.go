@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
@@ -96,7 +97,7 @@ func FromEcho(err error) (mapped *errorsx.Error) {
 		// embedded *echo.HTTPError is not in the Unwrap chain.
 		he, field = t.be.HTTPError, t.be.Field
 	case errors.As(err, &t.ve):
-		return FromValidationErrors(t.ve)
+		return bind.FromValidationErrors(t.ve)
 	default:
 		return errorsx.From(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
@@ -262,9 +263,9 @@ const embeddedMarker = "\x00"
 func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.ValidationErrors) *errorsx.Error {
 	var e *errorsx.Error
 	if len(ve) == 0 || !strings.Contains(ve[0].Namespace(), embeddedMarker) {
-		e = FromValidationErrors(ve)
+		e = bind.FromValidationErrors(ve)
 	} else {
-		param := strings.ReplaceAll(FieldPath(ve[0]), embeddedMarker+".", "")
+		param := strings.ReplaceAll(bind.FieldPath(ve[0]), embeddedMarker+".", "")
 		param = strings.TrimSuffix(strings.TrimSuffix(param, embeddedMarker), ".")
 		name := param
 		if name == "" {
@@ -272,7 +273,7 @@ func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.
 		}
 		e = errorsx.InvalidRequest().
 			WithParam(param).
-			WithMessage(FieldMessage(name, ve[0])).
+			WithMessage(bind.FieldMessage(name, ve[0])).
 			WithCause(ve)
 	}
 	if len(ve) == 0 || ve[0].Tag() != "required" || e.Param() == "" {

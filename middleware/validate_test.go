@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/go-playground/validator/v10"
@@ -525,7 +526,7 @@ func TestBindCause(t *testing.T) {
 			switch {
 			case errors.As(got, &ve):
 				for _, fe := range ve {
-					fields = append(fields, middleware.FieldPath(fe))
+					fields = append(fields, bind.FieldPath(fe))
 				}
 			case errors.As(got, &vs):
 				for _, v := range vs {
