@@ -2,15 +2,16 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 )
 
 // generation is the public record of one generation.
@@ -35,75 +36,107 @@ type handlers struct {
 	generate func(ctx context.Context, prompt string) error
 }
 
+// call is what a handler gets from the front door that routed the
+// request: the request (its context carries the principal), a lookup of
+// its path parameters, and the validated body (POST /v1/generations only).
+// The handlers are written once; each front door (routes_*.go) only fills
+// a call and hands the returned error to its renderer.
+type call struct {
+	r     *http.Request
+	param func(name string) string
+	body  *generationRequest
+}
+
+// handlerFunc is a handler of the app, whatever the front door.
+type handlerFunc func(w http.ResponseWriter, q call) error
+
+// writeJSON answers status with v as JSON, the same bytes on every front
+// door (Content-Type application/json, a trailing newline).
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
 // tenantOf returns the caller's tenant. The auth middleware runs before every
 // /v1 route, so a missing principal is a wiring bug: fail closed.
-func tenantOf(c echo.Context) (string, error) {
-	p, ok := middleware.PrincipalFrom(c)
+func tenantOf(q call) (string, error) {
+	p, ok := principal.FromContext(q.r.Context())
 	if !ok {
 		return "", errorsx.InvalidAPIKey()
 	}
 	return p.Tenant, nil
 }
 
-// pathParam returns the path parameter name, decoded. Echo v4 matches the
+// pathParam returns the path parameter name, decoded. Echo matches the
 // path as sent (escaped) and hands parameters over undecoded, so
-// /v1/models/clipia%2Dfast names clipia-fast only once decoded here; a
+// /v1/models/clipia%2Dfast names clipia-fast only once decoded here;
+// net/http's ServeMux hands them over decoded already, and its front door
+// passes them re-escaped so that this one function serves all three. A
 // parameter that does not decode names nothing (false), and the handler
-// answers 404 as for any unknown id. (net/http itself answers a path with a
-// bad escape, such as %zz, with a plain-text 400 before the app sees it.)
-func pathParam(c echo.Context, name string) (string, bool) {
-	v, err := url.PathUnescape(c.Param(name))
+// answers 404 as for any unknown id. (net/http itself answers a path with
+// a bad escape, such as %zz, with a plain-text 400 before the app sees it.)
+func pathParam(q call, name string) (string, bool) {
+	v, err := url.PathUnescape(q.param(name))
 	return v, err == nil
 }
 
-func (h *handlers) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+func (h *handlers) healthz(w http.ResponseWriter, _ call) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (h *handlers) listModels(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"data": catalogue})
+func (h *handlers) listModels(w http.ResponseWriter, _ call) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"data": catalogue})
 }
 
-func (h *handlers) getModel(c echo.Context) error {
-	id, ok := pathParam(c, "id")
+func (h *handlers) getModel(w http.ResponseWriter, q call) error {
+	id, ok := pathParam(q, "id")
 	m, found := findModel(id)
 	if !ok || !found {
 		return errorsx.NotFound().WithMessage("No model with this id exists.")
 	}
-	return c.JSON(http.StatusOK, m)
+	return writeJSON(w, http.StatusOK, m)
 }
 
-func (h *handlers) balance(c echo.Context) error {
-	tenant, err := tenantOf(c)
+func (h *handlers) balance(w http.ResponseWriter, q call) error {
+	tenant, err := tenantOf(q)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]int64{"credits": h.ledger.balance(tenant)})
+	return writeJSON(w, http.StatusOK, map[string]int64{"credits": h.ledger.balance(tenant)})
 }
 
-func (h *handlers) getGeneration(c echo.Context) error {
-	tenant, err := tenantOf(c)
+func (h *handlers) getGeneration(w http.ResponseWriter, q call) error {
+	tenant, err := tenantOf(q)
 	if err != nil {
 		return err
 	}
-	id, ok := pathParam(c, "id")
+	id, ok := pathParam(q, "id")
 	g, found := h.ledger.generation(tenant, id)
 	if !ok || !found {
 		return errorsx.NotFound().WithMessage("No generation with this id exists.")
 	}
-	return c.JSON(http.StatusOK, g)
+	return writeJSON(w, http.StatusOK, g)
 }
 
 // createGeneration runs after auth, rate limit, scope, idempotency and
 // validation: the request is well-formed and fits its model. What is left is
 // the app's own business: credits (402), the model's state (503, 500), the
 // work, and 201.
-func (h *handlers) createGeneration(c echo.Context) error {
-	tenant, err := tenantOf(c)
+func (h *handlers) createGeneration(w http.ResponseWriter, q call) error {
+	tenant, err := tenantOf(q)
 	if err != nil {
 		return err
 	}
-	req := generationRequestFrom(c)
+	req := q.body
+	if req == nil {
+		return errorsx.Internal().WithCause(errors.New("app: no bound body (wiring)"))
+	}
 	m, _ := findModel(req.Model) // validation answered 404 for unknown models
 	cost := int64(*req.Duration) * int64(m.PricePerSecond)
 	if !h.ledger.reserve(tenant, cost) {
@@ -127,7 +160,7 @@ func (h *handlers) createGeneration(c echo.Context) error {
 		return fmt.Errorf("render queue: dial tcp 10.20.30.40:5432 (db-primary.internal): connection refused")
 	}
 
-	if err := h.generate(c.Request().Context(), req.Prompt); err != nil {
+	if err := h.generate(q.r.Context(), req.Prompt); err != nil {
 		return err // client gone (or the work failed): refunded, and not stored by idempotency
 	}
 	g := generation{
@@ -143,8 +176,8 @@ func (h *handlers) createGeneration(c echo.Context) error {
 	}
 	h.ledger.record(g)
 	charged = true
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+g.ID)
-	return c.JSON(http.StatusCreated, g)
+	w.Header().Set("Location", "/v1/generations/"+g.ID)
+	return writeJSON(w, http.StatusCreated, g)
 }
 
 // wait stands for the generation itself when Config.Generate is nil: it

@@ -31,8 +31,12 @@ type generationRequest struct {
 // ModelID names the model whose rules apply (middleware.ModelRequest).
 func (r *generationRequest) ModelID() string { return r.Model }
 
-func generationRequestFrom(c echo.Context) *generationRequest {
-	return middleware.Body[generationRequest](c)
+// echo4Handler adapts a handler of the app to Echo v4: the call carries
+// Echo's path parameters and the body bound by middleware.Bind.
+func echo4Handler(h handlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return h(c.Response(), call{r: c.Request(), param: c.Param, body: middleware.Body[generationRequest](c)})
+	}
 }
 
 // App is the wired application: the reference server's routes behind
@@ -217,16 +221,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	// net/http's own limit (maxHeaderBytes, 1 MiB) stays far above.
 	e.Use(headerLimit)
 
-	e.GET("/healthz", h.healthz)
+	e.GET("/healthz", echo4Handler(h.healthz))
 	// Auth and the limiter on the group, as most Echo apps wire them: an
 	// unknown path under /v1 still answers 404 with no key and no token
 	// spent, since every guard answers an unmatched route 404 first.
 	v1 := e.Group("/v1", auth, limit)
-	v1.GET("/models", h.listModels, scopes[scopeModelsRead])
-	v1.GET("/models/:id", h.getModel, scopes[scopeModelsRead])
-	v1.POST("/generations", h.createGeneration, scopes[scopeGenerationsWrite], idem, bind)
-	v1.GET("/generations/:id", h.getGeneration, scopes[scopeGenerationsRead])
-	v1.GET("/balance", h.balance, scopes[scopeGenerationsRead])
+	v1.GET("/models", echo4Handler(h.listModels), scopes[scopeModelsRead])
+	v1.GET("/models/:id", echo4Handler(h.getModel), scopes[scopeModelsRead])
+	v1.POST("/generations", echo4Handler(h.createGeneration), scopes[scopeGenerationsWrite], idem, bind)
+	v1.GET("/generations/:id", echo4Handler(h.getGeneration), scopes[scopeGenerationsRead])
+	v1.GET("/balance", echo4Handler(h.balance), scopes[scopeGenerationsRead])
 
 	s.echo = e
 	ok = true
