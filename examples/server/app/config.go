@@ -39,6 +39,22 @@ type Config struct {
 	// LockTTL is when an in-progress idempotency lock expires, above 0
 	// (-lock-ttl, LOCK_TTL; default 30s).
 	LockTTL time.Duration
+	// Framework is the front door that serves the app: "echo4" (Echo v4,
+	// the default), "echo5" (Echo v5) or "nethttp" (net/http's ServeMux)
+	// (-framework, FRAMEWORK). Every route, status, header and body is
+	// the same on all three.
+	Framework string
+	// MaxInFlight, when above 0, is the most generations in flight per
+	// tenant on POST /v1/generations; one more answers 429
+	// rate_limit_exceeded with Retry-After (-max-in-flight, MAX_IN_FLIGHT;
+	// default 0: off).
+	MaxInFlight int
+	// PostgresURL, when not empty, keeps the credits ledger, the
+	// generations and the idempotency records in that PostgreSQL database
+	// (the app creates its tables), so several processes share balances
+	// and generations (-postgres, DATABASE_URL). Rate limits stay in Redis
+	// with RedisURL, else in memory.
+	PostgresURL string
 	// Credits are the starting credits of every demo tenant that starts
 	// with credits, not negative (-credits, CREDITS; default 1000).
 	Credits int64
@@ -70,6 +86,13 @@ type Config struct {
 	Generate func(ctx context.Context, prompt string) error
 }
 
+// The front doors of Config.Framework.
+const (
+	FrameworkEcho4   = "echo4"
+	FrameworkEcho5   = "echo5"
+	FrameworkNetHTTP = "nethttp"
+)
+
 // writeMargin is how much longer than -read-timeout plus -work-delay the
 // write timeout must be: the slowest request the server accepts reads its
 // body for nearly -read-timeout, works for -work-delay, and must still be
@@ -87,6 +110,12 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.Addr, "addr", envString(getenv, "ADDR", ":8080"), "listen address [ADDR]")
 	fs.StringVar(&cfg.RedisURL, "redis", envString(getenv, "REDIS_URL", ""),
 		"Redis URL, e.g. redis://127.0.0.1:6379/0: rate limits and idempotency keys live there; empty: in memory [REDIS_URL]")
+	fs.StringVar(&cfg.Framework, "framework", envString(getenv, "FRAMEWORK", FrameworkEcho4),
+		"front door: echo4, echo5 or nethttp [FRAMEWORK]")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0,
+		"most generations in flight per tenant on POST /v1/generations; 0: off [MAX_IN_FLIGHT]")
+	fs.StringVar(&cfg.PostgresURL, "postgres", envString(getenv, "DATABASE_URL", ""),
+		"PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/clipia: ledger, generations and idempotency records live there [DATABASE_URL]")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "requests per second per API key [RATE]")
 	fs.IntVar(&cfg.Burst, "burst", 20, "rate-limit burst per API key [BURST]")
 	fs.DurationVar(&cfg.WorkDelay, "work-delay", 200*time.Millisecond, "how long a generation runs [WORK_DELAY]")
@@ -110,6 +139,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"idempotency-ttl": "IDEMPOTENCY_TTL", "lock-ttl": "LOCK_TTL", "credits": "CREDITS",
 		"read-header-timeout": "READ_HEADER_TIMEOUT", "read-timeout": "READ_TIMEOUT",
 		"write-timeout": "WRITE_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
+		"max-in-flight": "MAX_IN_FLIGHT",
 	} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(name, v); err != nil {
@@ -136,6 +166,13 @@ func (cfg Config) check() error {
 		return fmt.Errorf("-idempotency-ttl and -lock-ttl must be above 0")
 	case cfg.Credits < 0:
 		return fmt.Errorf("-credits must not be negative, got %d", cfg.Credits)
+	case cfg.MaxInFlight < 0:
+		return fmt.Errorf("-max-in-flight must not be negative, got %d", cfg.MaxInFlight)
+	}
+	switch cfg.Framework {
+	case "", FrameworkEcho4, FrameworkEcho5, FrameworkNetHTTP:
+	default:
+		return fmt.Errorf("-framework must be echo4, echo5 or nethttp, got %q", cfg.Framework)
 	}
 	for _, d := range []struct {
 		name string

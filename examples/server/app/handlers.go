@@ -30,7 +30,7 @@ type generation struct {
 
 // handlers holds the handlers' state.
 type handlers struct {
-	ledger *ledger
+	ledger ledger
 	// generate stands for the generation itself (Config.Generate, or a
 	// wait of Config.WorkDelay).
 	generate func(ctx context.Context, prompt string) error
@@ -108,7 +108,11 @@ func (h *handlers) balance(w http.ResponseWriter, q call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]int64{"credits": h.ledger.balance(tenant)})
+	credits, err := h.ledger.balance(q.r.Context(), tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]int64{"credits": credits})
 }
 
 func (h *handlers) getGeneration(w http.ResponseWriter, q call) error {
@@ -117,8 +121,14 @@ func (h *handlers) getGeneration(w http.ResponseWriter, q call) error {
 		return err
 	}
 	id, ok := pathParam(q, "id")
-	g, found := h.ledger.generation(tenant, id)
-	if !ok || !found {
+	if !ok {
+		return errorsx.NotFound().WithMessage("No generation with this id exists.")
+	}
+	g, found, err := h.ledger.generation(q.r.Context(), tenant, id)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return errorsx.NotFound().WithMessage("No generation with this id exists.")
 	}
 	return writeJSON(w, http.StatusOK, g)
@@ -139,13 +149,16 @@ func (h *handlers) createGeneration(w http.ResponseWriter, q call) error {
 	}
 	m, _ := findModel(req.Model) // validation answered 404 for unknown models
 	cost := int64(*req.Duration) * int64(m.PricePerSecond)
-	if !h.ledger.reserve(tenant, cost) {
+	ctx := q.r.Context()
+	if ok, err := h.ledger.hold(ctx, tenant, cost); err != nil {
+		return err
+	} else if !ok {
 		return errorsx.InsufficientCredits()
 	}
 	charged := false
 	defer func() {
 		if !charged {
-			h.ledger.refund(tenant, cost)
+			h.ledger.release(context.WithoutCancel(ctx), tenant, cost)
 		}
 	}()
 
@@ -160,7 +173,7 @@ func (h *handlers) createGeneration(w http.ResponseWriter, q call) error {
 		return fmt.Errorf("render queue: dial tcp 10.20.30.40:5432 (db-primary.internal): connection refused")
 	}
 
-	if err := h.generate(q.r.Context(), req.Prompt); err != nil {
+	if err := h.generate(ctx, req.Prompt); err != nil {
 		return err // client gone (or the work failed): refunded, and not stored by idempotency
 	}
 	g := generation{
@@ -174,7 +187,13 @@ func (h *handlers) createGeneration(w http.ResponseWriter, q call) error {
 		Status:     "succeeded",
 		tenant:     tenant,
 	}
-	h.ledger.record(g)
+	ok, err := h.ledger.charge(ctx, g)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorsx.InsufficientCredits()
+	}
 	charged = true
 	w.Header().Set("Location", "/v1/generations/"+g.ID)
 	return writeJSON(w, http.StatusCreated, g)

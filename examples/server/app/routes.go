@@ -206,7 +206,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		}
 	}
 
-	h := &handlers{ledger: newLedger(startCredits(cfg.Credits)), generate: cfg.Generate}
+	h := &handlers{ledger: newMemLedger(startCredits(cfg.Credits)), generate: cfg.Generate}
 	if h.generate == nil {
 		delay := cfg.WorkDelay
 		h.generate = func(ctx context.Context, _ string) error { return wait(ctx, delay) }
