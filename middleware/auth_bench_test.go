@@ -122,19 +122,3 @@ func BenchmarkAuth(b *testing.B) {
 	b.Run("reject/echo-keyauth-map", func(b *testing.B) { benchServe(b, keyAuthBare(), "Bearer sk_test_nope", 401) })
 	b.Run("reject/apiguard", func(b *testing.B) { benchServe(b, apiguard(), "Bearer sk_test_nope", 401) })
 }
-
-// BenchmarkMemoryKeyStoreLookup is the store alone: one SHA-256 and one map
-// lookup.
-func BenchmarkMemoryKeyStoreLookup(b *testing.B) {
-	s := middleware.Must(auth.NewMemoryKeyStore(authDemoKeys()))
-	ctx := b.Context()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.Lookup(ctx, "sk_test_full"); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
