@@ -1,303 +1,49 @@
 package middleware
 
 import (
-	"errors"
-	"net/http"
-	"net/textproto"
-	"strings"
-
-	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/auth"
 	"github.com/labstack/echo/v4"
 )
 
-// DefaultMaxKeyLength is the longest API key, in bytes, that [Auth] passes to
-// the key store when [AuthConfig.MaxKeyLength] is zero.
-const DefaultMaxKeyLength = 256
-
-// HeaderAPIKey is the conventional name of the header some clients send the
-// bare key in. [Auth] reads it only when [AuthConfig.APIKeyHeader] names it.
-const HeaderAPIKey = "X-API-Key"
-
-// AuthConfig configures [Auth]. Only Store is required; every other zero
-// field means the default documented on it.
-type AuthConfig struct {
-	// Store resolves keys to principals. Required. See [MemoryKeyStore] for
-	// the built-in one and [NewCachedKeyStore] for a cache in front of a slow
-	// one.
-	Store KeyStore
-
-	// Skipper skips authentication (no principal is set) when it returns
-	// true. Nil authenticates every request. A route behind [RequireScopes]
-	// still answers 401 when skipped: scopes fail closed.
-	Skipper func(c echo.Context) bool
-
-	// APIKeyHeader, when not empty, is a second header that may carry the
-	// bare key, usually [HeaderAPIKey] ("X-API-Key"). Default: none; only
-	// "Authorization: Bearer <key>" is read. When a request sends both
-	// headers they must carry the same key.
-	APIKeyHeader string
-
-	// MaxKeyLength is the longest key in bytes; longer ones are rejected as
-	// malformed without asking the store. Default [DefaultMaxKeyLength].
-	MaxKeyLength int
-}
-
-// Reasons a key is rejected, as logged under "reason".
-const (
-	reasonMissing     = "missing"
-	reasonMultiple    = "multiple_headers"
-	reasonBadScheme   = "bad_scheme"
-	reasonEmpty       = "empty"
-	reasonTooLong     = "too_long"
-	reasonInvalidChar = "invalid_characters"
-	reasonConflicting = "conflicting_headers"
-	reasonUnknown     = "unknown"
-	reasonRevoked     = "revoked"
-)
-
-// ErrAuthRejected is the cause of every 401 that [Auth] returns; errors.Is
-// tells them from other invalid_api_key errors. The cause's text names the
-// reason ("missing", "multiple_headers", "bad_scheme", "empty", "too_long",
-// "invalid_characters", "conflicting_headers", "unknown" or "revoked"), the
-// header the key came in and, for a revoked key, its key id; never the key.
-// The renderer logs it once, with the request id.
-var ErrAuthRejected = errors.New("apiguard: API key rejected")
-
-type rejectedError struct {
-	reason string
-	header string // the header the key came in; "" when none was sent
-	keyID  string
-}
-
-func (e *rejectedError) Error() string {
-	s := ErrAuthRejected.Error() + ": " + e.reason
-	if e.header != "" {
-		s += " (header " + e.header + ")"
-	}
-	if e.keyID != "" {
-		s += " (key id " + e.keyID + ")"
-	}
-	return s
-}
-
-func (e *rejectedError) Unwrap() error { return ErrAuthRejected }
-
-// Is reports a rejected key that was sent as errorsx.ErrCredentialRejected,
-// so the renderer's challenge says error="invalid_token".
-func (e *rejectedError) Is(target error) bool {
-	return target == errorsx.ErrCredentialRejected && e.header != ""
-}
-
-// Auth returns a middleware that authenticates every request by its API
-// key and puts the key's [principal.Principal] into the request's context
-// ([SetPrincipal]), where [principal.FromContext], [PrincipalFrom],
-// [RequireScopes], the rate limiter and the idempotency middleware find it.
+// Auth returns an Echo v4 middleware that authenticates every request by
+// its API key with [auth.New](cfg) and puts the key's
+// [principal.Principal] into the request's context ([SetPrincipal]), where
+// [principal.FromContext], [PrincipalFrom], [RequireScopes], the rate
+// limiter and the idempotency middleware find it.
 //
-// The key is read from "Authorization: Bearer <key>" (the scheme in any
-// case, one or more spaces after it) and, when [AuthConfig.APIKeyHeader] is
-// set, from that header. A missing key, a malformed one (another scheme, an
-// empty key, one longer than MaxKeyLength, characters other than visible
-// ASCII, a header sent twice, two headers with different keys), an unknown
-// key and a revoked key all return the same 401 invalid_api_key with the same
-// message, so a caller cannot learn which keys exist; only the log says which
-// case it was (see [ErrAuthRejected]). The renderer adds the challenge
+// A request that matched no route is answered 404 not_found first
+// ([RouteMatched]). A rejected key is returned as the 401 invalid_api_key of
+// [auth.Authenticator.Authenticate] (see [auth.ErrRejected] for the logged
+// reason), a store failure as 503; [ErrorHandler] renders them, with the
+// challenge
 //
 //	WWW-Authenticate: Bearer realm="api"
 //
-// with `, error="invalid_token"` when the request sent a key at all
-// (RFC 6750); its realm is errorsx.HandlerConfig.Realm. A store failure (any error other than [ErrKeyNotFound]
-// or [ErrKeyRevoked]) returns 503 service_unavailable with the store's error
-// as the logged cause; it never looks like a bad key.
+// (`, error="invalid_token"` added when the request sent a key; the realm is
+// errorsx.HandlerConfig.Realm). A request that cfg.Skip skips goes on
+// without a principal.
 //
-// Auth returns an error when Store is nil, MaxKeyLength is negative, or
-// APIKeyHeader is not a valid header name or is "Authorization". The
-// middleware is safe for concurrent use.
-func Auth(cfg AuthConfig) (echo.MiddlewareFunc, error) {
-	a, err := newAuthenticator(cfg)
+// Auth returns the error of [auth.New]: Store is nil, MaxKeyLength is
+// negative, or APIKeyHeader is not a valid header name or is
+// "Authorization". The middleware is safe for concurrent use.
+func Auth(cfg auth.Config) (echo.MiddlewareFunc, error) {
+	a, err := auth.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return a.middleware, nil
-}
-
-type authenticator struct {
-	store        KeyStore
-	skipper      func(echo.Context) bool
-	apiKeyHeader string // canonical; "" when disabled
-	maxKeyLen    int
-	rejected     map[rejectedError]error // reason and header → the one 401 with that cause
-}
-
-func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("apiguard: AuthConfig.Store is nil")
-	}
-	if cfg.MaxKeyLength < 0 {
-		return nil, errors.New("apiguard: AuthConfig.MaxKeyLength is negative")
-	}
-	a := &authenticator{
-		store:     cfg.Store,
-		skipper:   cfg.Skipper,
-		maxKeyLen: cfg.MaxKeyLength,
-		rejected:  make(map[rejectedError]error),
-	}
-	if a.maxKeyLen == 0 {
-		a.maxKeyLen = DefaultMaxKeyLength
-	}
-	if h := cfg.APIKeyHeader; h != "" {
-		if !validHeaderName(h) {
-			return nil, errors.New("apiguard: AuthConfig.APIKeyHeader is not a valid header name")
-		}
-		h = textproto.CanonicalMIMEHeaderKey(h)
-		if h == echo.HeaderAuthorization {
-			return nil, errors.New(`apiguard: AuthConfig.APIKeyHeader must not be "Authorization"`)
-		}
-		a.apiKeyHeader = h
-	}
-	headers := []string{"", echo.HeaderAuthorization}
-	if a.apiKeyHeader != "" {
-		headers = append(headers, a.apiKeyHeader)
-	}
-	for _, r := range []string{reasonMissing, reasonMultiple, reasonBadScheme, reasonEmpty, reasonTooLong,
-		reasonInvalidChar, reasonConflicting, reasonUnknown, reasonRevoked} {
-		for _, h := range headers {
-			// Built once: *errorsx.Error is immutable, so every request
-			// shares these and a rejection allocates nothing.
-			re := rejectedError{reason: r, header: h}
-			a.rejected[re] = errorsx.InvalidAPIKey().WithCause(&re)
-		}
-	}
-	return a, nil
-}
-
-func (a *authenticator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if err := unmatched(c); err != nil {
-			return err
-		}
-		if a.skipper != nil && a.skipper(c) {
-			return next(c)
-		}
-		key, source, reason := a.extract(c.Request().Header)
-		if reason != "" {
-			return a.reject(reason, source, "")
-		}
-		p, err := a.store.Lookup(c.Request().Context(), key)
-		switch {
-		case err == nil && p != nil:
-			SetPrincipal(c, p)
-			return next(c)
-		case err == nil:
-			return errorsx.Internal().WithCause(errors.New("apiguard: key store returned neither a principal nor an error"))
-		case errors.Is(err, ErrKeyRevoked):
-			id := ""
-			if p != nil {
-				id = p.KeyID
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := unmatched(c); err != nil {
+				return err
 			}
-			return a.reject(reasonRevoked, source, id)
-		case errors.Is(err, ErrKeyNotFound):
-			return a.reject(reasonUnknown, source, "")
-		default:
-			return errorsx.ServiceUnavailable().WithCause(err)
+			p, err := a.Authenticate(c.Request())
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				SetPrincipal(c, p)
+			}
+			return next(c)
 		}
-	}
-}
-
-// extract finds the key in the request headers. It returns the key and the
-// header it came from, or the reason it is unusable; source is "" when no
-// key header was sent at all.
-func (a *authenticator) extract(h http.Header) (key, source, reason string) {
-	auth := h[echo.HeaderAuthorization]
-	var alt []string
-	if a.apiKeyHeader != "" {
-		alt = h[a.apiKeyHeader]
-	}
-	switch {
-	case len(auth) == 0 && len(alt) == 0:
-		return "", "", reasonMissing
-	case len(auth) > 1:
-		return "", echo.HeaderAuthorization, reasonMultiple
-	case len(alt) > 1:
-		return "", a.apiKeyHeader, reasonMultiple
-	}
-	if len(auth) == 1 {
-		key, reason = parseBearer(auth[0], a.maxKeyLen)
-		if reason != "" {
-			return "", echo.HeaderAuthorization, reason
-		}
-		source = echo.HeaderAuthorization
-	}
-	if len(alt) == 1 {
-		k, r := checkKey(alt[0], a.maxKeyLen)
-		if r != "" {
-			return "", a.apiKeyHeader, r
-		}
-		if source != "" && k != key {
-			return "", source, reasonConflicting
-		}
-		key, source = k, a.apiKeyHeader
-	}
-	return key, source, ""
-}
-
-// parseBearer takes the key out of an Authorization value of the form
-// `Bearer 1*SP key` (RFC 6750 §2.1, scheme case-insensitive per RFC 9110),
-// or says why it cannot. net/http has already trimmed surrounding
-// whitespace.
-func parseBearer(v string, maxLen int) (key, reason string) {
-	const scheme = "Bearer"
-	if v == "" {
-		return "", reasonEmpty
-	}
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", reasonBadScheme
-	}
-	rest := v[len(scheme):]
-	if rest == "" {
-		return "", reasonEmpty
-	}
-	if rest[0] != ' ' {
-		return "", reasonBadScheme // "Bearerx …", "Bearer\t…"
-	}
-	rest = strings.TrimLeft(rest, " ")
-	return checkKey(rest, maxLen)
-}
-
-// checkKey accepts 1 to maxLen visible ASCII characters.
-func checkKey(k string, maxLen int) (string, string) {
-	switch {
-	case k == "":
-		return "", reasonEmpty
-	case len(k) > maxLen:
-		return "", reasonTooLong
-	case !visibleASCII(k):
-		return "", reasonInvalidChar
-	}
-	return k, ""
-}
-
-func (a *authenticator) reject(reason, source, keyID string) error {
-	if keyID == "" {
-		if err, ok := a.rejected[rejectedError{reason: reason, header: source}]; ok {
-			return err
-		}
-	}
-	return errorsx.InvalidAPIKey().WithCause(&rejectedError{reason: reason, header: source, keyID: keyID})
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
+	}, nil
 }

@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -12,16 +11,17 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/authtest"
 	"github.com/clipia/apiguard/middleware"
-	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
 )
 
 // authDemoKeys is the reference server's table (README, reference server).
-func authDemoKeys() []middleware.KeyConfig {
+func authDemoKeys() []auth.KeyConfig {
 	rw := []string{"models:read", "generations:read", "generations:write"}
-	return []middleware.KeyConfig{
+	return []auth.KeyConfig{
 		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: rw},
 		{Key: "sk_test_other", KeyID: "key_other", Tenant: "globex", Scopes: rw},
 		{Key: "sk_test_readonly", KeyID: "key_readonly", Tenant: "acme", Scopes: []string{"models:read", "generations:read"}},
@@ -80,10 +80,10 @@ func (l *authLog) logger() *slog.Logger {
 // authEcho builds a real Echo with the renderer, request ids, the auth
 // middleware and routes of the reference server's shape. Handlers answer
 // 200 with "<key id> <tenant>".
-func authEcho(t testing.TB, cfg middleware.AuthConfig, log *authLog) *echo.Echo {
+func authEcho(t testing.TB, cfg auth.Config, log *authLog) *echo.Echo {
 	t.Helper()
 	if cfg.Store == nil {
-		cfg.Store = middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
+		cfg.Store = middleware.Must(auth.NewMemoryKeyStore(authDemoKeys()))
 	}
 	var logger *slog.Logger
 	if log != nil {
@@ -91,13 +91,13 @@ func authEcho(t testing.TB, cfg middleware.AuthConfig, log *authLog) *echo.Echo 
 	} else {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	auth, err := middleware.Auth(cfg)
+	authMW, err := middleware.Auth(cfg)
 	if err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), auth)
+	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), authMW)
 	who := func(c echo.Context) error {
 		p, ok := middleware.PrincipalFrom(c)
 		if !ok {
@@ -135,144 +135,65 @@ const (
 // authBody401 is the one 401 body every rejected key gets.
 var authBody401 = string(errorsx.AppendEnvelope(nil, errorsx.InvalidAPIKey()))
 
-func TestAuth(t *testing.T) {
-	long := "sk_" + strings.Repeat("a", middleware.DefaultMaxKeyLength)
+// TestAuthDoor runs the auth behaviour table (internal/authtest), the same
+// for the three front doors, through an Echo v4 app.
+func TestAuthDoor(t *testing.T) {
+	e := echo.New()
+	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.Use(middleware.Must(middleware.Auth(authtest.Config())))
+	for _, r := range authtest.Routes {
+		var mws []echo.MiddlewareFunc
+		switch r.Guard {
+		case authtest.RequireScopes:
+			mws = append(mws, middleware.Must(middleware.RequireScopes(r.Scopes...)))
+		case authtest.RequireAnyScope:
+			mws = append(mws, middleware.Must(middleware.RequireAnyScope(r.Scopes...)))
+		case authtest.Scopes:
+			mws = append(mws, middleware.Must(middleware.Scopes(r.Config)))
+		}
+		e.Add(r.Method, r.Path, func(c echo.Context) error {
+			return c.String(http.StatusOK, authtest.Body(middleware.PrincipalFrom(c)))
+		}, mws...)
+	}
+	authtest.Run(t, e)
+}
+
+// TestAuthLogsOnce: a rejection is logged once, by the renderer, with the
+// request id and the reason (and, for a revoked key, the key id); the
+// middleware itself logs nothing.
+func TestAuthLogsOnce(t *testing.T) {
 	tests := []struct {
-		name      string
-		apiKeyHdr string // AuthConfig.APIKeyHeader
-		method    string
-		path      string
-		headers   []authHeader
-		wantCode  int
-		wantBody  string // exact body; "" means the 401 body for 401s
-		wantWWW   string
-		wantWhy   string // logged reason of a rejection
-		wantKeyID string // logged key id of a rejection
+		name, authorization, wantWhy, wantKeyID string
 	}{
-		{name: "valid bearer", headers: []authHeader{bearer("Bearer sk_test_full")},
-			wantCode: 200, wantBody: "key_full acme"},
-		{name: "scheme lower case", headers: []authHeader{bearer("bearer sk_test_other")},
-			wantCode: 200, wantBody: "key_other globex"},
-		{name: "scheme upper case and several spaces", headers: []authHeader{bearer("BEARER   sk_test_readonly")},
-			wantCode: 200, wantBody: "key_readonly acme"},
-		{name: "missing", wantCode: 401, wantWWW: authChallenge, wantWhy: "missing"},
-		{name: "empty header", headers: []authHeader{bearer("")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "empty"},
-		{name: "scheme only", headers: []authHeader{bearer("Bearer")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "empty"},
-		{name: "scheme and spaces only", headers: []authHeader{bearer("Bearer   ")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "empty"},
-		{name: "basic scheme", headers: []authHeader{bearer("Basic c2tfdGVzdF9mdWxsOg==")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "bad_scheme"},
-		{name: "bare key without scheme", headers: []authHeader{bearer("sk_test_full")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "bad_scheme"},
-		{name: "no space after scheme", headers: []authHeader{bearer("Bearersk_test_full")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "bad_scheme"},
-		{name: "tab after scheme", headers: []authHeader{bearer("Bearer\tsk_test_full")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "bad_scheme"},
-		{name: "too long", headers: []authHeader{bearer("Bearer " + long)},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "too_long"},
-		{name: "control character", headers: []authHeader{bearer("Bearer sk_test\x01full")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "invalid_characters"},
-		{name: "space inside key", headers: []authHeader{bearer("Bearer sk_test full")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "invalid_characters"},
-		{name: "non-ASCII", headers: []authHeader{bearer("Bearer sk_tést_full")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "invalid_characters"},
-		{name: "trailing space", headers: []authHeader{bearer("Bearer sk_test_full ")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "invalid_characters"},
-		{name: "unknown", headers: []authHeader{bearer("Bearer sk_test_nope")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "unknown"},
-		{name: "key prefix of a valid key", headers: []authHeader{bearer("Bearer sk_test_ful")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "unknown"},
-		{name: "revoked", headers: []authHeader{bearer("Bearer sk_test_revoked")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "revoked", wantKeyID: "key_revoked"},
-		{name: "two authorization headers", headers: []authHeader{bearer("Bearer sk_test_full"), bearer("Bearer sk_test_full")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "multiple_headers"},
-		{name: "x-api-key ignored when not enabled", headers: []authHeader{{"X-API-Key", "sk_test_full"}},
-			wantCode: 401, wantWWW: authChallenge, wantWhy: "missing"},
-		{name: "x-api-key enabled", apiKeyHdr: middleware.HeaderAPIKey, headers: []authHeader{{"X-API-Key", "sk_test_full"}},
-			wantCode: 200, wantBody: "key_full acme"},
-		{name: "x-api-key enabled, name in other case", apiKeyHdr: "x-api-key", headers: []authHeader{{"X-Api-Key", "sk_test_full"}},
-			wantCode: 200, wantBody: "key_full acme"},
-		{name: "x-api-key and same bearer", apiKeyHdr: middleware.HeaderAPIKey,
-			headers:  []authHeader{{"X-API-Key", "sk_test_full"}, bearer("Bearer sk_test_full")},
-			wantCode: 200, wantBody: "key_full acme"},
-		{name: "x-api-key and other bearer", apiKeyHdr: middleware.HeaderAPIKey,
-			headers:  []authHeader{{"X-API-Key", "sk_test_full"}, bearer("Bearer sk_test_other")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "conflicting_headers"},
-		{name: "x-api-key unknown", apiKeyHdr: middleware.HeaderAPIKey, headers: []authHeader{{"X-API-Key", "sk_test_nope"}},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "unknown"},
-		{name: "x-api-key empty", apiKeyHdr: middleware.HeaderAPIKey, headers: []authHeader{{"X-API-Key", ""}},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "empty"},
-		{name: "x-api-key twice", apiKeyHdr: middleware.HeaderAPIKey,
-			headers:  []authHeader{{"X-API-Key", "sk_test_full"}, {"X-API-Key", "sk_test_full"}},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "multiple_headers"},
-		{name: "x-api-key revoked", apiKeyHdr: middleware.HeaderAPIKey, headers: []authHeader{{"X-API-Key", "sk_test_revoked"}},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "revoked", wantKeyID: "key_revoked"},
-		{name: "scope held", method: http.MethodPost, path: "/v1/generations", headers: []authHeader{bearer("Bearer sk_test_full")},
-			wantCode: 200, wantBody: "key_full acme"},
-		{name: "scope missing", method: http.MethodPost, path: "/v1/generations", headers: []authHeader{bearer("Bearer sk_test_readonly")},
-			wantCode: 403, wantBody: `{"error":{"type":"permission_error","code":"insufficient_scope","message":"This API key lacks the required scope: generations:write"}}`},
-		{name: "two scopes missing", path: "/v1/admin", headers: []authHeader{bearer("Bearer sk_test_full")},
-			wantCode: 403, wantBody: `{"error":{"type":"permission_error","code":"insufficient_scope","message":"This API key lacks the required scopes: admin, billing"}}`},
-		{name: "three scopes missing", path: "/v1/admin", headers: []authHeader{bearer("Bearer sk_test_readonly")},
-			wantCode: 403, wantBody: `{"error":{"type":"permission_error","code":"insufficient_scope","message":"This API key lacks the required scopes: generations:write, admin, billing"}}`},
-		{name: "any-of held", path: "/v1/any", headers: []authHeader{bearer("Bearer sk_test_readonly")},
-			wantCode: 200, wantBody: "key_readonly acme"},
-		{name: "any-of missing", path: "/v1/anyadmin", headers: []authHeader{bearer("Bearer sk_test_full")},
-			wantCode: 403, wantBody: `{"error":{"type":"permission_error","code":"insufficient_scope","message":"This API key needs one of the scopes: admin, root"}}`},
-		{name: "401 before 403", method: http.MethodPost, path: "/v1/generations", headers: []authHeader{bearer("Bearer sk_test_revoked")},
-			wantCode: 401, wantWWW: authChallengeToken, wantWhy: "revoked", wantKeyID: "key_revoked"},
+		{"unknown", "Bearer sk_test_nope", "unknown", ""},
+		{"revoked", "Bearer sk_test_revoked", "revoked", "key_revoked"},
+		{"malformed", "Token x", "bad_scheme", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log := &authLog{}
-			e := authEcho(t, middleware.AuthConfig{APIKeyHeader: tt.apiKeyHdr}, log)
-			method, path := tt.method, tt.path
-			if method == "" {
-				method = http.MethodGet
+			e := authEcho(t, auth.Config{}, log)
+			rec := authDo(e, http.MethodGet, "/v1/models", bearer(tt.authorization))
+			if rec.Code != http.StatusUnauthorized {
+				t.Fatalf("got status %d, want 401", rec.Code)
 			}
-			if path == "" {
-				path = "/v1/models"
-			}
-			rec := authDo(e, method, path, tt.headers...)
-
-			if got := rec.Code; got != tt.wantCode {
-				t.Fatalf("got status %d, want %d (body %s)", got, tt.wantCode, rec.Body)
-			}
-			wantBody := tt.wantBody
-			if wantBody == "" && tt.wantCode == 401 {
-				wantBody = authBody401
-			}
-			if got := rec.Body.String(); got != wantBody {
-				t.Errorf("got body %s, want %s", got, wantBody)
-			}
-			if got := rec.Header().Get("WWW-Authenticate"); got != tt.wantWWW {
-				t.Errorf("got WWW-Authenticate %q, want %q", got, tt.wantWWW)
-			}
-			// One record per failed request, the renderer's, whose error
-			// names why the key was rejected.
 			failed := log.records(t, "request failed")
-			if tt.wantWhy == "" {
-				if tt.wantCode == 401 && len(failed) != 1 {
-					t.Errorf("got %d records, want 1 for a 401: %v", len(failed), failed)
-				}
-				return
-			}
 			if all := log.records(t, ""); len(all) != 1 || len(failed) != 1 {
 				t.Fatalf("got %d records (%d request failed), want 1; log:\n%s", len(all), len(failed), log)
 			}
-			r := failed[0]
-			errText, _ := r["error"].(string)
+			errText, _ := failed[0]["error"].(string)
 			if !strings.Contains(errText, "API key rejected: "+tt.wantWhy) {
 				t.Errorf("got logged error %q, want reason %q", errText, tt.wantWhy)
 			}
-			if got, want := r["request_id"], rec.Header().Get("X-Request-Id"); got != want || want == "" {
+			if got, want := failed[0]["request_id"], rec.Header().Get("X-Request-Id"); got != want || want == "" {
 				t.Errorf("got logged request_id %v, want %q", got, want)
 			}
 			if tt.wantKeyID != "" && !strings.Contains(errText, "key id "+tt.wantKeyID) ||
 				tt.wantKeyID == "" && strings.Contains(errText, "key id") {
 				t.Errorf("got logged error %q, want key id %q", errText, tt.wantKeyID)
+			}
+			if strings.Contains(log.String(), "sk_test") {
+				t.Errorf("the log contains a key:\n%s", log)
 			}
 		})
 	}
@@ -283,7 +204,7 @@ func TestAuth(t *testing.T) {
 // must be byte-identical, but for WWW-Authenticate, which only says whether
 // a key was sent at all.
 func TestAuthRejectionsIndistinguishable(t *testing.T) {
-	e := authEcho(t, middleware.AuthConfig{}, nil)
+	e := authEcho(t, auth.Config{}, nil)
 	cases := []struct {
 		name    string
 		headers []authHeader
@@ -341,116 +262,9 @@ func headerString(h http.Header) string {
 	return b.String()
 }
 
-// TestAuthNeverLogsKey drives every path (accepted, each rejection, store
-// failure, scope denial) with Debug logging everywhere and looks for the
-// secret in the log.
-func TestAuthNeverLogsKey(t *testing.T) {
-	const secret = "Zq81SECRETxv"
-	keys := append(authDemoKeys(),
-		middleware.KeyConfig{Key: "sk_live_" + secret + "ok", KeyID: "key_live", Tenant: "t", Scopes: []string{"models:read"}},
-		middleware.KeyConfig{Key: "sk_live_" + secret + "rv", KeyID: "key_live_rv", Tenant: "t", Revoked: true},
-	)
-	mem := middleware.Must(middleware.NewMemoryKeyStore(keys))
-	failing := "sk_live_" + secret + "db"
-	store := middleware.KeyStoreFunc(func(ctx context.Context, key string) (*principal.Principal, error) {
-		if key == failing {
-			return nil, errors.New("connection refused")
-		}
-		return mem.Lookup(ctx, key)
-	})
-	log := &authLog{}
-	e := authEcho(t, middleware.AuthConfig{Store: store, APIKeyHeader: middleware.HeaderAPIKey}, log)
-	requests := []struct {
-		path     string
-		headers  []authHeader
-		wantCode int
-	}{
-		{"/v1/models", []authHeader{bearer("Bearer sk_live_" + secret + "ok")}, 200},
-		{"/v1/admin", []authHeader{bearer("Bearer sk_live_" + secret + "ok")}, 403},
-		{"/v1/models", []authHeader{bearer("Bearer sk_live_" + secret + "rv")}, 401},
-		{"/v1/models", []authHeader{bearer("Bearer sk_live_" + secret + "xx")}, 401},
-		{"/v1/models", []authHeader{bearer("Bearer " + failing)}, 503},
-		{"/v1/models", []authHeader{bearer("Basic " + secret)}, 401},
-		{"/v1/models", []authHeader{bearer(secret)}, 401},
-		{"/v1/models", []authHeader{bearer("Bearer " + secret + " " + secret)}, 401},
-		{"/v1/models", []authHeader{bearer("Bearer " + secret + strings.Repeat("x", 300))}, 401},
-		{"/v1/models", []authHeader{bearer("Bearer " + secret + "\x00")}, 401},
-		{"/v1/models", []authHeader{bearer("Bearer " + secret), bearer("Bearer " + secret)}, 401},
-		{"/v1/models", []authHeader{{"X-API-Key", secret + "a"}, bearer("Bearer " + secret + "b")}, 401},
-		{"/v1/models", []authHeader{{"X-API-Key", "sk_live_" + secret + "rv"}}, 401},
-	}
-	for i, r := range requests {
-		rec := authDo(e, http.MethodGet, r.path, r.headers...)
-		if rec.Code != r.wantCode {
-			t.Errorf("request %d: got status %d, want %d", i, rec.Code, r.wantCode)
-		}
-	}
-	out := log.String()
-	if n := len(log.records(t, "request failed")); n != 12 {
-		t.Errorf("got %d failed-request records, want 12 (10 rejections, a 403, a 503); the log is not being captured?", n)
-	}
-	if strings.Contains(out, secret) {
-		t.Errorf("the log contains the key:\n%s", out)
-	}
-	if !strings.Contains(out, "connection refused") {
-		t.Errorf("the store error is not in the log; want it as the 503's cause:\n%s", out)
-	}
-}
-
-// TestAuthStoreFailure: a store error is 503 (never 401) and a store that
-// returns nothing is 500.
-func TestAuthStoreFailure(t *testing.T) {
-	tests := []struct {
-		name     string
-		store    middleware.KeyStoreFunc
-		wantCode int
-		wantErr  string
-	}{
-		{"store down", func(context.Context, string) (*principal.Principal, error) {
-			return nil, errors.New("dial tcp 10.0.0.7:5432: connection refused")
-		}, 503, "service_unavailable"},
-		{"context cancelled", func(ctx context.Context, _ string) (*principal.Principal, error) {
-			return nil, context.Canceled
-		}, 503, "service_unavailable"},
-		{"not found wrapped", func(context.Context, string) (*principal.Principal, error) {
-			return nil, errors.Join(errors.New("row missing"), middleware.ErrKeyNotFound)
-		}, 401, "invalid_api_key"},
-		{"revoked without principal", func(context.Context, string) (*principal.Principal, error) {
-			return nil, middleware.ErrKeyRevoked
-		}, 401, "invalid_api_key"},
-		{"nil principal, nil error", func(context.Context, string) (*principal.Principal, error) {
-			return nil, nil
-		}, 500, "internal_error"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := authEcho(t, middleware.AuthConfig{Store: tt.store}, nil)
-			rec := authDo(e, http.MethodGet, "/v1/models", bearer("Bearer sk_test_full"))
-			if rec.Code != tt.wantCode {
-				t.Fatalf("got status %d, want %d", rec.Code, tt.wantCode)
-			}
-			var env struct {
-				Error struct{ Code, Message string }
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
-				t.Fatalf("body %q: %v", rec.Body, err)
-			}
-			if env.Error.Code != tt.wantErr {
-				t.Errorf("got code %q, want %q", env.Error.Code, tt.wantErr)
-			}
-			if strings.Contains(rec.Body.String(), "10.0.0.7") {
-				t.Errorf("the store error leaked to the client: %s", rec.Body)
-			}
-			if got := rec.Header().Get("WWW-Authenticate"); (tt.wantCode == 401) != (got != "") {
-				t.Errorf("got WWW-Authenticate %q on a %d", got, tt.wantCode)
-			}
-		})
-	}
-}
-
-func TestAuthRealmAndSkipper(t *testing.T) {
-	e := authEcho(t, middleware.AuthConfig{
-		Skipper: func(c echo.Context) bool { return c.Request().Header.Get("X-Skip") == "1" },
+func TestAuthRealmAndSkip(t *testing.T) {
+	e := authEcho(t, auth.Config{
+		Skip: func(r *http.Request) bool { return r.Header.Get("X-Skip") == "1" },
 	}, nil)
 	// The realm has one owner: the renderer.
 	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Realm: "clipia", Logger: slog.New(slog.DiscardHandler)})
@@ -491,17 +305,17 @@ func TestAuthRealmAndSkipper(t *testing.T) {
 }
 
 func TestAuthConfigErrors(t *testing.T) {
-	store := middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
+	store := middleware.Must(auth.NewMemoryKeyStore(authDemoKeys()))
 	tests := []struct {
 		name    string
-		cfg     middleware.AuthConfig
+		cfg     auth.Config
 		wantErr string
 	}{
-		{"no store", middleware.AuthConfig{}, "Store is nil"},
-		{"negative max length", middleware.AuthConfig{Store: store, MaxKeyLength: -1}, "MaxKeyLength"},
-		{"bad header name", middleware.AuthConfig{Store: store, APIKeyHeader: "X API Key"}, "APIKeyHeader"},
-		{"authorization as api key header", middleware.AuthConfig{Store: store, APIKeyHeader: "authorization"}, "Authorization"},
-		{"valid", middleware.AuthConfig{Store: store, APIKeyHeader: "X-API-Key", MaxKeyLength: 10}, ""},
+		{"no store", auth.Config{}, "Store is nil"},
+		{"negative max length", auth.Config{Store: store, MaxKeyLength: -1}, "MaxKeyLength"},
+		{"bad header name", auth.Config{Store: store, APIKeyHeader: "X API Key"}, "APIKeyHeader"},
+		{"authorization as api key header", auth.Config{Store: store, APIKeyHeader: "authorization"}, "Authorization"},
+		{"valid", auth.Config{Store: store, APIKeyHeader: "X-API-Key", MaxKeyLength: 10}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -526,53 +340,63 @@ func TestAuthConfigErrors(t *testing.T) {
 				t.Errorf("got no panic, want one")
 			}
 		}()
-		middleware.Must(middleware.Auth(middleware.AuthConfig{}))
+		middleware.Must(middleware.Auth(auth.Config{}))
 	})
 }
 
-func TestAuthMaxKeyLength(t *testing.T) {
-	key := strings.Repeat("k", 300)
-	store := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{{Key: key, KeyID: "long", Scopes: []string{"models:read"}}}))
-	tests := []struct {
-		name     string
-		max      int
-		wantCode int
-	}{
-		{"default rejects a 300-byte key", 0, 401},
-		{"raised limit accepts it", 300, 200},
-		{"one short", 299, 401},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := authEcho(t, middleware.AuthConfig{Store: store, MaxKeyLength: tt.max}, nil)
-			rec := authDo(e, http.MethodGet, "/v1/models", bearer("Bearer "+key))
-			if rec.Code != tt.wantCode {
-				t.Errorf("got status %d, want %d", rec.Code, tt.wantCode)
-			}
-		})
-	}
-}
-
 // TestAuthRejectionIsAuthRejected: the error a middleware before the
-// renderer sees is an invalid_api_key that errors.Is ErrAuthRejected, and
+// renderer sees is an invalid_api_key that errors.Is auth.ErrRejected, and
 // its text names the reason but not the key.
 func TestAuthRejectionIsAuthRejected(t *testing.T) {
-	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{
-		Store: middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())),
+	mw := middleware.Must(middleware.Auth(auth.Config{
+		Store: middleware.Must(auth.NewMemoryKeyStore(authDemoKeys())),
 	}))
 	e := echo.New()
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Authorization", "Bearer sk_test_revoked")
 	c := e.NewContext(req, httptest.NewRecorder())
 	c.SetPath("/") // as the router sets it: the request matched a route
-	err := auth(func(echo.Context) error { return nil })(c)
-	if !errors.Is(err, middleware.ErrAuthRejected) {
-		t.Fatalf("got %v, want ErrAuthRejected", err)
+	err := mw(func(echo.Context) error { return nil })(c)
+	if !errors.Is(err, auth.ErrRejected) {
+		t.Fatalf("got %v, want auth.ErrRejected", err)
 	}
 	if !errors.Is(err, errorsx.InvalidAPIKey()) {
 		t.Errorf("got %v, want an invalid_api_key", err)
 	}
 	if got := err.Error(); !strings.Contains(got, "revoked") || strings.Contains(got, "sk_test") {
 		t.Errorf("got error text %q, want the reason and no key", got)
+	}
+}
+
+// TestAuthAllocs: a skipped request and a request without a key cost the
+// Echo v4 middleware no allocation.
+func TestAuthAllocs(t *testing.T) {
+	mw := middleware.Must(middleware.Auth(auth.Config{
+		Store: middleware.Must(auth.NewMemoryKeyStore(authDemoKeys())),
+		Skip:  func(r *http.Request) bool { return r.Header.Get("X-Skip") == "1" },
+	}))
+	h := mw(func(echo.Context) error { return nil })
+	e := echo.New()
+	e.GET("/", func(echo.Context) error { return nil })
+	for _, tt := range []struct {
+		name    string
+		skip    bool
+		wantErr bool
+	}{{"skipped", true, false}, {"no key", false, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if tt.skip {
+				req.Header.Set("X-Skip", "1")
+			}
+			c := e.NewContext(req, httptest.NewRecorder())
+			c.SetPath("/")
+			var err error
+			if n := testing.AllocsPerRun(100, func() { err = h(c) }); n != 0 {
+				t.Errorf("got %v allocs per request, want 0", n)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Errorf("got error %v, want error %v", err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
@@ -16,8 +17,8 @@ import (
 // door) finds it with principal.FromContext, and PrincipalFrom agrees.
 func TestAuthPrincipalInRequestContext(t *testing.T) {
 	e := echo.New()
-	e.Use(middleware.Must(middleware.Auth(middleware.AuthConfig{
-		Store: middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())),
+	e.Use(middleware.Must(middleware.Auth(auth.Config{
+		Store: middleware.Must(auth.NewMemoryKeyStore(authDemoKeys())),
 	})))
 	var fromEcho *principal.Principal
 	e.GET("/v1/whoami", echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

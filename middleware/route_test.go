@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/ratelimit"
@@ -17,16 +18,16 @@ import (
 // groupApp wires the guards the way most Echo users do: on a group.
 func groupApp(t *testing.T) *echo.Echo {
 	t.Helper()
-	keys := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{
+	keys := middleware.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
 		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: []string{"models:read"}},
 	}))
 	e := echo.New()
 	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{})))
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
-	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{Store: keys}))
+	authMW := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
 	limit := middleware.Must(ratelimit.New(ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 1, 5)}}))
-	v1 := e.Group("/v1", auth, limit)
+	v1 := e.Group("/v1", authMW, limit)
 	v1.GET("/models", func(c echo.Context) error {
 		c.Response().Header().Set("ETag", `"m1"`)
 		return c.JSON(http.StatusOK, map[string]any{"data": []string{"clipia-fast"}})

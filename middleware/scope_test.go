@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/principal"
@@ -77,12 +78,12 @@ func TestScopes(t *testing.T) {
 			"invalid_api_key: The API key is missing, invalid or revoked."},
 		{"any-of without principal fails closed", middleware.Must(middleware.RequireAnyScope("a")), nil, 401,
 			"invalid_api_key: The API key is missing, invalid or revoked."},
-		{"config all and any, both met", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a y"), 200, ""},
-		{"config all and any, any unmet", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a"), 403,
+		{"config all and any, both met", mustScopeMW(t, auth.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a y"), 200, ""},
+		{"config all and any, any unmet", mustScopeMW(t, auth.ScopeConfig{All: []string{"a"}, Any: []string{"x", "y"}}), ptr("a"), 403,
 			"insufficient_scope: This API key needs one of the scopes: x, y"},
-		{"config all and any, all unmet first", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Any: []string{"x"}}), ptr("x"), 403,
+		{"config all and any, all unmet first", mustScopeMW(t, auth.ScopeConfig{All: []string{"a"}, Any: []string{"x"}}), ptr("x"), 403,
 			"insufficient_scope: This API key lacks the required scope: a"},
-		{"config skipper", mustScopeMW(t, middleware.ScopeConfig{All: []string{"a"}, Skipper: func(echo.Context) bool { return true }}), nil, 200, ""},
+		{"config skip", mustScopeMW(t, auth.ScopeConfig{All: []string{"a"}, Skip: func(*http.Request) bool { return true }}), nil, 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +111,7 @@ func TestScopes(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
-func mustScopeMW(t *testing.T, cfg middleware.ScopeConfig) echo.MiddlewareFunc {
+func mustScopeMW(t *testing.T, cfg auth.ScopeConfig) echo.MiddlewareFunc {
 	t.Helper()
 	mw, err := middleware.Scopes(cfg)
 	if err != nil {
@@ -122,16 +123,16 @@ func mustScopeMW(t *testing.T, cfg middleware.ScopeConfig) echo.MiddlewareFunc {
 func TestScopesConfigErrors(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     middleware.ScopeConfig
+		cfg     auth.ScopeConfig
 		wantErr bool
 	}{
-		{"zero config", middleware.ScopeConfig{}, false},
-		{"valid", middleware.ScopeConfig{All: []string{"generations:write"}, Any: []string{"a", "b"}}, false},
-		{"empty in all", middleware.ScopeConfig{All: []string{""}}, true},
-		{"space in any", middleware.ScopeConfig{Any: []string{"a b"}}, true},
-		{"quote", middleware.ScopeConfig{All: []string{`a"`}}, true},
-		{"backslash", middleware.ScopeConfig{All: []string{`a\b`}}, true},
-		{"non-ASCII", middleware.ScopeConfig{All: []string{"é"}}, true},
+		{"zero config", auth.ScopeConfig{}, false},
+		{"valid", auth.ScopeConfig{All: []string{"generations:write"}, Any: []string{"a", "b"}}, false},
+		{"empty in all", auth.ScopeConfig{All: []string{""}}, true},
+		{"space in any", auth.ScopeConfig{Any: []string{"a b"}}, true},
+		{"quote", auth.ScopeConfig{All: []string{`a"`}}, true},
+		{"backslash", auth.ScopeConfig{All: []string{`a\b`}}, true},
+		{"non-ASCII", auth.ScopeConfig{All: []string{"é"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,12 +154,12 @@ func TestScopesNoPrincipalCause(t *testing.T) {
 	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
 	c.SetPath("/")
 	err := middleware.Must(middleware.RequireScopes("a"))(func(echo.Context) error { return nil })(c)
-	if !errors.Is(err, middleware.ErrNoPrincipal) || !errors.Is(err, errorsx.InvalidAPIKey()) {
+	if !errors.Is(err, auth.ErrNoPrincipal) || !errors.Is(err, errorsx.InvalidAPIKey()) {
 		t.Errorf("got %v, want invalid_api_key caused by ErrNoPrincipal", err)
 	}
 	middleware.SetPrincipal(c, nil)
 	err = middleware.Must(middleware.RequireScopes())(func(echo.Context) error { return nil })(c)
-	if !errors.Is(err, middleware.ErrNoPrincipal) {
+	if !errors.Is(err, auth.ErrNoPrincipal) {
 		t.Errorf("nil principal: got %v, want ErrNoPrincipal", err)
 	}
 }

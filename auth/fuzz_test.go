@@ -1,4 +1,4 @@
-package middleware_test
+package auth_test
 
 import (
 	"net/http"
@@ -7,14 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/auth"
 )
 
-// authOracle is an independent statement of what Auth accepts: the scheme
+// authOracle is an independent statement of what Authenticate accepts: the scheme
 // in any case, one or more spaces, then 1–256 visible ASCII characters.
 var authOracle = regexp.MustCompile(`^(?i:bearer) +([\x21-\x7e]{1,256})$`)
 
-// FuzzAuthHeader sends arbitrary Authorization values through a real Echo
+// FuzzAuthHeader sends arbitrary Authorization values through a net/http app
 // with the renderer and checks, for every input: the answer is 200 exactly
 // when the oracle extracts a valid demo key, and then the right principal;
 // otherwise it is the one 401 body with the invalid_token challenge; the log
@@ -29,7 +29,7 @@ func FuzzAuthHeader(f *testing.F) {
 		f.Add(s)
 	}
 	log := &authLog{}
-	e := authEcho(f, middleware.AuthConfig{}, log)
+	e := authServer(f, auth.Config{}, log)
 	valid := map[string]string{
 		"sk_test_full": "key_full acme", "sk_test_other": "key_other globex",
 		"sk_test_readonly": "key_readonly acme", "sk_test_nocredits": "key_nocredits initech",

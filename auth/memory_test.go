@@ -1,4 +1,4 @@
-package middleware_test
+package auth_test
 
 import (
 	"context"
@@ -10,39 +10,39 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/principal"
 )
 
 func TestNewMemoryKeyStoreErrors(t *testing.T) {
-	digest := middleware.HashKey("sk_a")
+	digest := auth.HashKey("sk_a")
 	tests := []struct {
 		name    string
-		keys    []middleware.KeyConfig
+		keys    []auth.KeyConfig
 		wantErr string // "" for success
 	}{
 		{"empty table", nil, ""},
 		{"demo table", authDemoKeys(), ""},
-		{"digest form", []middleware.KeyConfig{{SHA256: digest, KeyID: "a"}}, ""},
-		{"digest upper case hex", []middleware.KeyConfig{{SHA256: strings.ToUpper(digest), KeyID: "a"}}, ""},
-		{"empty key", []middleware.KeyConfig{{KeyID: "a"}}, "empty key"},
-		{"key and digest", []middleware.KeyConfig{{Key: "sk_a", SHA256: digest, KeyID: "a"}}, "not both"},
-		{"short digest", []middleware.KeyConfig{{SHA256: digest[:62], KeyID: "a"}}, "64 hex"},
-		{"non-hex digest", []middleware.KeyConfig{{SHA256: strings.Repeat("z", 64), KeyID: "a"}}, "64 hex"},
-		{"no key id", []middleware.KeyConfig{{Key: "sk_a"}}, "empty key id"},
-		{"duplicate key", []middleware.KeyConfig{{Key: "sk_a", KeyID: "a"}, {Key: "sk_a", KeyID: "b"}}, `same key as key id "a"`},
-		{"duplicate key, once as digest", []middleware.KeyConfig{{Key: "sk_a", KeyID: "a"}, {SHA256: digest, KeyID: "b"}}, "same key"},
-		{"duplicate key id", []middleware.KeyConfig{{Key: "sk_a", KeyID: "a"}, {Key: "sk_b", KeyID: "a"}}, "duplicate key id"},
-		{"space in key", []middleware.KeyConfig{{Key: "sk a", KeyID: "a"}}, "visible ASCII"},
-		{"control character in key", []middleware.KeyConfig{{Key: "sk\x00", KeyID: "a"}}, "visible ASCII"},
-		{"key too long", []middleware.KeyConfig{{Key: strings.Repeat("k", middleware.MaxStoredKeyLength+1), KeyID: "a"}}, "longer than"},
-		{"longest key", []middleware.KeyConfig{{Key: strings.Repeat("k", middleware.MaxStoredKeyLength), KeyID: "a"}}, ""},
-		{"empty scope", []middleware.KeyConfig{{Key: "sk_a", KeyID: "a", Scopes: []string{""}}}, "invalid scope"},
-		{"scope with space", []middleware.KeyConfig{{Key: "sk_a", KeyID: "a", Scopes: []string{"a b"}}}, "invalid scope"},
+		{"digest form", []auth.KeyConfig{{SHA256: digest, KeyID: "a"}}, ""},
+		{"digest upper case hex", []auth.KeyConfig{{SHA256: strings.ToUpper(digest), KeyID: "a"}}, ""},
+		{"empty key", []auth.KeyConfig{{KeyID: "a"}}, "empty key"},
+		{"key and digest", []auth.KeyConfig{{Key: "sk_a", SHA256: digest, KeyID: "a"}}, "not both"},
+		{"short digest", []auth.KeyConfig{{SHA256: digest[:62], KeyID: "a"}}, "64 hex"},
+		{"non-hex digest", []auth.KeyConfig{{SHA256: strings.Repeat("z", 64), KeyID: "a"}}, "64 hex"},
+		{"no key id", []auth.KeyConfig{{Key: "sk_a"}}, "empty key id"},
+		{"duplicate key", []auth.KeyConfig{{Key: "sk_a", KeyID: "a"}, {Key: "sk_a", KeyID: "b"}}, `same key as key id "a"`},
+		{"duplicate key, once as digest", []auth.KeyConfig{{Key: "sk_a", KeyID: "a"}, {SHA256: digest, KeyID: "b"}}, "same key"},
+		{"duplicate key id", []auth.KeyConfig{{Key: "sk_a", KeyID: "a"}, {Key: "sk_b", KeyID: "a"}}, "duplicate key id"},
+		{"space in key", []auth.KeyConfig{{Key: "sk a", KeyID: "a"}}, "visible ASCII"},
+		{"control character in key", []auth.KeyConfig{{Key: "sk\x00", KeyID: "a"}}, "visible ASCII"},
+		{"key too long", []auth.KeyConfig{{Key: strings.Repeat("k", auth.MaxStoredKeyLength+1), KeyID: "a"}}, "longer than"},
+		{"longest key", []auth.KeyConfig{{Key: strings.Repeat("k", auth.MaxStoredKeyLength), KeyID: "a"}}, ""},
+		{"empty scope", []auth.KeyConfig{{Key: "sk_a", KeyID: "a", Scopes: []string{""}}}, "invalid scope"},
+		{"scope with space", []auth.KeyConfig{{Key: "sk_a", KeyID: "a", Scopes: []string{"a b"}}}, "invalid scope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := middleware.NewMemoryKeyStore(tt.keys)
+			s, err := auth.NewMemoryKeyStore(tt.keys)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("got error %v, want none", err)
@@ -69,9 +69,9 @@ func TestNewMemoryKeyStoreErrors(t *testing.T) {
 
 func TestMemoryKeyStoreLookup(t *testing.T) {
 	keys := append(authDemoKeys(),
-		middleware.KeyConfig{SHA256: middleware.HashKey("sk_hashed"), KeyID: "key_hashed", Metadata: map[string]string{"plan": "pro"}},
+		auth.KeyConfig{SHA256: auth.HashKey("sk_hashed"), KeyID: "key_hashed", Metadata: map[string]string{"plan": "pro"}},
 	)
-	s := middleware.Must(middleware.NewMemoryKeyStore(keys))
+	s := must(auth.NewMemoryKeyStore(keys))
 	tests := []struct {
 		name    string
 		key     string
@@ -83,11 +83,11 @@ func TestMemoryKeyStoreLookup(t *testing.T) {
 		{"configured as digest, tenant defaults to key id", "sk_hashed", &principal.Principal{KeyID: "key_hashed", Tenant: "key_hashed",
 			Metadata: map[string]string{"plan": "pro"}}, nil},
 		{"revoked returns its principal", "sk_test_revoked", &principal.Principal{KeyID: "key_revoked", Tenant: "acme",
-			Scopes: []string{"models:read", "generations:read", "generations:write"}}, middleware.ErrKeyRevoked},
-		{"unknown", "sk_test_nope", nil, middleware.ErrKeyNotFound},
-		{"empty", "", nil, middleware.ErrKeyNotFound},
-		{"case matters", "SK_TEST_FULL", nil, middleware.ErrKeyNotFound},
-		{"longer than the stack buffer", strings.Repeat("x", 2000), nil, middleware.ErrKeyNotFound},
+			Scopes: []string{"models:read", "generations:read", "generations:write"}}, auth.ErrKeyRevoked},
+		{"unknown", "sk_test_nope", nil, auth.ErrKeyNotFound},
+		{"empty", "", nil, auth.ErrKeyNotFound},
+		{"case matters", "SK_TEST_FULL", nil, auth.ErrKeyNotFound},
+		{"longer than the stack buffer", strings.Repeat("x", 2000), nil, auth.ErrKeyNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestMemoryKeyStoreLookup(t *testing.T) {
 func TestMemoryKeyStoreCopiesConfig(t *testing.T) {
 	scopes := []string{"a"}
 	meta := map[string]string{"k": "v"}
-	s := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{{Key: "sk", KeyID: "id", Scopes: scopes, Metadata: meta}}))
+	s := must(auth.NewMemoryKeyStore([]auth.KeyConfig{{Key: "sk", KeyID: "id", Scopes: scopes, Metadata: meta}}))
 	scopes[0] = "admin"
 	meta["k"] = "changed"
 	p, err := s.Lookup(context.Background(), "sk")
@@ -124,7 +124,7 @@ func TestMemoryKeyStoreCopiesConfig(t *testing.T) {
 
 func TestMemoryKeyStoreRevokeAndReload(t *testing.T) {
 	ctx := context.Background()
-	s := middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
+	s := must(auth.NewMemoryKeyStore(authDemoKeys()))
 	if got := s.Revoke("key_nope"); got {
 		t.Errorf("Revoke of an unknown id: got true, want false")
 	}
@@ -134,30 +134,30 @@ func TestMemoryKeyStoreRevokeAndReload(t *testing.T) {
 	if got := s.Revoke("key_full"); !got {
 		t.Errorf("second Revoke: got false, want true")
 	}
-	if _, err := s.Lookup(ctx, "sk_test_full"); !errors.Is(err, middleware.ErrKeyRevoked) {
+	if _, err := s.Lookup(ctx, "sk_test_full"); !errors.Is(err, auth.ErrKeyRevoked) {
 		t.Errorf("after Revoke: got %v, want ErrKeyRevoked", err)
 	}
 	if _, err := s.Lookup(ctx, "sk_test_other"); err != nil {
 		t.Errorf("other key after Revoke: got %v, want nil", err)
 	}
-	if err := s.Reload([]middleware.KeyConfig{{Key: "sk_new", KeyID: "new"}, {Key: "sk_new", KeyID: "dup"}}); err == nil {
+	if err := s.Reload([]auth.KeyConfig{{Key: "sk_new", KeyID: "new"}, {Key: "sk_new", KeyID: "dup"}}); err == nil {
 		t.Fatalf("Reload with a duplicate: got nil, want an error")
 	}
 	if _, err := s.Lookup(ctx, "sk_test_other"); err != nil {
 		t.Errorf("after a failed Reload: got %v, want the old table", err)
 	}
-	if err := s.Reload([]middleware.KeyConfig{{Key: "sk_new", KeyID: "new"}}); err != nil {
+	if err := s.Reload([]auth.KeyConfig{{Key: "sk_new", KeyID: "new"}}); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
-	if _, err := s.Lookup(ctx, "sk_test_other"); !errors.Is(err, middleware.ErrKeyNotFound) {
+	if _, err := s.Lookup(ctx, "sk_test_other"); !errors.Is(err, auth.ErrKeyNotFound) {
 		t.Errorf("old key after Reload: got %v, want ErrKeyNotFound", err)
 	}
 	if p, err := s.Lookup(ctx, "sk_new"); err != nil || p.KeyID != "new" {
 		t.Errorf("new key after Reload: got %v, %v", p, err)
 	}
 
-	var zero middleware.MemoryKeyStore
-	if _, err := zero.Lookup(ctx, "sk_test_full"); !errors.Is(err, middleware.ErrKeyNotFound) {
+	var zero auth.MemoryKeyStore
+	if _, err := zero.Lookup(ctx, "sk_test_full"); !errors.Is(err, auth.ErrKeyNotFound) {
 		t.Errorf("zero store: got %v, want ErrKeyNotFound", err)
 	}
 	if zero.Revoke("key_full") || zero.Len() != 0 {
@@ -168,7 +168,7 @@ func TestMemoryKeyStoreRevokeAndReload(t *testing.T) {
 // TestMemoryKeyStoreConcurrent runs lookups against revocations and reloads
 // (run with -race).
 func TestMemoryKeyStoreConcurrent(t *testing.T) {
-	s := middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys()))
+	s := must(auth.NewMemoryKeyStore(authDemoKeys()))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
@@ -193,7 +193,7 @@ func TestMemoryKeyStoreConcurrent(t *testing.T) {
 
 func TestMemoryKeyStoreLookupAllocs(t *testing.T) {
 	long := "sk_live_" + strings.Repeat("a", 200)
-	s := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{{Key: "sk_test_full", KeyID: "a"}, {Key: long, KeyID: "b"}}))
+	s := must(auth.NewMemoryKeyStore([]auth.KeyConfig{{Key: "sk_test_full", KeyID: "a"}, {Key: long, KeyID: "b"}}))
 	ctx := context.Background()
 	for _, key := range []string{"sk_test_full", long, "unknown"} {
 		allocs := testing.AllocsPerRun(100, func() { _, _ = s.Lookup(ctx, key) })
@@ -206,11 +206,11 @@ func TestMemoryKeyStoreLookupAllocs(t *testing.T) {
 func TestHashKey(t *testing.T) {
 	for _, key := range []string{"", "sk_test_full"} {
 		sum := sha256.Sum256([]byte(key))
-		if got, want := middleware.HashKey(key), hex.EncodeToString(sum[:]); got != want {
+		if got, want := auth.HashKey(key), hex.EncodeToString(sum[:]); got != want {
 			t.Errorf("HashKey(%q) = %s, want %s", key, got, want)
 		}
 	}
-	if got, want := middleware.HashKey(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"; got != want {
+	if got, want := auth.HashKey(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"; got != want {
 		t.Errorf("HashKey(\"\") = %s, want the known SHA-256 %s", got, want)
 	}
 }
@@ -218,11 +218,11 @@ func TestHashKey(t *testing.T) {
 func TestKeyStoreFunc(t *testing.T) {
 	want := &principal.Principal{KeyID: "x"}
 	var gotKey string
-	f := middleware.KeyStoreFunc(func(_ context.Context, key string) (*principal.Principal, error) {
+	f := auth.KeyStoreFunc(func(_ context.Context, key string) (*principal.Principal, error) {
 		gotKey = key
 		return want, nil
 	})
-	var s middleware.KeyStore = f
+	var s auth.KeyStore = f
 	p, err := s.Lookup(context.Background(), "k")
 	if p != want || err != nil || gotKey != "k" {
 		t.Errorf("got %v, %v, key %q; want the function's result for key k", p, err, gotKey)

@@ -1,4 +1,4 @@
-package middleware_test
+package auth_test
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/principal"
 )
 
 // countingStore counts lookups per key in front of a MemoryKeyStore, and
 // fails with errDown while down is set.
 type countingStore struct {
-	mem   *middleware.MemoryKeyStore
+	mem   *auth.MemoryKeyStore
 	mu    sync.Mutex
 	calls map[string]int
 	down  atomic.Bool
@@ -25,7 +25,7 @@ type countingStore struct {
 var errDown = errors.New("store down")
 
 func newCountingStore() *countingStore {
-	return &countingStore{mem: middleware.Must(middleware.NewMemoryKeyStore(authDemoKeys())), calls: map[string]int{}}
+	return &countingStore{mem: must(auth.NewMemoryKeyStore(authDemoKeys())), calls: map[string]int{}}
 }
 
 func (s *countingStore) Lookup(ctx context.Context, key string) (*principal.Principal, error) {
@@ -72,38 +72,38 @@ func TestCachedKeyStore(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		cfg   middleware.CacheConfig
+		cfg   auth.CacheConfig
 		steps []step
 	}{
-		{"hit within TTL, miss after", middleware.CacheConfig{TTL: time.Minute}, []step{
+		{"hit within TTL, miss after", auth.CacheConfig{TTL: time.Minute}, []step{
 			{key: "sk_test_full", wantCalls: 1},
 			{advance: 59 * time.Second, key: "sk_test_full", wantCalls: 1},
 			{advance: time.Second, key: "sk_test_full", wantCalls: 2},
 		}},
-		{"default TTL is 30s", middleware.CacheConfig{}, []step{
+		{"default TTL is 30s", auth.CacheConfig{}, []step{
 			{key: "sk_test_full", wantCalls: 1},
 			{advance: 29 * time.Second, key: "sk_test_full", wantCalls: 1},
 			{advance: time.Second, key: "sk_test_full", wantCalls: 2},
 		}},
-		{"revoked cached like a found key", middleware.CacheConfig{TTL: time.Minute}, []step{
-			{key: "sk_test_revoked", wantErr: middleware.ErrKeyRevoked, wantCalls: 1},
-			{key: "sk_test_revoked", wantErr: middleware.ErrKeyRevoked, wantCalls: 1},
+		{"revoked cached like a found key", auth.CacheConfig{TTL: time.Minute}, []step{
+			{key: "sk_test_revoked", wantErr: auth.ErrKeyRevoked, wantCalls: 1},
+			{key: "sk_test_revoked", wantErr: auth.ErrKeyRevoked, wantCalls: 1},
 		}},
-		{"unknown not cached by default", middleware.CacheConfig{}, []step{
-			{key: "sk_nope", wantErr: middleware.ErrKeyNotFound, wantCalls: 1},
-			{key: "sk_nope", wantErr: middleware.ErrKeyNotFound, wantCalls: 2},
+		{"unknown not cached by default", auth.CacheConfig{}, []step{
+			{key: "sk_nope", wantErr: auth.ErrKeyNotFound, wantCalls: 1},
+			{key: "sk_nope", wantErr: auth.ErrKeyNotFound, wantCalls: 2},
 		}},
-		{"unknown cached for NegativeTTL", middleware.CacheConfig{NegativeTTL: 5 * time.Second}, []step{
-			{key: "sk_nope", wantErr: middleware.ErrKeyNotFound, wantCalls: 1},
-			{advance: 4 * time.Second, key: "sk_nope", wantErr: middleware.ErrKeyNotFound, wantCalls: 1},
-			{advance: time.Second, key: "sk_nope", wantErr: middleware.ErrKeyNotFound, wantCalls: 2},
+		{"unknown cached for NegativeTTL", auth.CacheConfig{NegativeTTL: 5 * time.Second}, []step{
+			{key: "sk_nope", wantErr: auth.ErrKeyNotFound, wantCalls: 1},
+			{advance: 4 * time.Second, key: "sk_nope", wantErr: auth.ErrKeyNotFound, wantCalls: 1},
+			{advance: time.Second, key: "sk_nope", wantErr: auth.ErrKeyNotFound, wantCalls: 2},
 		}},
-		{"store errors never cached", middleware.CacheConfig{}, []step{
+		{"store errors never cached", auth.CacheConfig{}, []step{
 			{key: "sk_test_full", down: true, wantErr: errDown, wantCalls: 1},
 			{key: "sk_test_full", wantCalls: 2},
 			{key: "sk_test_full", wantCalls: 2},
 		}},
-		{"cached answer survives a store outage", middleware.CacheConfig{}, []step{
+		{"cached answer survives a store outage", auth.CacheConfig{}, []step{
 			{key: "sk_test_full", wantCalls: 1},
 			{key: "sk_test_full", down: true, wantCalls: 1},
 		}},
@@ -114,7 +114,7 @@ func TestCachedKeyStore(t *testing.T) {
 			clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 			cfg := tt.cfg
 			cfg.Now = clock.Now
-			c, err := middleware.NewCachedKeyStore(under, cfg)
+			c, err := auth.NewCachedKeyStore(under, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,12 +137,12 @@ func TestCachedKeyStore(t *testing.T) {
 }
 
 func TestCachedKeyStoreBounded(t *testing.T) {
-	var keys []middleware.KeyConfig
+	var keys []auth.KeyConfig
 	for i := range 50 {
-		keys = append(keys, middleware.KeyConfig{Key: fmt.Sprintf("sk_%d", i), KeyID: fmt.Sprint(i)})
+		keys = append(keys, auth.KeyConfig{Key: fmt.Sprintf("sk_%d", i), KeyID: fmt.Sprint(i)})
 	}
-	mem := middleware.Must(middleware.NewMemoryKeyStore(keys))
-	c, err := middleware.NewCachedKeyStore(mem, middleware.CacheConfig{MaxEntries: 10})
+	mem := must(auth.NewMemoryKeyStore(keys))
+	c, err := auth.NewCachedKeyStore(mem, auth.CacheConfig{MaxEntries: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func (s *blockingStore) Lookup(ctx context.Context, key string) (*principal.Prin
 // the store sees exactly one call.
 func TestCachedKeyStoreCoalesces(t *testing.T) {
 	s := &blockingStore{entered: make(chan struct{}), release: make(chan struct{})}
-	c, err := middleware.NewCachedKeyStore(s, middleware.CacheConfig{})
+	c, err := auth.NewCachedKeyStore(s, auth.CacheConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestCachedKeyStoreCoalesces(t *testing.T) {
 // the store themselves instead of inheriting the failure.
 func TestCachedKeyStoreLeaderFails(t *testing.T) {
 	s := &blockingStore{entered: make(chan struct{}), release: make(chan struct{}), failFirst: true}
-	c, err := middleware.NewCachedKeyStore(s, middleware.CacheConfig{})
+	c, err := auth.NewCachedKeyStore(s, auth.CacheConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,20 +249,20 @@ func TestCachedKeyStoreLeaderFails(t *testing.T) {
 }
 
 func TestNewCachedKeyStoreErrors(t *testing.T) {
-	mem := middleware.Must(middleware.NewMemoryKeyStore(nil))
+	mem := must(auth.NewMemoryKeyStore(nil))
 	tests := []struct {
 		name  string
-		store middleware.KeyStore
-		cfg   middleware.CacheConfig
+		store auth.KeyStore
+		cfg   auth.CacheConfig
 	}{
-		{"nil store", nil, middleware.CacheConfig{}},
-		{"negative TTL", mem, middleware.CacheConfig{TTL: -1}},
-		{"negative NegativeTTL", mem, middleware.CacheConfig{NegativeTTL: -1}},
-		{"negative MaxEntries", mem, middleware.CacheConfig{MaxEntries: -1}},
+		{"nil store", nil, auth.CacheConfig{}},
+		{"negative TTL", mem, auth.CacheConfig{TTL: -1}},
+		{"negative NegativeTTL", mem, auth.CacheConfig{NegativeTTL: -1}},
+		{"negative MaxEntries", mem, auth.CacheConfig{MaxEntries: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if c, err := middleware.NewCachedKeyStore(tt.store, tt.cfg); err == nil || c != nil {
+			if c, err := auth.NewCachedKeyStore(tt.store, tt.cfg); err == nil || c != nil {
 				t.Errorf("got %v, %v; want an error", c, err)
 			}
 		})
