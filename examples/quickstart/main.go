@@ -11,6 +11,7 @@ import (
 	"log"
 	"net/http"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/middleware"
@@ -25,7 +26,7 @@ type GenerationRequest struct {
 }
 
 func newApp() *echo.Echo {
-	keys := middleware.Must(middleware.NewMemoryKeyStore([]middleware.KeyConfig{
+	keys := middleware.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
 		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: []string{"generations:write"}},
 	}))
 
@@ -37,7 +38,7 @@ func newApp() *echo.Echo {
 		middleware.Must(middleware.Recover(middleware.RecoverConfig{})),
 	)
 
-	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{Store: keys}))
+	auth := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
 	limit := middleware.Must(ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))

@@ -66,7 +66,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "idempotency ttl 0", args: []string{"-idempotency-ttl", "0s"}, wantErr: "-idempotency-ttl"},
 		{name: "lock ttl 0", args: []string{"-lock-ttl", "0s"}, wantErr: "-lock-ttl"},
 		{name: "framework and its neighbours", args: []string{"-framework", "nethttp", "-max-in-flight", "3", "-postgres", "postgres://u@127.0.0.1:5432/c"},
-			want: with(func(c *Config) { c.Framework, c.MaxInFlight, c.PostgresURL = FrameworkNetHTTP, 3, "postgres://u@127.0.0.1:5432/c" })},
+			want: with(func(c *Config) {
+				c.Framework, c.MaxInFlight, c.PostgresURL = FrameworkNetHTTP, 3, "postgres://u@127.0.0.1:5432/c"
+			})},
 		{name: "framework from the environment", env: map[string]string{"FRAMEWORK": "echo5", "MAX_IN_FLIGHT": "2", "DATABASE_URL": "postgres://x"},
 			want: with(func(c *Config) { c.Framework, c.MaxInFlight, c.PostgresURL = FrameworkEcho5, 2, "postgres://x" })},
 		{name: "unknown framework", args: []string{"-framework", "gin"}, wantErr: `-framework must be echo4, echo5 or nethttp, got "gin"`},

@@ -3,7 +3,7 @@ package app
 import (
 	"log/slog"
 
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/auth"
 )
 
 // Scopes of the demo API.
@@ -15,8 +15,8 @@ const (
 
 // demoKeys are the fixed, documented demo API keys (README, reference server). A
 // real app loads keys from its database, ideally as SHA-256 digests
-// (middleware.KeyConfig.SHA256), never in clear.
-var demoKeys = []middleware.KeyConfig{
+// (auth.KeyConfig.SHA256), never in clear.
+var demoKeys = []auth.KeyConfig{
 	{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme",
 		Scopes: []string{scopeModelsRead, scopeGenerationsRead, scopeGenerationsWrite}},
 	{Key: "sk_test_other", KeyID: "key_other", Tenant: "globex",

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
@@ -146,11 +147,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		}
 	}
 
-	keys, err := middleware.NewMemoryKeyStore(demoKeys)
+	keys, err := auth.NewMemoryKeyStore(demoKeys)
 	if err != nil {
 		return nil, err
 	}
-	auth, err := middleware.Auth(middleware.AuthConfig{Store: keys, APIKeyHeader: middleware.HeaderAPIKey})
+	authMW, err := middleware.Auth(auth.Config{Store: keys, APIKeyHeader: auth.HeaderAPIKey})
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +226,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	// Auth and the limiter on the group, as most Echo apps wire them: an
 	// unknown path under /v1 still answers 404 with no key and no token
 	// spent, since every guard answers an unmatched route 404 first.
-	v1 := e.Group("/v1", auth, limit)
+	v1 := e.Group("/v1", authMW, limit)
 	v1.GET("/models", echo4Handler(h.listModels), scopes[scopeModelsRead])
 	v1.GET("/models/:id", echo4Handler(h.getModel), scopes[scopeModelsRead])
 	v1.POST("/generations", echo4Handler(h.createGeneration), scopes[scopeGenerationsWrite], idem, bind)
