@@ -5,7 +5,7 @@ package middleware
 // store); Must is for program setup in main, where a bad configuration
 // should stop the program:
 //
-//	auth := middleware.Must(middleware.Auth(middleware.AuthConfig{Store: keys}))
+//	auth := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
 //	limit := middleware.Must(ratelimit.New(ratelimit.Config{Policies: policies}))
 func Must[T any](v T, err error) T {
 	if err != nil {
