@@ -13,7 +13,7 @@ import (
 // struct order) becomes param and the message; the whole list stays in the
 // cause for the log. The param is the field's namespace without the top-level
 // struct name, so it is the JSON path when the validator was set up with a
-// tag-name function that returns JSON names (the middleware package does).
+// tag-name function that returns JSON names ([NewValidator] does).
 // Errors from validate.Var, which have no field, get no param and a message
 // about "value".
 func FromValidationErrors(ve validator.ValidationErrors) *errorsx.Error {

@@ -1,4 +1,4 @@
-package middleware
+package bind
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 )
 
 // ModelRequest is implemented by request types that name a model. With
-// [BindConfig].Models set, [Bind] looks the model up by ModelID after the
+// [Config].Models set, [Binder.Bind] looks the model up by ModelID after the
 // request is valid and checks its rules.
 type ModelRequest interface {
 	ModelID() string
 }
 
 // ModelRegistry finds a model by id. Lookup returns the model and true, or
-// nil and false (with a nil error) for an unknown id, which [Bind] answers
+// nil and false (with a nil error) for an unknown id, which [Binder.Bind] answers
 // with 404 not_found; an error means the registry could not answer (a
 // database is down) and becomes 503 service_unavailable, never a 4xx.
 // Implementations must be safe for concurrent use. [MemoryModels] is the
@@ -45,8 +45,8 @@ type Model struct {
 	Rules []Rule
 
 	// Data is the app's own information about the model (price, display
-	// name); the middleware never reads it. Handlers reach it through
-	// [ModelFrom].
+	// name); the binder never reads it. Handlers reach it through the
+	// front door's ModelFrom.
 	Data any
 }
 
@@ -103,7 +103,7 @@ type Fields struct {
 	p *plan
 }
 
-// Request returns the bound request, a *T of the route's Bind[T], for rules
+// Request returns the bound request, a *T of the route's Binder[T], for rules
 // that prefer the typed value.
 func (f Fields) Request() any {
 	if !f.v.IsValid() {
@@ -300,10 +300,10 @@ func NewMemoryModels(models ...Model) (*MemoryModels, error) {
 	for i := range models {
 		m := models[i]
 		if m.ID == "" {
-			return nil, errors.New("middleware: NewMemoryModels: model with an empty ID")
+			return nil, errors.New("bind: NewMemoryModels: model with an empty ID")
 		}
 		if _, dup := r.byID[m.ID]; dup {
-			return nil, fmt.Errorf("middleware: NewMemoryModels: duplicate model %q", m.ID)
+			return nil, fmt.Errorf("bind: NewMemoryModels: duplicate model %q", m.ID)
 		}
 		r.byID[m.ID] = &m
 		r.order = append(r.order, &m)
@@ -321,7 +321,7 @@ func (r *MemoryModels) Lookup(_ context.Context, id string) (*Model, bool, error
 }
 
 // List returns the models in registration order, e.g. for GET /v1/models.
-// [Bind] also uses it to check, at construction, that every rule and
+// [New] also uses it to check, at construction, that every rule and
 // default names a field of the request type.
 func (r *MemoryModels) List() []*Model {
 	if r == nil {

@@ -1,4 +1,4 @@
-package middleware
+package bind
 
 import (
 	"bytes"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/bodyread"
-	"github.com/labstack/echo/v4"
 )
 
 var bodyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -27,8 +26,7 @@ const maxPooledBody = 64 << 10
 // bindBody reads the JSON body into v, per the route's BodyMode, and returns
 // the bytes read (in buf's array; nil when the route reads no body), for
 // describing a later validation error.
-func (b *binder) bindBody(c echo.Context, v any, buf []byte) ([]byte, error) {
-	req := c.Request()
+func (b *binder) bindBody(w http.ResponseWriter, req *http.Request, v any, buf []byte) ([]byte, error) {
 	mode := b.cfg.Body
 	if mode == BodyAuto {
 		switch req.Method {
@@ -47,11 +45,11 @@ func (b *binder) bindBody(c echo.Context, v any, buf []byte) ([]byte, error) {
 	if req.ContentLength <= b.cfg.MaxBodyBytes {
 		// A body declared over the limit is "too large" whatever its
 		// type; bodyread.Read says so before reading.
-		if err := checkContentType(req.Header.Get(echo.HeaderContentType)); err != nil {
+		if err := checkContentType(req.Header.Get("Content-Type")); err != nil {
 			return nil, err
 		}
 	}
-	data, rerr := bodyread.Read(buf, c.Response(), req, b.cfg.MaxBodyBytes, b.cfg.ReadTimeout)
+	data, rerr := bodyread.Read(buf, w, req, b.cfg.MaxBodyBytes, b.cfg.ReadTimeout)
 	if rerr != nil {
 		return data, rerr
 	}
@@ -112,11 +110,13 @@ func emptyBody(mode BodyMode) error {
 	return nil
 }
 
+const mimeJSON = "application/json"
+
 // checkContentType accepts application/json and any application/*+json,
 // with no charset or utf-8.
 func checkContentType(ct string) error {
 	switch ct {
-	case echo.MIMEApplicationJSON, "application/json; charset=UTF-8", "application/json; charset=utf-8":
+	case mimeJSON, "application/json; charset=UTF-8", "application/json; charset=utf-8":
 		return nil
 	}
 	bad := func(cause error) error {
@@ -129,7 +129,7 @@ func checkContentType(ct string) error {
 	if err != nil {
 		return bad(err)
 	}
-	if mt != echo.MIMEApplicationJSON && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+	if mt != mimeJSON && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return bad(errContentType)
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {

@@ -1,4 +1,4 @@
-package middleware_test
+package bind_test
 
 import (
 	"bufio"
@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clipia/apiguard/middleware"
-	"github.com/labstack/echo/v4"
+	"github.com/clipia/apiguard/bind"
 )
 
 // The issue's slow client: a valid request whose headers arrive and whose
@@ -21,14 +20,9 @@ import (
 // instead of holding the handler until the client finishes.
 func TestBindSlowBody(t *testing.T) {
 	const bound = 10 * time.Second // far above the timeout: only "never" fails
-	bind, err := middleware.Bind[msgRequest](middleware.BindConfig{ReadTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := echo.New()
-	e.HTTPErrorHandler = newRenderer()
-	e.POST("/m", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, bind)
-	srv := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("POST /m", route(t, bind.Config{ReadTimeout: 300 * time.Millisecond}, noContent[msgRequest]))
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	body := `{"model":"m","duration":5,"tags":["` + strings.Repeat("a", 1000) + `"]}`
@@ -96,10 +90,10 @@ func TestBindSlowBody(t *testing.T) {
 }
 
 func TestBindReadTimeoutConfig(t *testing.T) {
-	if _, err := middleware.Bind[msgRequest](middleware.BindConfig{ReadTimeout: -time.Second}); err == nil {
+	if _, err := bind.New[msgRequest](bind.Config{ReadTimeout: -time.Second}); err == nil {
 		t.Error("a negative ReadTimeout: got no error, want one")
 	}
-	if _, err := middleware.Bind[msgRequest](middleware.BindConfig{}); err != nil {
+	if _, err := bind.New[msgRequest](bind.Config{}); err != nil {
 		t.Errorf("zero ReadTimeout (the default): got %v", err)
 	}
 }

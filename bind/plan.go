@@ -1,19 +1,19 @@
-package middleware
+package bind
 
 import (
 	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/labstack/echo/v4"
 )
 
-// plan is what Bind learns about a request type once, at construction: the
+// plan is what New learns about a request type once, at construction: the
 // fields bound from the query string and the path, and the JSON path of
 // every (nested) field for model rules and defaults.
 type plan struct {
@@ -302,10 +302,11 @@ func isUint(k reflect.Kind) bool {
 	return k >= reflect.Uint && k <= reflect.Uintptr
 }
 
-// bindParams sets the query-string fields, then the path fields.
-func (p *plan) bindParams(c echo.Context, v reflect.Value) error {
+// bindParams sets the query-string fields, then the path fields (param
+// nil: none; an empty value is absent).
+func (p *plan) bindParams(r *http.Request, param func(string) string, v reflect.Value) error {
 	if len(p.query) > 0 {
-		q := c.QueryParams()
+		q := r.URL.Query()
 		for i := range p.query {
 			pf := &p.query[i]
 			vals, ok := q[pf.name]
@@ -317,17 +318,15 @@ func (p *plan) bindParams(c echo.Context, v reflect.Value) error {
 			}
 		}
 	}
-	if len(p.path) > 0 {
-		names, values := c.ParamNames(), c.ParamValues()
+	if len(p.path) > 0 && param != nil {
 		for i := range p.path {
 			pf := &p.path[i]
-			for j, n := range names {
-				if n == pf.name && j < len(values) {
-					if err := pf.set(v.FieldByIndex(pf.index), values[j:j+1]); err != nil {
-						return err
-					}
-					break
-				}
+			raw := param(pf.name)
+			if raw == "" {
+				continue
+			}
+			if err := pf.set(v.FieldByIndex(pf.index), []string{raw}); err != nil {
+				return err
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
@@ -33,20 +34,20 @@ func (r *GenerationRequest) Default() {
 }
 
 func ExampleBind() {
-	models, err := middleware.NewMemoryModels(
-		middleware.Model{
+	models, err := bind.NewMemoryModels(
+		bind.Model{
 			ID:       "clipia-fast",
 			Defaults: map[string]any{"resolution": "480p"},
-			Rules: []middleware.Rule{
-				middleware.MaxInt("duration", 10, "seconds"),
-				middleware.OneOf("resolution", "480p", "720p"),
+			Rules: []bind.Rule{
+				bind.MaxInt("duration", 10, "seconds"),
+				bind.OneOf("resolution", "480p", "720p"),
 			},
 		},
 	)
 	if err != nil {
 		panic(err)
 	}
-	bind, err := middleware.Bind[GenerationRequest](middleware.BindConfig{Models: models, Strict: true})
+	bind, err := middleware.Bind[GenerationRequest](bind.Config{Models: models, Strict: true})
 	if err != nil {
 		panic(err)
 	}
@@ -79,36 +80,6 @@ func ExampleBind() {
 	// 422 {"error":{"type":"invalid_request_error","code":"model_input_invalid","message":"clipia-fast accepts a duration of at most 10 seconds","param":"duration"}}
 }
 
-// A rule across fields is a RuleFunc; it reads the request by JSON path
-// through Fields (or type-asserts Fields.Request to the request type).
-func ExampleRuleFunc() {
-	fourKShort := middleware.RuleFunc(func(m *middleware.Model, f middleware.Fields) *middleware.Violation {
-		res, _ := f.String("resolution")
-		d, _ := f.Int("duration")
-		if res == "4k" && d > 30 {
-			return &middleware.Violation{Param: "duration", Message: m.ID + " renders 4k for a duration of at most 30 seconds"}
-		}
-		return nil
-	})
-	models, _ := middleware.NewMemoryModels(middleware.Model{
-		ID:    "clipia-pro",
-		Rules: []middleware.Rule{middleware.MaxInt("duration", 60, "seconds"), fourKShort},
-	})
-	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
-	e.POST("/v1/generations", func(c echo.Context) error { return c.NoContent(http.StatusCreated) },
-		middleware.Must(middleware.Bind[GenerationRequest](middleware.BindConfig{Models: models})))
-
-	req := httptest.NewRequest(http.MethodPost, "/v1/generations",
-		strings.NewReader(`{"model":"clipia-pro","prompt":"a cat","duration":45,"resolution":"4k"}`))
-	req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, req)
-	fmt.Println(rec.Code, rec.Body.String())
-	// Output:
-	// 422 {"error":{"type":"invalid_request_error","code":"model_input_invalid","message":"clipia-pro renders 4k for a duration of at most 30 seconds","param":"duration"}}
-}
-
 // Path and query parameters bind through `param` and `query` tags; a value
 // that does not parse is a 400 naming the parameter.
 func ExampleBody() {
@@ -122,7 +93,7 @@ func ExampleBody() {
 	e.GET("/projects/:project/generations", func(c echo.Context) error {
 		q := middleware.Body[listGenerations](c)
 		return c.String(http.StatusOK, fmt.Sprintf("project %d, limit %d, status %q", q.Project, q.Limit, q.Status))
-	}, middleware.Must(middleware.Bind[listGenerations](middleware.BindConfig{})))
+	}, middleware.Must(middleware.Bind[listGenerations](bind.Config{})))
 
 	for _, target := range []string{
 		"/projects/7/generations?limit=20&status=queued",

@@ -1,4 +1,4 @@
-package middleware_test
+package bind_test
 
 import (
 	"io"
@@ -8,8 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipia/apiguard/middleware"
-	"github.com/labstack/echo/v4"
+	"github.com/clipia/apiguard/bind"
 )
 
 // msgRequest has a field of each kind the binder reports on by name.
@@ -44,31 +43,17 @@ type msgPath struct {
 	Project int `param:"project" validate:"required"`
 }
 
-// newMessageServer is a real Echo app with the errorsx renderer and one
-// Bind route per configuration the messages depend on.
-func newMessageServer(t *testing.T) *echo.Echo {
+// newMessageServer is a ServeMux with the errorsx renderer and one route
+// per configuration the messages depend on.
+func newMessageServer(t *testing.T) *http.ServeMux {
 	t.Helper()
-	e := echo.New()
-	e.HTTPErrorHandler = newRenderer()
-	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
-	route := func(method, path string, mw echo.MiddlewareFunc, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.Add(method, path, ok, mw)
-	}
-	mw, err := middleware.Bind[msgRequest](middleware.BindConfig{})
-	route(http.MethodPost, "/m", mw, err)
-	mw, err = middleware.Bind[msgRequest](middleware.BindConfig{Strict: true})
-	route(http.MethodPost, "/m/strict", mw, err)
-	mw, err = middleware.Bind[msgRequest](middleware.BindConfig{MaxBodyBytes: 64})
-	route(http.MethodPost, "/m/small", mw, err)
-	mw, err = middleware.Bind[msgFlags](middleware.BindConfig{})
-	route(http.MethodPost, "/m/flags", mw, err)
-	mw, err = middleware.Bind[msgPath](middleware.BindConfig{})
-	route(http.MethodGet, "/m/projects/:project", mw, err)
-	return e
+	mux := http.NewServeMux()
+	mux.Handle("POST /m", route(t, bind.Config{}, noContent[msgRequest]))
+	mux.Handle("POST /m/strict", route(t, bind.Config{Strict: true}, noContent[msgRequest]))
+	mux.Handle("POST /m/small", route(t, bind.Config{MaxBodyBytes: 64}, noContent[msgRequest]))
+	mux.Handle("POST /m/flags", route(t, bind.Config{}, noContent[msgFlags]))
+	mux.Handle("GET /m/projects/{project}", route(t, bind.Config{}, noContent[msgPath]))
+	return mux
 }
 
 // messageCase is one malformed request and the exact message (and param)
@@ -260,16 +245,16 @@ func (tc messageCase) request() *http.Request {
 	}
 	switch tc.contentType {
 	case "":
-		req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		req.Header.Set("Content-Type", "application/json")
 	case "-":
 	default:
-		req.Header.Set(echo.HeaderContentType, tc.contentType)
+		req.Header.Set("Content-Type", tc.contentType)
 	}
 	return req
 }
 
-// TestBindMessages sends each malformed request through a real Echo app
-// with the errorsx renderer and checks the exact message and param.
+// TestBindMessages sends each malformed request through a ServeMux with
+// the errorsx renderer and checks the exact message and param.
 func TestBindMessages(t *testing.T) {
 	e := newMessageServer(t)
 	for _, tc := range messageCases {

@@ -1,22 +1,21 @@
-package middleware
+package bind
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/go-playground/validator/v10"
-	"github.com/labstack/echo/v4"
 )
 
-// DefaultMaxBodyBytes is the body size limit of [Bind] when
-// [BindConfig].MaxBodyBytes is zero: 1 MiB.
+// DefaultMaxBodyBytes is the body size limit of a [Binder] when
+// [Config].MaxBodyBytes is zero: 1 MiB.
 const DefaultMaxBodyBytes = 1 << 20
 
 // BodyMode says whether a route reads a JSON body.
@@ -41,16 +40,17 @@ const (
 	BodyNone
 )
 
-// BindConfig configures [Bind]. The zero value is valid: a 1 MiB JSON body
-// required on POST, PUT and PATCH, unknown JSON fields ignored, the shared
-// validator of [NewValidator], no model rules.
-type BindConfig struct {
-	// Skipper skips the middleware when it returns true: nothing is bound
-	// and [Body] returns nil. Nil runs it always.
-	Skipper func(c echo.Context) bool
+// Config configures a [Binder] ([New]) and the Bind guard of each front
+// door. The zero value is valid: a 1 MiB JSON body required on POST, PUT
+// and PATCH, unknown JSON fields ignored, the shared validator of
+// [NewValidator], no model rules.
+type Config struct {
+	// Skip skips binding when it returns true: [Binder.Bind] returns nil,
+	// nil, nil and the front doors' Body returns nil. Nil binds always.
+	Skip func(r *http.Request) bool
 
 	// Validator validates the bound value. Nil means a validator built by
-	// [NewValidator], shared by every Bind. A custom validator should
+	// [NewValidator], shared by every Binder. A custom validator should
 	// register a tag-name function returning JSON names, as NewValidator's
 	// does, or params will carry Go field names.
 	Validator *validator.Validate
@@ -85,12 +85,13 @@ type BindConfig struct {
 	// or stops, cannot hold a handler and a connection for ever. (400, not
 	// a 5xx: the contract has no 408, the client's input did not arrive,
 	// and a 5xx would invite SDKs to resend the same slow body.) Zero
-	// means 30 seconds, which a 1 MiB body meets at about 35 KB/s;
-	// negative is an error. The deadline is set on the connection, and
-	// replaces http.Server.ReadTimeout's for the time of the read, so keep
-	// it no longer than that; behind a ResponseWriter that cannot set
-	// deadlines only a client that trickles bytes is stopped, and the
-	// server's own timeouts are the backstop.
+	// means 30 seconds, which a 1 MiB body meets at about 35 KB/s, unless
+	// the http.Server has a ReadTimeout of its own, which then stays the
+	// one bound; negative is an error. The deadline is set on the
+	// connection, and replaces http.Server.ReadTimeout's for the time of
+	// the read, so keep it no longer than that; behind a ResponseWriter
+	// that cannot set deadlines only a client that trickles bytes is
+	// stopped, and the server's own timeouts are the backstop.
 	ReadTimeout time.Duration
 }
 
@@ -102,53 +103,52 @@ type Defaulter interface {
 	Default()
 }
 
-// bindContextKey is the echo.Context key under which Bind stores the bound
-// value; modelContextKey holds the *Model of the request.
-const (
-	bindContextKey  = "github.com/clipia/apiguard/middleware.body"
-	modelContextKey = "github.com/clipia/apiguard/middleware.model"
-)
-
-// Body returns the value that [Bind] bound and validated for this request,
-// or nil when no Bind[T] ran before (or it was skipped). Only the innermost
-// Bind of a chain is visible. The value belongs to the request; the handler
-// may modify it.
-func Body[T any](c echo.Context) *T {
-	v, _ := c.Get(bindContextKey).(*T)
-	return v
+// Binder binds requests into a new T (a struct type), validates them and,
+// with [Config].Models, checks the model rules. Build one with [New] per
+// route (or per request type and configuration); it is safe for concurrent
+// use. The front doors (middleware.Bind for Echo v4, echo5.Bind,
+// nethttp.Bind) wrap it.
+type Binder[T any] struct {
+	b *binder
 }
 
-// ModelFrom returns the model that [Bind] resolved for this request, or nil
-// and false when the route has no model rules. Treat the model as read-only:
-// it is shared by every request that names it.
-func ModelFrom(c echo.Context) (*Model, bool) {
-	m, ok := c.Get(modelContextKey).(*Model)
-	return m, ok && m != nil
+// New returns the [Binder] of T for cfg. The reflection on T is done once,
+// here.
+//
+// New returns an error, never panics, when T is not a struct, a field
+// tagged `query` or `param` has a type it cannot parse, a validate tag is
+// unknown to the validator, MaxBodyBytes or ReadTimeout is negative, Body
+// is not a [BodyMode], Models is set but *T does not implement
+// [ModelRequest], or a model of a registry that lists its models (such as
+// [MemoryModels]) has a rule or default naming a field T lacks.
+func New[T any](cfg Config) (*Binder[T], error) {
+	b, err := newBinder(reflect.TypeFor[T](), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Binder[T]{b: b}, nil
 }
 
-// Bind returns a middleware that binds each request into a new T (a struct
-// type), validates it and, with [BindConfig].Models, checks the model rules.
-// The handler reads the value with the typed getter [Body]:
+// Bind binds r into a new T, validates it and checks the model rules; it
+// returns the value, the model the request named (nil without
+// [Config].Models) and nil, or the error to render. With [Config].Skip
+// returning true it returns nil, nil, nil without reading anything.
 //
-//	bind, err := middleware.Bind[GenerationRequest](middleware.BindConfig{Models: models})
-//	e.POST("/v1/generations", create, bind)
-//	// in create:
-//	req := middleware.Body[GenerationRequest](c)
+// w is the request's writer: Bind only uses it to set a read deadline on
+// the connection and, for a body over the limit, to tell net/http to close
+// the connection; it writes no response. param looks up a path parameter
+// by name ("" when absent or empty: an empty value is treated as absent);
+// nil means the route has none.
 //
-// The choice of a generic middleware plus a getter (instead of a generic
-// handler wrapper) keeps Echo's own handler signature, lets the middleware
-// sit in the chain where the app wants it (after auth, rate limits and
-// idempotency), and does the reflection on T once, at construction.
+// Per request, Bind runs these steps and stops at the first error:
 //
-// Per request, the middleware runs these steps and stops at the first error:
-//
-//  1. binds the JSON body (see [BodyMode], [BindConfig].MaxBodyBytes,
-//     [BindConfig].ReadTimeout, [BindConfig].Strict), then `query:"name"`
-//     fields from the query string,
-//     then `param:"name"` fields from the path; later sources win;
+//  1. binds the JSON body (see [BodyMode], [Config].MaxBodyBytes,
+//     [Config].ReadTimeout, [Config].Strict), then `query:"name"` fields
+//     from the query string, then `param:"name"` fields from param; later
+//     sources win;
 //  2. calls Default on the value when *T implements [Defaulter];
 //  3. validates it with go-playground/validator struct tags;
-//  4. when [BindConfig].Models is set, looks up the model that *T names
+//  4. when [Config].Models is set, looks up the model that *T names
 //     through [ModelRequest], applies the model's Defaults and checks its
 //     Rules.
 //
@@ -163,48 +163,27 @@ func ModelFrom(c echo.Context) (*Model, bool) {
 // required". A plain int with only `validate:"min=1"` treats absent as 0.
 //
 // Steps 1–3 fail with 400 invalid_request, step 4 with 404 not_found
-// (param "model") for an unknown model, 422 model_input_invalid for a rule
-// the parameters break, and 503 service_unavailable when the registry
-// fails. So every form error (400) is reported before a model error.
-// Each error names the first failing field as param (its JSON name, dotted
-// for nested fields, [i] for list items) in field order; the full list of
-// failures stays in the error's cause (validator.ValidationErrors or
-// [Violations]) for the log.
-//
-// Bind returns an error, never panics, when T is not a struct, a field
-// tagged `query` or `param` has a type it cannot parse, a validate tag is
-// unknown to the validator, MaxBodyBytes or ReadTimeout is negative, Models is set but *T
-// does not implement [ModelRequest], or a model of a registry that lists its
-// models (such as [MemoryModels]) has a rule or default naming a field T
-// lacks. The middleware is safe for concurrent use.
-func Bind[T any](cfg BindConfig) (echo.MiddlewareFunc, error) {
-	b, err := newBinder[T](cfg)
-	if err != nil {
-		return nil, err
+// (param [Config].ModelParam) for an unknown model, 422 model_input_invalid
+// for a rule the parameters break, and 503 service_unavailable when the
+// registry fails. So every form error (400) is reported before a model
+// error. Each error names the first failing field as param (its JSON name,
+// dotted for nested fields, [i] for list items) in field order; the full
+// list of failures stays in the error's cause (validator.ValidationErrors
+// or [Violations]) for the log. A body that could not be read because the
+// request's context ended maps as [errorsx.From] does (503).
+func (b *Binder[T]) Bind(w http.ResponseWriter, r *http.Request, param func(name string) string) (*T, *Model, error) {
+	if b.b.cfg.Skip != nil && b.b.cfg.Skip(r) {
+		return nil, nil, nil
 	}
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if err := unmatched(c); err != nil {
-				return err
-			}
-			if b.cfg.Skipper != nil && b.cfg.Skipper(c) {
-				return next(c)
-			}
-			v := new(T)
-			m, err := b.run(c, v)
-			if err != nil {
-				return err
-			}
-			c.Set(bindContextKey, v)
-			if m != nil {
-				c.Set(modelContextKey, m)
-			}
-			return next(c)
-		}
-	}, nil
+	v := new(T)
+	m, err := b.b.run(w, r, param, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, m, nil
 }
 
-// NewValidator returns a go-playground validator set up the way [Bind]
+// NewValidator returns a go-playground validator set up the way [Binder]
 // expects: required on nested structs enabled, and field names taken from
 // the `json` tag (else `query`, else `param`, else the Go name), so that
 // namespaces are JSON paths and errors name fields as clients do. It is
@@ -260,12 +239,12 @@ const embeddedMarker = "\x00"
 // client did send: "duration must not be 0" (or "must be true") rather than
 // "duration is required", which would tell the client it left the field
 // out. data is the JSON body as read (nil when none was).
-func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.ValidationErrors) *errorsx.Error {
+func (b *binder) fromValidationErrors(r *http.Request, param func(string) string, data []byte, ve validator.ValidationErrors) *errorsx.Error {
 	var e *errorsx.Error
 	if len(ve) == 0 || !strings.Contains(ve[0].Namespace(), embeddedMarker) {
-		e = bind.FromValidationErrors(ve)
+		e = FromValidationErrors(ve)
 	} else {
-		param := strings.ReplaceAll(bind.FieldPath(ve[0]), embeddedMarker+".", "")
+		param := strings.ReplaceAll(FieldPath(ve[0]), embeddedMarker+".", "")
 		param = strings.TrimSuffix(strings.TrimSuffix(param, embeddedMarker), ".")
 		name := param
 		if name == "" {
@@ -273,7 +252,7 @@ func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.
 		}
 		e = errorsx.InvalidRequest().
 			WithParam(param).
-			WithMessage(bind.FieldMessage(name, ve[0])).
+			WithMessage(FieldMessage(name, ve[0])).
 			WithCause(ve)
 	}
 	if len(ve) == 0 || ve[0].Tag() != "required" || e.Param() == "" {
@@ -288,7 +267,7 @@ func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.
 	default:
 		return e
 	}
-	if !b.sent(c, data, e.Param()) {
+	if !b.sent(r, param, data, e.Param()) {
 		return e
 	}
 	return e.WithMessage(e.Param() + words)
@@ -297,14 +276,14 @@ func (b *binder) fromValidationErrors(c echo.Context, data []byte, ve validator.
 // sent reports whether the client gave a value for the field at path: a
 // non-null JSON member in data, or a non-empty query or path parameter.
 // Only used to word an error, on the error path.
-func (b *binder) sent(c echo.Context, data []byte, path string) bool {
+func (b *binder) sent(r *http.Request, param func(string) string, data []byte, path string) bool {
 	for _, pf := range b.plan.query {
-		if pf.name == path && c.QueryParam(path) != "" {
+		if pf.name == path && r.URL.Query().Get(path) != "" {
 			return true
 		}
 	}
 	for _, pf := range b.plan.path {
-		if pf.name == path && c.Param(path) != "" {
+		if pf.name == path && param != nil && param(path) != "" {
 			return true
 		}
 	}
@@ -331,10 +310,10 @@ func tagName(tag string) string {
 	return tag
 }
 
-// binder is the per-type state of one Bind[T]: config with defaults applied
-// and the reflection plan of T.
+// binder is the per-type state of one Binder[T]: config with defaults
+// applied and the reflection plan of T.
 type binder struct {
-	cfg      BindConfig
+	cfg      Config
 	validate *validator.Validate
 	plan     *plan
 	modelReq bool
@@ -342,24 +321,23 @@ type binder struct {
 
 var modelRequestType = reflect.TypeFor[ModelRequest]()
 
-func newBinder[T any](cfg BindConfig) (*binder, error) {
-	t := reflect.TypeFor[T]()
+func newBinder(t reflect.Type, cfg Config) (*binder, error) {
 	if t.Kind() != reflect.Struct {
-		return nil, fmt.Errorf("middleware: Bind[%s]: the request type must be a struct", t)
+		return nil, fmt.Errorf("bind: New[%s]: the request type must be a struct", t)
 	}
 	if cfg.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("middleware: Bind[%s]: MaxBodyBytes %d is negative", t, cfg.MaxBodyBytes)
+		return nil, fmt.Errorf("bind: New[%s]: MaxBodyBytes %d is negative", t, cfg.MaxBodyBytes)
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.ReadTimeout < 0 {
-		return nil, fmt.Errorf("middleware: Bind[%s]: ReadTimeout %v is negative", t, cfg.ReadTimeout)
+		return nil, fmt.Errorf("bind: New[%s]: ReadTimeout %v is negative", t, cfg.ReadTimeout)
 	}
 	// A zero ReadTimeout stays zero: bodyread.Read applies the default
 	// only where the http.Server has no ReadTimeout of its own.
 	if cfg.Body > BodyNone {
-		return nil, fmt.Errorf("middleware: Bind[%s]: unknown BodyMode %d", t, cfg.Body)
+		return nil, fmt.Errorf("bind: New[%s]: unknown BodyMode %d", t, cfg.Body)
 	}
 	if cfg.ModelParam == "" {
 		cfg.ModelParam = "model"
@@ -370,21 +348,21 @@ func newBinder[T any](cfg BindConfig) (*binder, error) {
 	}
 	p, err := newPlan(t)
 	if err != nil {
-		return nil, fmt.Errorf("middleware: Bind[%s]: %w", t, err)
+		return nil, fmt.Errorf("bind: New[%s]: %w", t, err)
 	}
 	b.plan = p
 	if err := dryRun(b.validate, reflect.New(t).Interface()); err != nil {
-		return nil, fmt.Errorf("middleware: Bind[%s]: %w", t, err)
+		return nil, fmt.Errorf("bind: New[%s]: %w", t, err)
 	}
 	if cfg.Models != nil {
 		if !reflect.PointerTo(t).Implements(modelRequestType) {
-			return nil, fmt.Errorf("middleware: Bind[%s]: Models is set but *%s does not implement ModelRequest", t, t)
+			return nil, fmt.Errorf("bind: New[%s]: Models is set but *%s does not implement ModelRequest", t, t)
 		}
 		b.modelReq = true
 		if l, ok := cfg.Models.(interface{ List() []*Model }); ok {
 			for _, m := range l.List() {
 				if err := p.checkModel(m); err != nil {
-					return nil, fmt.Errorf("middleware: Bind[%s]: %w", t, err)
+					return nil, fmt.Errorf("bind: New[%s]: %w", t, err)
 				}
 			}
 		}
@@ -408,31 +386,31 @@ func dryRun(v *validator.Validate, zero any) (err error) {
 }
 
 // run binds, defaults, validates and checks model rules for one request.
-func (b *binder) run(c echo.Context, v any) (*Model, error) {
+func (b *binder) run(w http.ResponseWriter, r *http.Request, param func(string) string, v any) (*Model, error) {
 	rv := reflect.ValueOf(v).Elem()
 	bp := bodyBufPool.Get().(*[]byte)
-	data, err := b.bindBody(c, v, (*bp)[:0])
+	data, err := b.bindBody(w, r, v, (*bp)[:0])
 	defer putBodyBuf(bp, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.plan.bindParams(c, rv); err != nil {
+	if err := b.plan.bindParams(r, param, rv); err != nil {
 		return nil, err
 	}
 	if d, ok := v.(Defaulter); ok {
 		d.Default()
 	}
-	if err := b.validate.StructCtx(c.Request().Context(), v); err != nil {
+	if err := b.validate.StructCtx(r.Context(), v); err != nil {
 		var ve validator.ValidationErrors
 		if errors.As(err, &ve) {
-			return nil, b.fromValidationErrors(c, data, ve)
+			return nil, b.fromValidationErrors(r, param, data, ve)
 		}
 		return nil, errorsx.Internal().WithCause(err)
 	}
 	if !b.modelReq {
 		return nil, nil
 	}
-	return b.checkModel(c.Request().Context(), v.(ModelRequest), rv)
+	return b.checkModel(r.Context(), v.(ModelRequest), rv)
 }
 
 func (b *binder) checkModel(ctx context.Context, req ModelRequest, rv reflect.Value) (*Model, error) {

@@ -1,11 +1,10 @@
-package middleware_test
+package bind_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,9 +14,7 @@ import (
 
 	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
 	"github.com/go-playground/validator/v10"
-	"github.com/labstack/echo/v4"
 )
 
 // testGeneration is the request type of the tests: the reference server's
@@ -66,29 +63,29 @@ type testOptional struct {
 	Ratio float64 `json:"ratio"`
 }
 
-func testModels(t testing.TB) *middleware.MemoryModels {
+func testModels(t testing.TB) *bind.MemoryModels {
 	t.Helper()
-	m, err := middleware.NewMemoryModels(
-		middleware.Model{
+	m, err := bind.NewMemoryModels(
+		bind.Model{
 			ID:       "clipia-fast",
 			Defaults: map[string]any{"resolution": "480p"},
-			Rules: []middleware.Rule{
-				middleware.MaxInt("duration", 10, "seconds"),
-				middleware.OneOf("resolution", "480p", "720p"),
+			Rules: []bind.Rule{
+				bind.MaxInt("duration", 10, "seconds"),
+				bind.OneOf("resolution", "480p", "720p"),
 			},
 			Data: 1,
 		},
-		middleware.Model{
+		bind.Model{
 			ID:       "clipia-pro",
 			Defaults: map[string]any{"resolution": "720p"},
-			Rules: []middleware.Rule{
-				middleware.MaxInt("duration", 60, "seconds"),
-				middleware.OneOf("resolution", "720p", "1080p", "4k"),
-				middleware.RuleFunc(func(m *middleware.Model, f middleware.Fields) *middleware.Violation {
+			Rules: []bind.Rule{
+				bind.MaxInt("duration", 60, "seconds"),
+				bind.OneOf("resolution", "720p", "1080p", "4k"),
+				bind.RuleFunc(func(m *bind.Model, f bind.Fields) *bind.Violation {
 					res, _ := f.String("resolution")
 					d, _ := f.Int("duration")
 					if res == "4k" && d > 30 {
-						return &middleware.Violation{Param: "duration", Message: m.ID + " renders 4k for a duration of at most 30 seconds"}
+						return &bind.Violation{Param: "duration", Message: m.ID + " renders 4k for a duration of at most 30 seconds"}
 					}
 					return nil
 				}),
@@ -104,74 +101,30 @@ func testModels(t testing.TB) *middleware.MemoryModels {
 
 type failingRegistry struct{ err error }
 
-func (r failingRegistry) Lookup(context.Context, string) (*middleware.Model, bool, error) {
+func (r failingRegistry) Lookup(context.Context, string) (*bind.Model, bool, error) {
 	return nil, false, r.err
 }
 
-// newTestServer wires the tests' routes on a real Echo with the errorsx
+// newTestServer wires the tests' routes on a ServeMux with the errorsx
 // renderer. Successful requests echo the bound value back as JSON.
-func newTestServer(t testing.TB) *echo.Echo {
+func newTestServer(t testing.TB) *http.ServeMux {
 	t.Helper()
-	e := echo.New()
-	e.HTTPErrorHandler = newRenderer()
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
-
-	echoBody := func(c echo.Context) error {
-		g := middleware.Body[testGeneration](c)
-		if g == nil {
-			return errors.New("no bound body")
+	mux := http.NewServeMux()
+	echoBody := func(w http.ResponseWriter, r *http.Request, g *testGeneration, m *bind.Model) {
+		if g == nil || m == nil {
+			http.Error(w, "no bound body or model", http.StatusInternalServerError)
+			return
 		}
-		m, ok := middleware.ModelFrom(c)
-		if !ok {
-			return errors.New("no model")
-		}
-		return c.JSON(http.StatusCreated, map[string]any{"request": g, "price": m.Data})
+		writeJSON(w, http.StatusCreated, map[string]any{"request": g, "price": m.Data})
 	}
-	e.POST("/v1/generations", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t)})))
-	e.POST("/strict", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t), Strict: true})))
-	e.POST("/small", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t), MaxBodyBytes: 64})))
-	e.POST("/down", echoBody, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{
-		Models: failingRegistry{errors.New("dial tcp 10.0.0.7:5432: connection refused")}})))
-	e.POST("/optional", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, middleware.Body[testOptional](c))
-	}, middleware.Must(middleware.Bind[testOptional](middleware.BindConfig{Body: middleware.BodyOptional})))
-	e.GET("/projects/:project", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, middleware.Body[testParams](c))
-	}, middleware.Must(middleware.Bind[testParams](middleware.BindConfig{})))
-	return e
-}
-
-// newRenderer is the errorsx renderer with logs discarded.
-func newRenderer() echo.HTTPErrorHandler {
-	return middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-}
-
-type envelope struct {
-	Error struct {
-		Type    string  `json:"type"`
-		Code    string  `json:"code"`
-		Message string  `json:"message"`
-		Param   *string `json:"param"`
-	} `json:"error"`
-}
-
-func serve(t testing.TB, e *echo.Echo, req *http.Request) (*httptest.ResponseRecorder, envelope) {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, req)
-	var env envelope
-	if rec.Code >= 400 {
-		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
-			t.Fatalf("error body is not the envelope: %v: %q", err, rec.Body.String())
-		}
-	}
-	return rec, env
-}
-
-func jsonRequest(method, target, body string) *http.Request {
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	return req
+	mux.Handle("POST /v1/generations", route(t, bind.Config{Models: testModels(t)}, echoBody))
+	mux.Handle("POST /strict", route(t, bind.Config{Models: testModels(t), Strict: true}, echoBody))
+	mux.Handle("POST /small", route(t, bind.Config{Models: testModels(t), MaxBodyBytes: 64}, echoBody))
+	mux.Handle("POST /down", route(t, bind.Config{
+		Models: failingRegistry{errors.New("dial tcp 10.0.0.7:5432: connection refused")}}, echoBody))
+	mux.Handle("POST /optional", route(t, bind.Config{Body: bind.BodyOptional}, echoJSON[testOptional]))
+	mux.Handle("GET /projects/{project}", route(t, bind.Config{}, echoJSON[testParams]))
+	return mux
 }
 
 func TestBindErrors(t *testing.T) {
@@ -316,9 +269,9 @@ func TestBindErrors(t *testing.T) {
 				switch tt.contentType {
 				case "":
 				case "-":
-					req.Header.Del(echo.HeaderContentType)
+					req.Header.Del("Content-Type")
 				default:
-					req.Header.Set(echo.HeaderContentType, tt.contentType)
+					req.Header.Set("Content-Type", tt.contentType)
 				}
 			}
 			rec, env := serve(t, e, req)
@@ -341,7 +294,7 @@ func TestBindErrors(t *testing.T) {
 			if got := env.Error.Message; got != tt.wantMessage {
 				t.Errorf("got message %q, want %q", got, tt.wantMessage)
 			}
-			if got := rec.Header().Get(echo.HeaderContentType); got != errorsx.ContentTypeJSON {
+			if got := rec.Header().Get("Content-Type"); got != errorsx.ContentTypeJSON {
 				t.Errorf("got Content-Type %q, want %q", got, errorsx.ContentTypeJSON)
 			}
 			if strings.Contains(rec.Body.String(), "10.0.0.7") {
@@ -379,7 +332,7 @@ func TestBindSuccess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := jsonRequest(http.MethodPost, tt.target, tt.body)
 			if tt.contentType != "" {
-				req.Header.Set(echo.HeaderContentType, tt.contentType)
+				req.Header.Set("Content-Type", tt.contentType)
 			}
 			rec, _ := serve(t, e, req)
 			if rec.Code != http.StatusCreated {
@@ -421,7 +374,7 @@ func TestBindParamsSuccess(t *testing.T) {
 				body = strings.NewReader(tt.body)
 			}
 			req := httptest.NewRequest(tt.method, tt.target, body)
-			req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			req.Header.Set("Content-Type", "application/json")
 			rec, _ := serve(t, e, req)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("got status %d, want 200 (body %s)", rec.Code, rec.Body)
@@ -469,7 +422,7 @@ func TestBindChunkedLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			req.Header.Set("Content-Type", "application/json")
 			res, err := srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -498,14 +451,10 @@ func TestBindChunkedLimit(t *testing.T) {
 // TestBindCause checks that the full list of failures is in the cause, for
 // the log, while the client sees the first.
 func TestBindCause(t *testing.T) {
-	var got error
-	e := echo.New()
-	e.HTTPErrorHandler = func(err error, c echo.Context) {
-		got = err
-		newRenderer()(err, c)
+	b, err := bind.New[testGeneration](bind.Config{Models: testModels(t)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.POST("/v1/generations", func(c echo.Context) error { return c.NoContent(http.StatusOK) },
-		middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t)})))
 
 	tests := []struct {
 		name       string
@@ -517,12 +466,13 @@ func TestBindCause(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got = nil
-			rec := httptest.NewRecorder()
-			e.ServeHTTP(rec, jsonRequest(http.MethodPost, "/v1/generations", tt.body))
+			v, m, got := b.Bind(httptest.NewRecorder(), jsonRequest(http.MethodPost, "/v1/generations", tt.body), nil)
+			if v != nil || m != nil {
+				t.Errorf("got value %v and model %v with an error, want nil", v, m)
+			}
 			var fields []string
 			var ve validator.ValidationErrors
-			var vs middleware.Violations
+			var vs bind.Violations
 			switch {
 			case errors.As(got, &ve):
 				for _, fe := range ve {
@@ -555,11 +505,8 @@ func TestBindRegistryErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := echo.New()
-			e.HTTPErrorHandler = newRenderer()
-			e.POST("/", func(c echo.Context) error { return c.NoContent(http.StatusOK) },
-				middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: failingRegistry{tt.err}})))
-			rec, _ := serve(t, e, jsonRequest(http.MethodPost, "/", `{"model":"m","prompt":"p"}`))
+			h := route(t, bind.Config{Models: failingRegistry{tt.err}}, noContent[testGeneration])
+			rec, _ := serve(t, h, jsonRequest(http.MethodPost, "/", `{"model":"m","prompt":"p"}`))
 			if rec.Code != tt.wantStatus {
 				t.Errorf("got status %d, want %d", rec.Code, tt.wantStatus)
 			}
@@ -567,17 +514,34 @@ func TestBindRegistryErrors(t *testing.T) {
 	}
 }
 
-func TestBindSkipper(t *testing.T) {
-	e := echo.New()
-	e.HTTPErrorHandler = newRenderer()
-	var gotNil bool
-	e.POST("/", func(c echo.Context) error {
-		gotNil = middleware.Body[testGeneration](c) == nil
-		return c.NoContent(http.StatusNoContent)
-	}, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Skipper: func(echo.Context) bool { return true }})))
-	rec, _ := serve(t, e, jsonRequest(http.MethodPost, "/", `not json`))
-	if rec.Code != http.StatusNoContent || !gotNil {
-		t.Errorf("got status %d, nil body %v; want 204 and nil", rec.Code, gotNil)
+func TestBindSkip(t *testing.T) {
+	var seen *http.Request
+	b, err := bind.New[testGeneration](bind.Config{Models: testModels(t), Skip: func(r *http.Request) bool {
+		seen = r
+		return r.URL.Query().Has("skip")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		target  string
+		wantErr bool
+	}{
+		{"skipped: nothing read", "/?skip", false},
+		{"not skipped: the body is read", "/", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := jsonRequest(http.MethodPost, tt.target, `not json`)
+			v, m, err := b.Bind(httptest.NewRecorder(), req, nil)
+			if seen != req {
+				t.Errorf("Skip got request %p, want %p", seen, req)
+			}
+			if v != nil || m != nil || (err != nil) != tt.wantErr {
+				t.Errorf("got %v, %v, %v; want nil, nil and an error %v", v, m, err, tt.wantErr)
+			}
+		})
 	}
 }
 
@@ -591,43 +555,43 @@ func TestBindConfigErrors(t *testing.T) {
 	type noModel struct {
 		Prompt string `json:"prompt"`
 	}
-	ruleOnMissing, _ := middleware.NewMemoryModels(middleware.Model{ID: "m", Rules: []middleware.Rule{middleware.MaxInt("seconds", 1, "")}})
-	ruleWrongKind, _ := middleware.NewMemoryModels(middleware.Model{ID: "m", Rules: []middleware.Rule{middleware.OneOf("duration", "1")}})
-	defaultWrongType, _ := middleware.NewMemoryModels(middleware.Model{ID: "m", Defaults: map[string]any{"resolution": 5}})
-	defaultMissing, _ := middleware.NewMemoryModels(middleware.Model{ID: "m", Defaults: map[string]any{"fps": 5}})
+	ruleOnMissing, _ := bind.NewMemoryModels(bind.Model{ID: "m", Rules: []bind.Rule{bind.MaxInt("seconds", 1, "")}})
+	ruleWrongKind, _ := bind.NewMemoryModels(bind.Model{ID: "m", Rules: []bind.Rule{bind.OneOf("duration", "1")}})
+	defaultWrongType, _ := bind.NewMemoryModels(bind.Model{ID: "m", Defaults: map[string]any{"resolution": 5}})
+	defaultMissing, _ := bind.NewMemoryModels(bind.Model{ID: "m", Defaults: map[string]any{"fps": 5}})
 	tests := []struct {
 		name string
 		fn   func() error
 	}{
-		{"not a struct", func() error { _, err := middleware.Bind[string](middleware.BindConfig{}); return err }},
+		{"not a struct", func() error { _, err := bind.New[string](bind.Config{}); return err }},
 		{"negative limit", func() error {
-			_, err := middleware.Bind[testGeneration](middleware.BindConfig{MaxBodyBytes: -1})
+			_, err := bind.New[testGeneration](bind.Config{MaxBodyBytes: -1})
 			return err
 		}},
 		{"unknown body mode", func() error {
-			_, err := middleware.Bind[testGeneration](middleware.BindConfig{Body: 9})
+			_, err := bind.New[testGeneration](bind.Config{Body: 9})
 			return err
 		}},
-		{"unknown validate tag", func() error { _, err := middleware.Bind[badTag](middleware.BindConfig{}); return err }},
-		{"unparsable query type", func() error { _, err := middleware.Bind[badQuery](middleware.BindConfig{}); return err }},
+		{"unknown validate tag", func() error { _, err := bind.New[badTag](bind.Config{}); return err }},
+		{"unparsable query type", func() error { _, err := bind.New[badQuery](bind.Config{}); return err }},
 		{"models without ModelRequest", func() error {
-			_, err := middleware.Bind[noModel](middleware.BindConfig{Models: testModels(t)})
+			_, err := bind.New[noModel](bind.Config{Models: testModels(t)})
 			return err
 		}},
 		{"rule on missing field", func() error {
-			_, err := middleware.Bind[testGeneration](middleware.BindConfig{Models: ruleOnMissing})
+			_, err := bind.New[testGeneration](bind.Config{Models: ruleOnMissing})
 			return err
 		}},
 		{"rule on wrong kind", func() error {
-			_, err := middleware.Bind[testGeneration](middleware.BindConfig{Models: ruleWrongKind})
+			_, err := bind.New[testGeneration](bind.Config{Models: ruleWrongKind})
 			return err
 		}},
 		{"default of wrong type", func() error {
-			_, err := middleware.Bind[testGeneration](middleware.BindConfig{Models: defaultWrongType})
+			_, err := bind.New[testGeneration](bind.Config{Models: defaultWrongType})
 			return err
 		}},
 		{"default for missing field", func() error {
-			_, err := middleware.Bind[testGeneration](middleware.BindConfig{Models: defaultMissing})
+			_, err := bind.New[testGeneration](bind.Config{Models: defaultMissing})
 			return err
 		}},
 	}
@@ -643,14 +607,14 @@ func TestBindConfigErrors(t *testing.T) {
 func TestNewMemoryModelsErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		models []middleware.Model
+		models []bind.Model
 	}{
-		{"empty id", []middleware.Model{{ID: ""}}},
-		{"duplicate id", []middleware.Model{{ID: "a"}, {ID: "a"}}},
+		{"empty id", []bind.Model{{ID: ""}}},
+		{"duplicate id", []bind.Model{{ID: "a"}, {ID: "a"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := middleware.NewMemoryModels(tt.models...); err == nil {
+			if _, err := bind.NewMemoryModels(tt.models...); err == nil {
 				t.Errorf("got no error, want one")
 			}
 		})
@@ -689,12 +653,10 @@ type errReader struct{ err error }
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestBindEdgeCases(t *testing.T) {
-	e := echo.New()
-	e.HTTPErrorHandler = newRenderer()
-	h := func(c echo.Context) error { return c.JSON(http.StatusOK, middleware.Body[testEdge](c)) }
-	e.POST("/edge", h, middleware.Must(middleware.Bind[testEdge](middleware.BindConfig{})))
-	e.POST("/edge/strict", h, middleware.Must(middleware.Bind[testEdge](middleware.BindConfig{Strict: true})))
-	e.POST("/gen", h, middleware.Must(middleware.Bind[testGeneration](middleware.BindConfig{Models: testModels(t)})))
+	e := http.NewServeMux()
+	e.Handle("POST /edge", route(t, bind.Config{}, echoJSON[testEdge]))
+	e.Handle("POST /edge/strict", route(t, bind.Config{Strict: true}, echoJSON[testEdge]))
+	e.Handle("POST /gen", route(t, bind.Config{Models: testModels(t)}, echoJSON[testGeneration]))
 
 	tests := []struct {
 		name        string
@@ -726,7 +688,7 @@ func TestBindEdgeCases(t *testing.T) {
 			if _, ok := tt.body.(errReader); ok {
 				req.ContentLength = -1
 			}
-			req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			req.Header.Set("Content-Type", "application/json")
 			rec, env := serve(t, e, req)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("got status %d, want %d (body %s)", rec.Code, tt.wantStatus, rec.Body)

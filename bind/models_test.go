@@ -1,4 +1,4 @@
-package middleware_test
+package bind_test
 
 import (
 	"context"
@@ -7,8 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipia/apiguard/middleware"
-	"github.com/labstack/echo/v4"
+	"github.com/clipia/apiguard/bind"
 )
 
 type ruleTarget struct {
@@ -25,60 +24,54 @@ func (ruleTarget) ModelID() string { return "m" }
 
 // checkRules binds body into ruleTarget through a model with rules and
 // returns the status and the envelope.
-func checkRules(t *testing.T, m middleware.Model, body string) (int, envelope) {
+func checkRules(t *testing.T, m bind.Model, body string) (int, envelope) {
 	t.Helper()
 	m.ID = "m"
-	models, err := middleware.NewMemoryModels(m)
+	models, err := bind.NewMemoryModels(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := echo.New()
-	e.HTTPErrorHandler = newRenderer()
-	bind, err := middleware.Bind[ruleTarget](middleware.BindConfig{Models: models})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.POST("/", func(c echo.Context) error { return c.JSON(http.StatusOK, middleware.Body[ruleTarget](c)) }, bind)
-	rec, env := serve(t, e, jsonRequest(http.MethodPost, "/", body))
+	h := route(t, bind.Config{Models: models}, echoJSON[ruleTarget])
+	rec, env := serve(t, h, jsonRequest(http.MethodPost, "/", body))
 	return rec.Code, env
 }
 
 func TestRules(t *testing.T) {
 	tests := []struct {
 		name        string
-		rule        middleware.Rule
+		rule        bind.Rule
 		body        string
 		wantStatus  int
 		wantParam   string
 		wantMessage string
 	}{
-		{"max passes at limit", middleware.MaxInt("count", 3, "items"), `{"count":3}`, 200, "", ""},
-		{"max fails over limit", middleware.MaxInt("count", 3, "items"), `{"count":4}`, 422, "count", "m accepts a count of at most 3 items"},
-		{"max without unit", middleware.MaxInt("count", 3, ""), `{"count":4}`, 422, "count", "m accepts a count of at most 3"},
-		{"max on absent pointer passes", middleware.MaxInt("seconds", 3, "seconds"), `{}`, 200, "", ""},
-		{"max on pointer", middleware.MaxInt("seconds", 3, "seconds"), `{"seconds":4}`, 422, "seconds", "m accepts a seconds of at most 3 seconds"},
-		{"min fails under limit", middleware.MinInt("count", 2, ""), `{"count":1}`, 422, "count", "m accepts a count of at least 2"},
-		{"min passes at limit", middleware.MinInt("count", 2, ""), `{"count":2}`, 200, "", ""},
-		{"one of passes", middleware.OneOf("name", "a", "b"), `{"name":"b"}`, 200, "", ""},
-		{"one of empty passes", middleware.OneOf("name", "a", "b"), `{}`, 200, "", ""},
-		{"one of fails", middleware.OneOf("name", "a", "b", "c"), `{"name":"d"}`, 422, "name", "m accepts a name of a, b or c"},
-		{"one of single value", middleware.OneOf("name", "a"), `{"name":"d"}`, 422, "name", "m accepts only a name of a"},
-		{"nested one of uses an", middleware.OneOf("inner.aspect", "16:9"), `{"inner":{"aspect":"4:3"}}`, 422, "inner.aspect", "m accepts only an inner.aspect of 16:9"},
-		{"nested absent passes", middleware.OneOf("inner.aspect", "16:9"), `{}`, 200, "", ""},
-		{"func sees typed request", middleware.RuleFunc(func(m *middleware.Model, f middleware.Fields) *middleware.Violation {
+		{"max passes at limit", bind.MaxInt("count", 3, "items"), `{"count":3}`, 200, "", ""},
+		{"max fails over limit", bind.MaxInt("count", 3, "items"), `{"count":4}`, 422, "count", "m accepts a count of at most 3 items"},
+		{"max without unit", bind.MaxInt("count", 3, ""), `{"count":4}`, 422, "count", "m accepts a count of at most 3"},
+		{"max on absent pointer passes", bind.MaxInt("seconds", 3, "seconds"), `{}`, 200, "", ""},
+		{"max on pointer", bind.MaxInt("seconds", 3, "seconds"), `{"seconds":4}`, 422, "seconds", "m accepts a seconds of at most 3 seconds"},
+		{"min fails under limit", bind.MinInt("count", 2, ""), `{"count":1}`, 422, "count", "m accepts a count of at least 2"},
+		{"min passes at limit", bind.MinInt("count", 2, ""), `{"count":2}`, 200, "", ""},
+		{"one of passes", bind.OneOf("name", "a", "b"), `{"name":"b"}`, 200, "", ""},
+		{"one of empty passes", bind.OneOf("name", "a", "b"), `{}`, 200, "", ""},
+		{"one of fails", bind.OneOf("name", "a", "b", "c"), `{"name":"d"}`, 422, "name", "m accepts a name of a, b or c"},
+		{"one of single value", bind.OneOf("name", "a"), `{"name":"d"}`, 422, "name", "m accepts only a name of a"},
+		{"nested one of uses an", bind.OneOf("inner.aspect", "16:9"), `{"inner":{"aspect":"4:3"}}`, 422, "inner.aspect", "m accepts only an inner.aspect of 16:9"},
+		{"nested absent passes", bind.OneOf("inner.aspect", "16:9"), `{}`, 200, "", ""},
+		{"func sees typed request", bind.RuleFunc(func(m *bind.Model, f bind.Fields) *bind.Violation {
 			r := f.Request().(*ruleTarget)
 			if fl, _ := f.Float("ratio"); r.Count > 0 && fl == 0 {
-				return &middleware.Violation{Param: "ratio", Message: "ratio is needed with count"}
+				return &bind.Violation{Param: "ratio", Message: "ratio is needed with count"}
 			}
 			return nil
 		}), `{"count":1}`, 422, "ratio", "ratio is needed with count"},
-		{"func with no param or message", middleware.RuleFunc(func(*middleware.Model, middleware.Fields) *middleware.Violation {
-			return &middleware.Violation{}
+		{"func with no param or message", bind.RuleFunc(func(*bind.Model, bind.Fields) *bind.Violation {
+			return &bind.Violation{}
 		}), `{}`, 422, "", "The parameters are not accepted by model m."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, env := checkRules(t, middleware.Model{Rules: []middleware.Rule{tt.rule}}, tt.body)
+			got, env := checkRules(t, bind.Model{Rules: []bind.Rule{tt.rule}}, tt.body)
 			if got != tt.wantStatus {
 				t.Fatalf("got status %d, want %d", got, tt.wantStatus)
 			}
@@ -98,7 +91,7 @@ func TestRules(t *testing.T) {
 
 func TestFieldsGetters(t *testing.T) {
 	var got []string
-	probe := middleware.RuleFunc(func(_ *middleware.Model, f middleware.Fields) *middleware.Violation {
+	probe := bind.RuleFunc(func(_ *bind.Model, f bind.Fields) *bind.Violation {
 		i, iok := f.Int("count")
 		p, pok := f.Int("seconds")
 		s, sok := f.String("name")
@@ -112,7 +105,7 @@ func TestFieldsGetters(t *testing.T) {
 		}, " "))
 		return nil
 	})
-	if code, _ := checkRules(t, middleware.Model{Rules: []middleware.Rule{probe}},
+	if code, _ := checkRules(t, bind.Model{Rules: []bind.Rule{probe}},
 		`{"count":7,"name":"x","ratio":1.5,"inner":{"aspect":"1:1"}}`); code != 200 {
 		t.Fatalf("got status %d, want 200", code)
 	}
@@ -154,15 +147,12 @@ func TestModelDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			models, err := middleware.NewMemoryModels(middleware.Model{ID: "m", Defaults: tt.defaults})
+			models, err := bind.NewMemoryModels(bind.Model{ID: "m", Defaults: tt.defaults})
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := echo.New()
-			e.HTTPErrorHandler = newRenderer()
-			e.POST("/", func(c echo.Context) error { return c.JSON(http.StatusOK, middleware.Body[ruleTarget](c)) },
-				middleware.Must(middleware.Bind[ruleTarget](middleware.BindConfig{Models: models})))
-			rec, _ := serve(t, e, jsonRequest(http.MethodPost, "/", tt.body))
+			h := route(t, bind.Config{Models: models}, echoJSON[ruleTarget])
+			rec, _ := serve(t, h, jsonRequest(http.MethodPost, "/", tt.body))
 			if got := strings.TrimSpace(rec.Body.String()); rec.Code != 200 || got != tt.wantJSON {
 				t.Errorf("got %d %s, want 200 %s", rec.Code, got, tt.wantJSON)
 			}
@@ -194,14 +184,14 @@ func TestMemoryModels(t *testing.T) {
 			t.Errorf("Lookup(%q) got %v, %v, %v; want ok %v", tt.id, m, ok, err, tt.wantOK)
 		}
 	}
-	var zero middleware.MemoryModels
+	var zero bind.MemoryModels
 	if _, ok, err := zero.Lookup(context.Background(), "x"); ok || err != nil {
 		t.Errorf("zero registry: got ok %v err %v, want false nil", ok, err)
 	}
 }
 
 func TestViolationsError(t *testing.T) {
-	vs := middleware.Violations{{Param: "duration", Message: "too long"}, {Message: "no"}}
+	vs := bind.Violations{{Param: "duration", Message: "too long"}, {Message: "no"}}
 	if got, want := vs.Error(), "model rules failed: duration: too long; no"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

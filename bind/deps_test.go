@@ -1,0 +1,41 @@
+package bind_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencies: bind imports no web framework, and of apiguard only
+// errorsx and the body reader (checked with go list -deps, as a user's
+// build sees it).
+func TestDependencies(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not on PATH")
+	}
+	const pkg = "github.com/clipia/apiguard/bind"
+	out, err := exec.Command(gobin, "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	allowed := map[string]bool{
+		pkg:                                  true,
+		"github.com/clipia/apiguard/errorsx": true,
+		"github.com/clipia/apiguard/internal/bodyread": true,
+	}
+	sawValidator := false
+	for _, d := range strings.Fields(string(out)) {
+		switch {
+		case strings.HasPrefix(d, "github.com/labstack/"), strings.HasPrefix(d, "github.com/redis/"):
+			t.Errorf("%s depends on %s", pkg, d)
+		case strings.HasPrefix(d, "github.com/clipia/apiguard/") && !allowed[d]:
+			t.Errorf("%s depends on %s; want errorsx and internal/bodyread only", pkg, d)
+		case d == "github.com/go-playground/validator/v10":
+			sawValidator = true
+		}
+	}
+	if !sawValidator {
+		t.Errorf("%s does not list the validator among its dependencies: is go list's output read right?", pkg)
+	}
+}
