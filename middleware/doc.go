@@ -13,7 +13,7 @@
 // go-playground/validator tags; each failure is a 400 naming the field in
 // the client's terms ("duration must be an integer", "body is not valid
 // JSON: unexpected character 'o' at byte 2"), never in encoding/json's
-// words. The body is read within [BindConfig].ReadTimeout, so a slow client
+// words. The body is read within [bind.Config].ReadTimeout, so a slow client
 // is answered 400 and disconnected rather than holding a handler.
 //
 // Validator's `required` means "not the zero value". For a number or bool

@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	"github.com/clipia/apiguard/auth"
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/middleware"
@@ -43,7 +44,7 @@ func newApp() *echo.Echo {
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))
 	idem := middleware.Must(idempotency.New(idempotency.Config{}))
-	bind := middleware.Must(middleware.Bind[GenerationRequest](middleware.BindConfig{Strict: true}))
+	bind := middleware.Must(middleware.Bind[GenerationRequest](bind.Config{Strict: true}))
 	write := middleware.Must(middleware.RequireScopes("generations:write"))
 
 	// Unknown paths under /v1 answer 404: no key needed, no token spent.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/auth"
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
@@ -29,7 +30,7 @@ type generationRequest struct {
 	Resolution string `json:"resolution"`
 }
 
-// ModelID names the model whose rules apply (middleware.ModelRequest).
+// ModelID names the model whose rules apply (bind.ModelRequest).
 func (r *generationRequest) ModelID() string { return r.Model }
 
 // echo4Handler adapts a handler of the app to Echo v4: the call carries
@@ -178,7 +179,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	bind, err := middleware.Bind[generationRequest](middleware.BindConfig{Models: models, Strict: true})
+	bindMW, err := middleware.Bind[generationRequest](bind.Config{Models: models, Strict: true})
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +230,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	v1 := e.Group("/v1", authMW, limit)
 	v1.GET("/models", echo4Handler(h.listModels), scopes[scopeModelsRead])
 	v1.GET("/models/:id", echo4Handler(h.getModel), scopes[scopeModelsRead])
-	v1.POST("/generations", echo4Handler(h.createGeneration), scopes[scopeGenerationsWrite], idem, bind)
+	v1.POST("/generations", echo4Handler(h.createGeneration), scopes[scopeGenerationsWrite], idem, bindMW)
 	v1.GET("/generations/:id", echo4Handler(h.getGeneration), scopes[scopeGenerationsRead])
 	v1.GET("/balance", echo4Handler(h.balance), scopes[scopeGenerationsRead])
 
@@ -272,19 +273,19 @@ func ratePolicy(rate float64, burst int) ratelimit.Policy {
 
 // modelRegistry states what each model accepts: the 422 rules and the
 // defaults of the optional fields.
-func modelRegistry() (*middleware.MemoryModels, error) {
-	ms := make([]middleware.Model, 0, len(catalogue))
+func modelRegistry() (*bind.MemoryModels, error) {
+	ms := make([]bind.Model, 0, len(catalogue))
 	for _, m := range catalogue {
-		ms = append(ms, middleware.Model{
+		ms = append(ms, bind.Model{
 			ID:       m.ID,
 			Defaults: map[string]any{"duration": 5, "resolution": m.Resolutions[0]},
-			Rules: []middleware.Rule{
-				middleware.MaxInt("duration", int64(m.MaxDuration), "seconds"),
-				middleware.OneOf("resolution", m.Resolutions...),
+			Rules: []bind.Rule{
+				bind.MaxInt("duration", int64(m.MaxDuration), "seconds"),
+				bind.OneOf("resolution", m.Resolutions...),
 			},
 		})
 	}
-	return middleware.NewMemoryModels(ms...)
+	return bind.NewMemoryModels(ms...)
 }
 
 // requestLog logs one line per request: request id, principal key id (never
