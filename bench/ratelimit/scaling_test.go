@@ -3,7 +3,9 @@ package ratelimit
 import (
 	"context"
 	"hash/maphash"
+	"math/rand/v2"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,4 +132,80 @@ func BenchmarkMachineScaling(b *testing.B) {
 			_ = sink
 		})
 	})
+}
+
+// BenchmarkBucketTraffic is a model of a decision's memory traffic, not
+// apiguard code: 10,000 buckets of one cache line each, found through a
+// read-only map and laid out in random order, their TAT updated either under one of 16 shard mutexes (as
+// MemoryStore does) or by compare-and-swap with no lock (the design a
+// lock-free hit path would have). With -cpu 1,2 it shows how much of the
+// store's loss at two CPUs the shard lock's cache line causes, for keys
+// shared between CPUs and for keys dealt out between them.
+func BenchmarkBucketTraffic(b *testing.B) {
+	type bucket struct {
+		tat atomic.Int64
+		_   [56]byte
+	}
+	type lock struct {
+		mu sync.Mutex
+		_  [56]byte
+	}
+	const t, tau = int64(10 * time.Millisecond), int64(2 * time.Second) // 100/s, burst 200
+	ks := keys("ip:10.0.")
+	// Buckets sit in a random order, as in a hash table (a walk in address
+	// order would let the hardware prefetcher hide the transfers), and the
+	// lock of bucket j is chosen by a hash of j, as a shard is.
+	idx := make(map[string]int, len(ks))
+	for i, j := range rand.New(rand.NewPCG(1, 2)).Perm(len(ks)) {
+		idx[ks[i]] = j
+	}
+	decide := func(old, now int64) (int64, bool) {
+		ahead := max(old-now, 0)
+		if ahead > tau-t {
+			return old, false
+		}
+		return now + ahead + t, true
+	}
+	for _, locked := range []bool{true, false} {
+		for _, disjoint := range []bool{false, true} {
+			name := map[bool]string{true: "mutex", false: "cas"}[locked] + "/" + map[bool]string{true: "disjoint", false: "shared"}[disjoint]
+			b.Run(name, func(b *testing.B) {
+				buckets := make([]bucket, len(ks))
+				locks := make([]lock, 16)
+				p := runtime.GOMAXPROCS(0)
+				start := time.Now()
+				var seed atomic.Int64
+				defer measureCPU(b)()
+				b.RunParallel(func(pb *testing.PB) {
+					g := int(seed.Add(1))
+					i := g * 7919
+					for pb.Next() {
+						i++
+						if disjoint {
+							i += (g - i%p + p) % p // only keys ≡ g (mod P)
+						}
+						j := idx[ks[i%len(ks)]]
+						now := int64(time.Since(start))
+						bk := &buckets[j]
+						if locked {
+							l := &locks[uint64(j)*0x9e3779b97f4a7c15>>60]
+							l.mu.Lock()
+							if n, ok := decide(bk.tat.Load(), now); ok {
+								bk.tat.Store(n)
+							}
+							l.mu.Unlock()
+							continue
+						}
+						for {
+							old := bk.tat.Load()
+							n, ok := decide(old, now)
+							if !ok || bk.tat.CompareAndSwap(old, n) {
+								break
+							}
+						}
+					}
+				})
+			})
+		}
+	}
 }
