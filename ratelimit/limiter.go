@@ -35,9 +35,9 @@ type Config struct {
 	Policies []Policy
 
 	// KeyFunc returns the caller's key: requests with the same key share
-	// buckets. Nil means [DefaultKeyFunc](ClientIP): the authenticated
-	// principal's key id, else "ip:" and the client IP that ClientIP
-	// returns. An error is returned as the request's error.
+	// buckets. Nil means DefaultKeyFunc(Config.ClientIP) (see
+	// [DefaultKeyFunc]): the authenticated principal's key id, else "ip:"
+	// and the client IP. An error is returned as the request's error.
 	KeyFunc func(r *http.Request) (string, error)
 
 	// CostFunc returns the number of tokens the request takes. Nil means 1.
@@ -247,8 +247,12 @@ func costError(err error) error {
 	return nil
 }
 
+// rateLimitValue returns the RateLimit header value; it builds it on the
+// stack (a quoted name is at most 66 bytes, two int64s 40 more), so the
+// string is its one allocation.
 func (l *Limiter) rateLimitValue(i int, remaining, t int64) string {
-	b := make([]byte, 0, len(l.names[i])+32)
+	var buf [128]byte
+	b := buf[:0]
 	b = append(b, l.names[i]...)
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, max(remaining, 0), 10)
