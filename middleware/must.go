@@ -6,7 +6,7 @@ package middleware
 // should stop the program:
 //
 //	auth := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
-//	limit := middleware.Must(ratelimit.New(ratelimit.Config{Policies: policies}))
+//	limit := middleware.Must(middleware.RateLimit(ratelimit.Config{Policies: policies}))
 func Must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

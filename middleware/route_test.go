@@ -26,7 +26,7 @@ func groupApp(t *testing.T) *echo.Echo {
 	e.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{})))
 	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
 	authMW := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
-	limit := middleware.Must(ratelimit.New(ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 1, 5)}}))
+	limit := middleware.Must(middleware.RateLimit(ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 1, 5)}}))
 	v1 := e.Group("/v1", authMW, limit)
 	v1.GET("/models", func(c echo.Context) error {
 		c.Response().Header().Set("ETag", `"m1"`)

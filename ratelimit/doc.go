@@ -28,17 +28,26 @@
 // share a Name share that bucket per caller (handy for one daily quota across
 // routes); give per-route limits their own names.
 //
-// # Middleware
+// # Limiter and front doors
 //
-// [New] builds the Echo middleware. The caller key is, by default, the
-// authenticated principal's key id (see principal.FromContext: the auth
-// middleware puts it into the request's context), else the client IP as the
-// app's configured Echo IPExtractor gives it, else the TCP peer address: a
-// raw X-Forwarded-For header is never trusted by default.
-// When the store fails, the middleware fails open (allows and logs) or, with
+// [New] builds a [Limiter], which imports no web framework: its
+// [Limiter.Limit] decides one *http.Request, sets the headers on the
+// http.ResponseWriter and returns nil or the error to render. The front
+// doors wrap it: middleware.RateLimit (Echo v4), echo5.RateLimit (Echo v5)
+// and nethttp.RateLimit (net/http), each taking the same [Config]. The
+// Echo doors return errors for their error handler (middleware.ErrorHandler,
+// echo5.ErrorHandler); the net/http door writes them with nethttp.Error.
+//
+// The caller key is, by default, the authenticated principal's key id (see
+// principal.FromContext: the auth guard puts it into the request's context),
+// else the client IP that Config.ClientIP returns, by default the TCP peer
+// address: a raw X-Forwarded-For header is never trusted by default. Behind
+// a proxy, set Config.ClientIP (an Echo app passes its e.IPExtractor; it is
+// not picked up on its own). [DefaultKeyFunc] builds that default key for
+// any client-IP function, for custom key functions that extend it.
+// When the store fails, the limiter fails open (allows and logs) or, with
 // FailClosed, answers 503 service_unavailable; a store failure is never a
-// 429. Errors are returned to Echo, never written: install
-// middleware.ErrorHandler as the HTTPErrorHandler.
+// 429.
 //
 // Headers, for policies PerSecond("burst", 10, 20) and PerDay("daily", 1000),
 // after a few requests:

@@ -8,17 +8,16 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/nethttp"
 	"github.com/clipia/apiguard/ratelimit"
-	"github.com/labstack/echo/v4"
 )
 
 // A route limited to 1 request per second with a burst of 2, and a daily
-// quota of 100, on the default in-memory store.
+// quota of 100, on the default in-memory store; the limiter used directly
+// on net/http (the front doors middleware.RateLimit, echo5.RateLimit and
+// nethttp.RateLimit do this translation).
 func ExampleNew() {
-	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
-	limit, err := ratelimit.New(ratelimit.Config{
+	limiter, err := ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{
 			ratelimit.PerSecond("burst", 1, 2),
 			ratelimit.PerDay("daily", 100),
@@ -27,16 +26,23 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	e.GET("/v1/models", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }, limit)
+	renderer := errorsx.NewRenderer(errorsx.HandlerConfig{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
+		if err := limiter.Limit(w, r, r.Pattern); err != nil {
+			renderer.Write(w, r, r.Pattern, errorsx.From(err))
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
 
 	for range 3 {
 		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
-		e.ServeHTTP(rec, req)
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/models", nil))
 		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", rec.Code, rec.Header().Get("RateLimit"), rec.Header().Get("Retry-After"))
 	}
 	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/models", nil))
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/models", nil))
 	fmt.Println(rec.Header().Get("RateLimit-Policy"))
 	fmt.Println(rec.Body.String())
 	// Output:
@@ -90,20 +96,19 @@ func Example_perRoute() {
 	store := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{MaxKeys: 1_000_000})
 	defer store.Close()
 	daily := ratelimit.PerDay("daily", 3)
-	models := middleware.Must(ratelimit.New(ratelimit.Config{
+	models := nethttp.Must(nethttp.RateLimit(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("models", 10, 20), daily},
 	}))
-	generations := middleware.Must(ratelimit.New(ratelimit.Config{
+	generations := nethttp.Must(nethttp.RateLimit(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("generations", 2, 5), daily},
-		CostFunc: func(echo.Context) (int64, error) { return 1, nil },
+		CostFunc: func(*http.Request) (int64, error) { return 1, nil },
 	}))
-	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
-	ok := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
-	e.GET("/v1/models", ok, models)
-	e.POST("/v1/generations", ok, generations)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/models", models(ok))
+	mux.Handle("POST /v1/generations", generations(ok))
 
 	for _, r := range []struct{ method, path string }{
 		{http.MethodGet, "/v1/models"},
@@ -112,7 +117,7 @@ func Example_perRoute() {
 		{http.MethodGet, "/v1/models"},
 	} {
 		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
+		mux.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
 		fmt.Println(r.method, r.path, rec.Code, rec.Header().Get("RateLimit"))
 	}
 	// Output:

@@ -40,7 +40,7 @@ func newApp() *echo.Echo {
 	)
 
 	auth := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
-	limit := middleware.Must(ratelimit.New(ratelimit.Config{
+	limit := middleware.Must(middleware.RateLimit(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))
 	idem := middleware.Must(idempotency.New(idempotency.Config{}))

@@ -268,7 +268,7 @@ func echoApp(t *testing.T, c redis.UniversalClient, prefix string, failClosed bo
 	store := newStore(t, c, redisstore.Config{Prefix: prefix, Timeout: 300 * time.Millisecond})
 	e := echo.New()
 	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	mw, err := ratelimit.New(ratelimit.Config{
+	mw, err := middleware.RateLimit(ratelimit.Config{
 		Policies:   []ratelimit.Policy{ratelimit.PerMinute("default", 1, 5)},
 		Store:      store,
 		FailClosed: failClosed,

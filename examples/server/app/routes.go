@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit, err := ratelimit.New(ratelimit.Config{
+	limit, err := middleware.RateLimit(ratelimit.Config{
 		Policies:   []ratelimit.Policy{ratePolicy(cfg.Rate, cfg.Burst)},
 		Store:      rlStore,
 		FailClosed: cfg.RateLimitFailClosed,

@@ -1,0 +1,38 @@
+package middleware
+
+import (
+	"github.com/clipia/apiguard/ratelimit"
+	"github.com/labstack/echo/v4"
+)
+
+// RateLimit returns the Echo v4 rate-limiting middleware: it builds the
+// limiter once with ratelimit.New(cfg) and returns its error for an invalid
+// configuration (one wrapping ratelimit.ErrInvalidPolicy).
+//
+// For each request it first answers an unknown route 404 not_found (see
+// [RouteMatched]; no token is spent), then calls [ratelimit.Limiter.Limit]
+// with the route pattern c.Path(): the RateLimit-Policy and RateLimit
+// headers are set on the response, and a refusal (429 with Retry-After, 400
+// for a bad cost, 503 when failing closed) is returned for [ErrorHandler] to
+// render; the handler does not run then.
+//
+// The default caller key uses the direct TCP peer as the client IP. Echo's
+// IPExtractor is not picked up on its own: behind a proxy, pass it as
+// cfg.ClientIP (ClientIP: e.IPExtractor).
+func RateLimit(cfg ratelimit.Config) (echo.MiddlewareFunc, error) {
+	l, err := ratelimit.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := unmatched(c); err != nil {
+				return err
+			}
+			if err := l.Limit(c.Response(), c.Request(), c.Path()); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}, nil
+}

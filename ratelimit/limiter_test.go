@@ -1,0 +1,173 @@
+package ratelimit_test
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/principal"
+	"github.com/clipia/apiguard/ratelimit"
+	"github.com/clipia/apiguard/ratelimit/doortest"
+	"github.com/clipia/apiguard/ratelimit/storetest"
+)
+
+// coreApp runs the suite against the core limiter behind a bare renderer
+// and no framework: the translation every front door does, by hand.
+func coreApp(_ testing.TB, cfg ratelimit.Config, h func(http.ResponseWriter, *http.Request) error) (http.Handler, error) {
+	l, err := ratelimit.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	renderer := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+doortest.Path, func(w http.ResponseWriter, r *http.Request) {
+		err := l.Limit(w, r, r.Pattern)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
+			renderer.Write(w, r, r.Pattern, errorsx.From(err))
+		}
+	})
+	return mux, nil
+}
+
+func TestLimiter(t *testing.T) { doortest.Run(t, coreApp) }
+
+func BenchmarkLimiter(b *testing.B) { doortest.Bench(b, coreApp) }
+
+// Limit's results as values: nil to proceed, the errors the front doors
+// render, and headers on w only.
+func TestLimitResults(t *testing.T) {
+	clock := &storetest.Clock{}
+	s := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: clock.Now})
+	defer s.Close()
+	l, err := ratelimit.New(ratelimit.Config{
+		Policies: []ratelimit.Policy{ratelimit.PerSecond("p", 1, 2)},
+		Store:    s,
+		CostFunc: func(r *http.Request) (int64, error) {
+			if r.URL.RawQuery == "big" {
+				return 3, nil
+			}
+			return 1, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := func(q string) (http.Header, error) {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/x?"+q, nil)
+		err := l.Limit(w, r, "/x")
+		if w.Body.Len() != 0 || w.Code != http.StatusOK {
+			t.Errorf("Limit wrote a response: %d %q", w.Code, w.Body)
+		}
+		return w.Header(), err
+	}
+	for i, want := range []string{`"p";r=1;t=1`, `"p";r=0;t=2`} {
+		h, err := limit("")
+		if err != nil || h.Get("RateLimit") != want || h.Get("RateLimit-Policy") != `"p";q=2;w=2` {
+			t.Fatalf("request %d: got %v, %v; want nil and RateLimit %s", i, err, h, want)
+		}
+	}
+	h, err := limit("")
+	var e *errorsx.Error
+	if !errors.As(err, &e) || e.Status() != http.StatusTooManyRequests || e.RetryAfter() != time.Second {
+		t.Fatalf("got %v, want a 429 with Retry-After 1s", err)
+	}
+	if h.Get("RateLimit") != `"p";r=0;t=1` {
+		t.Errorf("429: got RateLimit %q, want the refusing policy", h.Get("RateLimit"))
+	}
+	if h.Get("Retry-After") != "" {
+		t.Errorf("Limit set Retry-After %q; the renderer does", h.Get("Retry-After"))
+	}
+	if _, err := limit("big"); !errors.As(err, &e) || e.Status() != http.StatusBadRequest || !errors.As(err, new(*ratelimit.CostError)) {
+		t.Fatalf("got %v, want a 400 caused by a *CostError", err)
+	}
+}
+
+func TestDefaultKey(t *testing.T) {
+	req := func(addr, keyID string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = addr
+		r.Header.Set("X-Forwarded-For", "203.0.113.9")
+		if keyID != "-" {
+			r = r.WithContext(principal.NewContext(r.Context(), &principal.Principal{KeyID: keyID}))
+		}
+		return r
+	}
+	fixed := func(*http.Request) string { return "198.51.100.1" }
+	for _, tc := range []struct {
+		name     string
+		r        *http.Request
+		clientIP func(*http.Request) string
+		want     string
+	}{
+		{"peer_ipv4", req("192.0.2.1:1234", "-"), nil, "ip:192.0.2.1"},
+		{"peer_ipv6", req("[2001:db8::1]:443", "-"), nil, "ip:2001:db8::1"},
+		{"peer_without_port", req("192.0.2.1", "-"), nil, "ip:192.0.2.1"},
+		{"key_id", req("192.0.2.1:1234", "key_1"), nil, "key:key_1"},
+		{"empty_key_id_is_the_ip", req("192.0.2.1:1234", ""), nil, "ip:192.0.2.1"},
+		{"configured_client_ip", req("192.0.2.1:1234", "-"), fixed, "ip:198.51.100.1"},
+		{"key_id_wins_over_client_ip", req("192.0.2.1:1234", "key_2"), fixed, "key:key_2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ratelimit.DefaultKeyFunc(tc.clientIP)(tc.r)
+			if err != nil || got != tc.want {
+				t.Errorf("DefaultKeyFunc: got %q, %v; want %q", got, err, tc.want)
+			}
+			if tc.clientIP == nil {
+				if got, err := ratelimit.DefaultKey(tc.r); err != nil || got != tc.want {
+					t.Errorf("DefaultKey: got %q, %v; want %q", got, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// Pass-through paths allocate nothing in the limiter.
+func TestLimitSkipAllocs(t *testing.T) {
+	l, err := ratelimit.New(ratelimit.Config{
+		Policies: []ratelimit.Policy{ratelimit.PerSecond("p", 1, 1)},
+		Skip:     func(*http.Request) bool { return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := l.Limit(w, r, "/"); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a skipped request allocates %v times, want 0", n)
+	}
+	if len(w.Header()) != 0 {
+		t.Errorf("a skipped request got headers %v", w.Header())
+	}
+}
+
+// The core imports no web framework.
+func TestNoFramework(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found:", err)
+	}
+	out, err := exec.Command(goBin, "list", "-deps", "github.com/clipia/apiguard/ratelimit", "github.com/clipia/apiguard/ratelimit/doortest").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/labstack/") || strings.HasPrefix(pkg, "github.com/clipia/apiguard/middleware") ||
+			strings.HasPrefix(pkg, "github.com/clipia/apiguard/echo5") || strings.HasPrefix(pkg, "github.com/clipia/apiguard/nethttp") {
+			t.Errorf("ratelimit depends on %s", pkg)
+		}
+	}
+}
