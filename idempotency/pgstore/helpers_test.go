@@ -36,21 +36,7 @@ func pool(t testing.TB) *pgxpool.Pool {
 		if err != nil {
 			t.Fatalf("pool: %v", err)
 		}
-		// Open the connections now: the concurrency cases need 50 at once,
-		// and dialing them all inside one call's Timeout (a second) is
-		// slow on a small CI machine. Applications warm their pools too
-		// (pgxpool Config.MinConns).
-		var conns []*pgxpool.Conn
-		for range 55 {
-			c, err := p.Acquire(context.Background())
-			if err != nil {
-				t.Fatalf("warming the pool: %v", err)
-			}
-			conns = append(conns, c)
-		}
-		for _, c := range conns {
-			c.Release()
-		}
+		warm(t, p, 55)
 		sharedPool = p
 	})
 	if sharedPool == nil {
@@ -143,4 +129,23 @@ type countingConn struct {
 func (c *countingConn) Write(b []byte) (int, error) {
 	c.writes.Add(1)
 	return c.Conn.Write(b)
+}
+
+// warm opens n connections of p now: the concurrency cases need 50 at
+// once, and dialing them all inside one call's Timeout (a second) is slow
+// on a small, loaded CI machine. Applications warm their pools too
+// (pgxpool Config.MinConns).
+func warm(t testing.TB, p *pgxpool.Pool, n int) {
+	t.Helper()
+	var conns []*pgxpool.Conn
+	for range n {
+		c, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatalf("warming the pool: %v", err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
 }
