@@ -34,7 +34,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer store.Close() // stops the background sweeper
-	if err := store.Migrate(ctx); err != nil { // or apply schema.sql with your migrations
+
+	// Create the table, or apply schema.sql with your migrations.
+	if err := store.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}
 
