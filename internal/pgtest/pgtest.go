@@ -51,9 +51,10 @@ type Server struct {
 	port int
 	cred *cred
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	exit chan struct{} // closed when cmd has exited
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exit    chan struct{} // closed when cmd has exited
+	started bool          // once started, the port is the server's for good
 }
 
 type binaries struct{ initdb, postgres string }
@@ -116,8 +117,10 @@ func executable(p string) bool {
 // URL returns the URL of a PostgreSQL database shared by the tests of this
 // binary: $APIGUARD_POSTGRES_URL when set (the test fails when it is not
 // reachable), else a cluster started once for the whole test binary,
-// stopped by [Main] or, at the latest, killed with the binary's process.
-// Tests sharing it must use their own tables or keys.
+// stopped by [Main] or, at the latest, killed with the binary's process
+// (on Linux). Tests sharing it must use their own tables or keys. A test
+// binary that starts clusters must run its tests through [Main], which
+// also removes their files.
 func URL(tb testing.TB) string {
 	tb.Helper()
 	if u := os.Getenv(EnvURL); u != "" {
@@ -149,7 +152,8 @@ func Pool(tb testing.TB) *pgxpool.Pool {
 }
 
 // Main runs the tests of m and then stops the shared cluster that [URL]
-// may have started, removing its files. Call it from TestMain:
+// may have started, and removes its files and the initdb template that
+// [URL] and [Start] copy. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
@@ -244,8 +248,12 @@ func newServer(bins *binaries) (*Server, error) {
 		s.cleanup()
 		return nil, err
 	}
-	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+	s.setURL()
 	return s, nil
+}
+
+func (s *Server) setURL() {
+	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
 }
 
 func (s *Server) cleanup() { _ = os.RemoveAll(s.dir) }
@@ -403,10 +411,19 @@ func (s *Server) start() error {
 			<-exit
 			log, _ := os.ReadFile(logPath)
 			lastErr = fmt.Errorf("%v; log: %s", err, tail(log))
-			time.Sleep(200 * time.Millisecond) // the port may still be held by the previous server
+			if !s.started {
+				// Another process may have taken the port since it was
+				// found free: try another one.
+				if p, err := freePort(); err == nil {
+					s.port = p
+					s.setURL()
+				}
+			} else {
+				time.Sleep(200 * time.Millisecond) // the port may still be held by the previous server
+			}
 			continue
 		}
-		s.cmd, s.exit = cmd, exit
+		s.cmd, s.exit, s.started = cmd, exit, true
 		return nil
 	}
 	return fmt.Errorf("postgres did not come up on port %d: %w", s.port, lastErr)
