@@ -6,6 +6,7 @@ import (
 
 	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
 )
@@ -32,12 +33,7 @@ func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 			return
 		}
 		res := c.Response()
-		e := FromEcho(err)
-		if res.Committed {
-			r.Committed(res, c.Request(), c.Path(), res.Status, e)
-			return
-		}
-		r.Write(res, c.Request(), c.Path(), e)
+		frontdoor.Write(r, res, c.Request(), c.Path(), res.Committed, res.Status, FromEcho(err))
 	}
 }
 
