@@ -17,7 +17,8 @@ import (
 //
 //	e.HTTPErrorHandler = echo5.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
 //
-// Errors map as [FromEcho] maps them. A response already committed (the
+// Errors map as [FromEcho] maps them; the router's 405 is a 404 without
+// the Allow header Echo set, as on the other front doors. A response already committed (the
 // *echo.Response under c.Response(), found with echo.UnwrapResponse) is
 // never rewritten (errorsx.Renderer.Committed), and an error rendered early
 // with [Render] is not rendered or logged again. The handler is safe for
@@ -33,9 +34,18 @@ func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 		if res, uerr := echo.UnwrapResponse(w); uerr == nil {
 			committed, status = res.Committed, res.Status
 		}
+		if err == errMethodNotAllowed && !committed {
+			// A wrong method is an unknown route: its 404 does not list
+			// the path's methods, on any front door.
+			delete(w.Header(), echo.HeaderAllow)
+		}
 		frontdoor.Write(r, w, c.Request(), c.Path(), committed, status, FromEcho(err))
 	}
 }
+
+// errMethodNotAllowed is the error Echo's router answers a wrong method
+// with.
+var errMethodNotAllowed error = echo.ErrMethodNotAllowed
 
 // defaultRenderer renders for a context that belongs to no Echo.
 var defaultRenderer = ErrorHandler(errorsx.HandlerConfig{})

@@ -29,11 +29,7 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	if err == nil || errorsx.IsRendered(err) {
 		return
 	}
-	render, status := defaultRenderer, 0
-	if rw := trackerOf(w); rw != nil {
-		render, status = rw.render, rw.status
-	}
-	frontdoor.Write(render, w, r, route(r), status != 0, status, frontdoor.Map(err, nil))
+	write(w, r, route(r), frontdoor.Map(err, nil))
 }
 
 // HandlerFunc is an http.Handler that returns its error: ServeHTTP writes
@@ -77,11 +73,17 @@ var (
 // renderUnmatched writes e, the answer to a request that matched no route,
 // logged with no route (the path is the client's, not the app's).
 func renderUnmatched(w http.ResponseWriter, r *http.Request, e *errorsx.Error) {
+	write(w, r, "", e)
+}
+
+// write renders e, the mapped error, for route with the renderer of the
+// request: once, and never over a response already written.
+func write(w http.ResponseWriter, r *http.Request, route string, e *errorsx.Error) {
 	render, status := defaultRenderer, 0
 	if rw := trackerOf(w); rw != nil {
 		render, status = rw.render, rw.status
 	}
-	frontdoor.Write(render, w, r, "", status != 0, status, e)
+	frontdoor.Write(render, w, r, route, status != 0, status, e)
 }
 
 // route is the route pattern of r as guards report it: the ServeMux pattern

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/clipia/apiguard/errorsx"
@@ -44,9 +45,11 @@ type Config struct {
 //     with a wrong method, 404 not_found before anything else runs, as the
 //     Echo front doors do;
 //   - answers HEAD as the Echo front doors do: ServeMux routes HEAD to the
-//     GET pattern, and the body the handler writes is counted and dropped,
-//     so the response carries the Content-Length GET would have (unless the
-//     handler set its own, or flushed);
+//     GET pattern (a HEAD pattern of its own wins), where guards and
+//     handler see a GET request, as Echo v4's middleware.Head shows them;
+//     the body the handler writes is counted and dropped, so the response
+//     carries the Content-Length GET would have (unless the handler set its
+//     own, or flushed). Without a router, the request stays HEAD;
 //
 // and then calls next. Wrap the app's middlewares for every route around
 // next, inside Handler: nethttp.Handler(nethttp.Must(nethttp.HeaderLimit(cfg))(mux), cfg).
@@ -82,11 +85,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hw = frontdoor.NewHeadWriter(w)
 		rw.ResponseWriter = hw
 	}
+	req := r // the request next gets
 	recovering := h.cfg.Recover.Skip == nil || !h.cfg.Recover.Skip(r)
 	defer func() {
 		if recovering {
 			if v := recover(); v != nil {
-				Error(rw, r, frontdoor.Recovered(v, h.stackSize))
+				write(rw, r, route(req), frontdoor.Recovered(v, h.stackSize))
 			}
 		}
 		if hw != nil {
@@ -98,14 +102,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		frontdoor.RequestID(w.Header(), r, h.cfg.RequestID.SendRequestID)
 	}
 	if h.router != nil {
-		if _, pattern := h.router.Handler(r); pattern == "" {
+		_, pattern := h.router.Handler(r)
+		if pattern == "" {
 			// No pattern matches (ServeMux would answer 404), or only
 			// with another method (its 405).
 			h.render.Write(rw, r, "", errNotFound)
 			return
 		}
+		if hw != nil && strings.HasPrefix(pattern, "GET ") {
+			// HEAD routed to a GET pattern runs as GET, as on the Echo
+			// doors: guards and handler see the GET they serve.
+			req = r.WithContext(r.Context())
+			req.Method = http.MethodGet
+		}
 	}
-	h.next.ServeHTTP(rw, r)
+	h.next.ServeHTTP(rw, req)
 }
 
 // router is an http.Handler that routes as http.ServeMux does: Handler
