@@ -67,8 +67,9 @@ type Spec struct {
 	SendRequestID bool
 	// MaxHeaderBytes installs the header limit for every route when not 0.
 	MaxHeaderBytes int
-	// Use runs for every request: Echo's Use, and around the ServeMux
-	// inside nethttp.Handler.
+	// Use runs for every request on the Echo doors (Echo's Use), and for
+	// every route on net/http (around each route's handler, since
+	// nethttp.Handler answers the unknown ones before anything runs).
 	Use Guards
 	// Group is the prefix of a group ("/v1") whose guards run for every
 	// route under it (and, on the Echo doors, for every unknown path under
@@ -150,6 +151,9 @@ func buildEcho4(s Spec) *echo4.Echo {
 
 func buildEcho5(s Spec) *echo5lib.Echo {
 	e := echo5lib.New()
+	if s.Errors.Logger != nil {
+		e.Logger = s.Errors.Logger // Echo's own complaints count as log records
+	}
 	e.HTTPErrorHandler = echo5.ErrorHandler(s.Errors)
 	e.Pre(echo5.Must(echo5.Head(echo5.HeadConfig{})))
 	e.Use(echo5.Must(echo5.RequestID(echo5.RequestIDConfig{SendRequestID: s.SendRequestID})))
@@ -181,9 +185,10 @@ func buildNetHTTP(t testing.TB, s Spec) http.Handler {
 		if s.Group != "" && strings.HasPrefix(rt.Path, s.Group) {
 			h = chain(h, s.GroupGuards.NetHTTP)
 		}
+		h = chain(h, s.Use.NetHTTP)
 		mux.Handle(rt.Method+" "+rt.Path, h)
 	}
-	var next http.Handler = chain(mux, s.Use.NetHTTP)
+	var next http.Handler = mux
 	if s.MaxHeaderBytes != 0 {
 		next = nethttp.Must(nethttp.HeaderLimit(nethttp.HeaderLimitConfig{MaxBytes: s.MaxHeaderBytes}))(next)
 	}

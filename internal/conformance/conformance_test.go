@@ -81,6 +81,43 @@ var keyGuards = conformance.Guards{
 	}},
 }
 
+// denyGuards are a guard for every route, written for each door as a guard
+// of apiguard is: an unmatched route is 404 first, then a request with
+// X-Deny is 403.
+var denyGuards = conformance.Guards{
+	Echo4: []echo4.MiddlewareFunc{func(next echo4.HandlerFunc) echo4.HandlerFunc {
+		return func(c echo4.Context) error {
+			if !middleware.RouteMatched(c) {
+				return errorsx.NotFound()
+			}
+			if c.Request().Header.Get("X-Deny") != "" {
+				return errorsx.InsufficientScope()
+			}
+			return next(c)
+		}
+	}},
+	Echo5: []echo5lib.MiddlewareFunc{func(next echo5lib.HandlerFunc) echo5lib.HandlerFunc {
+		return func(c *echo5lib.Context) error {
+			if !echo5.RouteMatched(c) {
+				return errorsx.NotFound()
+			}
+			if c.Request().Header.Get("X-Deny") != "" {
+				return errorsx.InsufficientScope()
+			}
+			return next(c)
+		}
+	}},
+	NetHTTP: []func(http.Handler) http.Handler{func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Deny") != "" {
+				nethttp.Error(w, r, errorsx.InsufficientScope())
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}},
+}
+
 // write answers status with a JSON body, as a handler on any door does.
 func write(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -101,6 +138,7 @@ func spec(problem bool) conformance.Spec {
 		Errors:         errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler), ProblemJSON: problem},
 		SendRequestID:  true,
 		MaxHeaderBytes: 2048,
+		Use:            denyGuards,
 		Group:          "/v1",
 		GroupGuards:    keyGuards,
 		Routes: []conformance.Route{
@@ -198,6 +236,12 @@ func rows() []row {
 		{name: "wrong method", req: conformance.Request{Method: "DELETE", Path: "/v1/items", Header: hdr()}, status: 404},
 		{name: "wrong method, no key", req: conformance.Request{Method: "PUT", Path: "/v1/items"}, status: 404},
 		{name: "wrong method outside the group", req: conformance.Request{Method: "POST", Path: "/open"}, status: 404},
+		{name: "denied by a global guard", req: conformance.Request{Method: "GET", Path: "/open", Header: hdr("X-Deny", "1")}, status: 403},
+		{name: "HEAD denied by a global guard", req: conformance.Request{Method: "HEAD", Path: "/open", Header: hdr("X-Deny", "1")}, status: 403},
+		{name: "unknown route past a global guard", req: conformance.Request{Method: "GET", Path: "/nope", Header: hdr("X-Deny", "1")}, status: 404},
+		{name: "wrong method past a global guard", req: conformance.Request{Method: "DELETE", Path: "/open", Header: hdr("X-Deny", "1")}, status: 404},
+		{name: "wrong method in the group past a global guard", req: conformance.Request{Method: "DELETE", Path: "/v1/items", Header: hdr("X-Deny", "1")}, status: 404},
+		{name: "OPTIONS past a global guard", req: conformance.Request{Method: "OPTIONS", Path: "/open", Header: hdr("X-Deny", "1")}, status: 404},
 		{name: "HEAD of an unknown route", req: conformance.Request{Method: "HEAD", Path: "/v1/nope", Header: hdr()}, status: 404},
 		{name: "unknown route with a sane id", req: conformance.Request{Method: "GET", Path: "/nope",
 			Header: hdr("X-Request-Id", "req_golden_1")}, status: 404, golden: "404_not_found.http"},

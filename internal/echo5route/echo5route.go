@@ -12,8 +12,9 @@ import (
 
 // Matched reports whether the request of c matched a route of the app.
 //
-// Echo v5's router gives a request that matched no path, or a known path
-// with another method (its 405), an empty route path. Echo runs a group's
+// Echo v5's router gives a request that matched no path an empty route
+// path, and a known path with another method (its 405, or an OPTIONS it
+// answers itself) the Allow value in the context. Echo runs a group's
 // middlewares for every path under the group, known or not: Group.Use
 // registers catch-all "route not found" routes so that they run, and a
 // request routed to one of those matched no route either. When a path is
@@ -22,7 +23,7 @@ import (
 // apart. Matched does not allocate unless a path is both.
 func Matched(c *echo.Context) bool {
 	path := c.Path()
-	if path == "" {
+	if path == "" || c.Get(echo.ContextKeyHeaderAllow) != nil {
 		return false
 	}
 	e := c.Echo()
