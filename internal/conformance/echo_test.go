@@ -12,6 +12,7 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/conformance"
 	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/nethttp"
 	echo4 "github.com/labstack/echo/v4"
 	echo4mw "github.com/labstack/echo/v4/middleware"
 	echo5lib "github.com/labstack/echo/v5"
@@ -152,5 +153,12 @@ func TestEchoErrorsAgree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			check(t, apps, row{req: tc.req, status: tc.status})
 		})
+	}
+}
+
+// TestErrPanic: the three doors share the cause of a recovered panic.
+func TestErrPanic(t *testing.T) {
+	if middleware.ErrPanic != echo5.ErrPanic || middleware.ErrPanic != nethttp.ErrPanic {
+		t.Error("the doors' ErrPanic differ")
 	}
 }
