@@ -148,7 +148,12 @@ func TestWriterInterfaces(t *testing.T) {
 		_ = buf.Flush()
 		return errors.New("after hijack")
 	})
-	srv := httptest.NewServer(nethttp.Must(nethttp.Handler(h, nethttp.Config{Errors: errorsx.HandlerConfig{Logger: logger}})))
+	inner := nethttp.Must(nethttp.Handler(h, nethttp.Config{Errors: errorsx.HandlerConfig{Logger: logger}}))
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		inner.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -165,6 +170,7 @@ func TestWriterInterfaces(t *testing.T) {
 	if res.StatusCode != 200 || string(b) != "hi" {
 		t.Errorf("got %d %q, want the hijacker's 200 hi", res.StatusCode, b)
 	}
+	<-done
 	if strings.Join(got, ",") != "flusher,unwrap" {
 		t.Errorf("writer implements %v, want flusher and unwrap", got)
 	}

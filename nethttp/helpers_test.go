@@ -7,10 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 )
+
+// TestMain sends the default renderer's log (Error without Handler) to
+// nowhere.
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
 
 // logBuffer collects JSON log records from concurrent writers.
 type logBuffer struct {
