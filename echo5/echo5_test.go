@@ -329,4 +329,3 @@ func TestMust(t *testing.T) {
 	}()
 	echo5.Must(echo5.Recover(echo5.RecoverConfig{StackSize: -1}))
 }
-

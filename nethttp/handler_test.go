@@ -29,7 +29,7 @@ func TestErrorOnce(t *testing.T) {
 	mux.HandleFunc("GET /twice", func(w http.ResponseWriter, r *http.Request) {
 		nethttp.Error(w, r, errorsx.RateLimitExceeded())
 		nethttp.Error(w, r, errorsx.RateLimitExceeded()) // the same: nothing at all
-		nethttp.Error(w, r, errors.New("later"))        // another: logged, not written
+		nethttp.Error(w, r, errors.New("later"))         // another: logged, not written
 	})
 	srv := httptest.NewServer(nethttp.Must(nethttp.Handler(mux, nethttp.Config{Errors: errorsx.HandlerConfig{Logger: logger}})))
 	defer srv.Close()

@@ -115,7 +115,7 @@ func TestHeaderLimit(t *testing.T) {
 		t.Errorf("default %d", l.max)
 	}
 	r := httptest.NewRequest("GET", "/abc", nil) // "GET /abc HTTP/1.1\r\n" + "Host: example.com\r\n"
-	r.Header.Set("X-A", "b")                      // "X-A: b\r\n"
+	r.Header.Set("X-A", "b")                     // "X-A: b\r\n"
 	if got, want := headerSize(r, 1<<20), 19+19+8; got != want {
 		t.Errorf("headerSize %d, want %d", got, want)
 	}
