@@ -32,6 +32,7 @@ func Recover(cfg RecoverConfig) (echo.MiddlewareFunc, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.StackSize = size // Echo v4 builds the chain per request: keep the closure small
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) (err error) {
 			if cfg.Skipper != nil && cfg.Skipper(c) {
@@ -39,7 +40,7 @@ func Recover(cfg RecoverConfig) (echo.MiddlewareFunc, error) {
 			}
 			defer func() {
 				if v := recover(); v != nil {
-					err = frontdoor.Recovered(v, size)
+					err = frontdoor.Recovered(v, cfg.StackSize)
 				}
 			}()
 			return next(c)
