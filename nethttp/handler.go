@@ -51,8 +51,14 @@ type Config struct {
 //     carries the Content-Length GET would have (unless the handler set its
 //     own, or flushed). Without a router, the request stays HEAD;
 //
-// and then calls next. Wrap the app's middlewares for every route around
-// next, inside Handler: nethttp.Handler(nethttp.Must(nethttp.HeaderLimit(cfg))(mux), cfg).
+// and then calls next. The middlewares of this package may sit between
+// Handler and the mux (they keep its Handler method):
+//
+//	nethttp.Handler(nethttp.Must(nethttp.HeaderLimit(limits))(mux), cfg)
+//
+// Any other middleware there hides the mux, and unknown routes then reach
+// the mux's own plain-text 404: wrap such middlewares around each route's
+// handler, or around the handler Handler returns.
 //
 // Handler returns an error when next is nil or cfg.Recover.StackSize is
 // negative. The handler is safe for concurrent use.
