@@ -10,7 +10,7 @@ import (
 // DefaultMaxHeaderBytes is the default of [HeaderLimitConfig].MaxBytes:
 // 16 KiB, more than any API client sends and far below net/http's own
 // limit (http.DefaultMaxHeaderBytes, 1 MiB).
-const DefaultMaxHeaderBytes = frontdoor.DefaultMaxHeaderBytes
+const DefaultMaxHeaderBytes = 16 << 10
 
 // HeaderLimitConfig configures [HeaderLimit]. The zero value is valid.
 type HeaderLimitConfig struct {

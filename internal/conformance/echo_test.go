@@ -162,3 +162,12 @@ func TestErrPanic(t *testing.T) {
 		t.Error("the doors' ErrPanic differ")
 	}
 }
+
+// TestDefaults: the doors' defaults are the same.
+func TestDefaults(t *testing.T) {
+	for _, n := range []int{echo5.DefaultMaxHeaderBytes, nethttp.DefaultMaxHeaderBytes} {
+		if n != middleware.DefaultMaxHeaderBytes {
+			t.Errorf("DefaultMaxHeaderBytes %d, want Echo v4's %d", n, middleware.DefaultMaxHeaderBytes)
+		}
+	}
+}
