@@ -2,7 +2,6 @@ package echo5
 
 import (
 	"github.com/clipia/apiguard/bind"
-	"github.com/clipia/apiguard/errorsx"
 	"github.com/labstack/echo/v5"
 )
 
@@ -12,10 +11,6 @@ const (
 	bindContextKey  = "github.com/clipia/apiguard/echo5.body"
 	modelContextKey = "github.com/clipia/apiguard/echo5.model"
 )
-
-// errRouteNotFound is what a guard returns for a request that matched no
-// route.
-var errRouteNotFound = errorsx.NotFound()
 
 // Bind returns the Echo v5 middleware of [bind.Binder]: it binds each
 // request into a new T (a struct type), validates it and, with

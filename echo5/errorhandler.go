@@ -1,40 +1,93 @@
 package echo5
 
 import (
+	"errors"
+
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v5"
 )
 
-// ErrorHandler returns the Echo v5 front door of the one renderer.
+// ErrorHandler returns the Echo v5 front door of the one renderer
+// (errorsx.Renderer): an echo.HTTPErrorHandler that hands every error, from
+// guards, handlers, Echo itself (unknown route, 405, 413, 415, binder
+// errors) and recovered panics, to the renderer, which writes it as one row
+// of the catalogue, byte for byte as Echo v4's middleware.ErrorHandler does.
+// Install it with
+//
+//	e.HTTPErrorHandler = echo5.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
+//
+// Errors map as [FromEcho] maps them; the router's 405 is a 404 without
+// the Allow header Echo set, as on the other front doors. A response already committed (the
+// *echo.Response under c.Response(), found with echo.UnwrapResponse) is
+// never rewritten (errorsx.Renderer.Committed), and an error rendered early
+// with [Render] is not rendered or logged again. The handler is safe for
+// concurrent use.
 func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 	r := errorsx.NewRenderer(cfg)
 	return func(c *echo.Context, err error) {
 		if err == nil || errorsx.IsRendered(err) {
 			return
 		}
-		r.Write(c.Response(), c.Request(), c.Path(), errorsx.From(err))
+		w := c.Response()
+		committed, status := false, 0
+		if res, uerr := echo.UnwrapResponse(w); uerr == nil {
+			committed, status = res.Committed, res.Status
+		}
+		if err == errMethodNotAllowed && !committed {
+			// A wrong method is an unknown route: its 404 does not list
+			// the path's methods, on any front door.
+			delete(w.Header(), echo.HeaderAllow)
+		}
+		frontdoor.Write(r, w, c.Request(), c.Path(), committed, status, FromEcho(err))
 	}
 }
 
-// Render renders err now through the app's error handler and returns
-// errorsx.Rendered(err), so the handler writes and logs nothing again.
+// errMethodNotAllowed is the error Echo's router answers a wrong method
+// with.
+var errMethodNotAllowed error = echo.ErrMethodNotAllowed
+
+// defaultRenderer renders for a context that belongs to no Echo.
+var defaultRenderer = ErrorHandler(errorsx.HandlerConfig{})
+
+// Render renders err to the client now, through the app's HTTPErrorHandler
+// ([ErrorHandler]), and returns an error that tells the handler it has been
+// rendered and logged (errorsx.Rendered): a middleware that needs the
+// response as the client saw it calls it and returns what it returns, so
+// Echo's own call of the handler writes and logs nothing more. Render of
+// nil is nil.
 func Render(c *echo.Context, err error) error {
 	if err == nil || errorsx.IsRendered(err) {
 		return err
 	}
-	c.Echo().HTTPErrorHandler(c, err)
+	h := defaultRenderer
+	if e := c.Echo(); e != nil && e.HTTPErrorHandler != nil {
+		h = e.HTTPErrorHandler
+	}
+	h(c, err)
 	return errorsx.Rendered(err)
 }
 
-// RouteMatched reports whether the request of c matched a route of the app.
-func RouteMatched(c *echo.Context) bool {
-	return c.Path() != ""
+// FromEcho maps an error of an Echo v5 app onto the catalogue, as
+// [ErrorHandler] renders it and as Echo v4's middleware.FromEcho maps the
+// same errors: an *errorsx.Error in the chain as is; an error with Echo
+// v5's StatusCode method (*echo.HTTPError, echo.ErrNotFound and the other
+// sentinels) by its status (errorsx.FromStatus; 405 is not_found, 413 and
+// 415 have messages of their own); an *echo.BindingError as a 400 naming
+// its parameter; validator errors as bind.FromValidationErrors; anything
+// else as errorsx.From. FromEcho(nil) is nil. It never panics.
+func FromEcho(err error) *errorsx.Error {
+	if be, ok := err.(*echo.BindingError); ok && be != nil && be.HTTPError != nil {
+		return errorsx.FromStatus(be.Code, be.Field, err)
+	}
+	return frontdoor.Map(err, bindingField)
 }
 
-// Must returns v, or panics with err: for constructors called in main.
-func Must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
+// bindingField names the parameter of an *echo.BindingError in err's chain.
+func bindingField(err error) string {
+	var be *echo.BindingError
+	if errors.As(err, &be) && be != nil {
+		return be.Field
 	}
-	return v
+	return ""
 }

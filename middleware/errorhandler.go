@@ -6,6 +6,7 @@ import (
 
 	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
 )
@@ -18,7 +19,8 @@ import (
 //
 //	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
 //
-// Echo's own errors are mapped by status with errorsx.FromStatus (an
+// Echo's own errors are mapped by status with errorsx.FromStatus (the
+// router's 405 becomes 404 not_found, without the Allow header Echo set; an
 // *echo.BindingError names its parameter as param), validator errors a
 // handler returns become the 400 of [FromValidationErrors], and everything
 // else is mapped by errorsx.From. A response already committed is never
@@ -32,14 +34,18 @@ func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 			return
 		}
 		res := c.Response()
-		e := FromEcho(err)
-		if res.Committed {
-			r.Committed(res, c.Request(), c.Path(), res.Status, e)
-			return
+		if err == errMethodNotAllowed && !res.Committed {
+			// A wrong method is an unknown route: its 404 does not list
+			// the path's methods, on any front door.
+			delete(res.Header(), echo.HeaderAllow)
 		}
-		r.Write(res, c.Request(), c.Path(), e)
+		frontdoor.Write(r, res, c.Request(), c.Path(), res.Committed, res.Status, FromEcho(err))
 	}
 }
+
+// errMethodNotAllowed is the error Echo's router answers a wrong method
+// with.
+var errMethodNotAllowed error = echo.ErrMethodNotAllowed
 
 // Render renders err to the client now, through the app's HTTPErrorHandler
 // ([ErrorHandler]), and returns an error that tells the handler it has been

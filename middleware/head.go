@@ -2,9 +2,9 @@ package middleware
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/clipia/apiguard/internal/echoroute"
+	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v4"
 )
 
@@ -54,7 +54,7 @@ func Head(cfg HeadConfig) (echo.MiddlewareFunc, error) {
 			// changes in place, as Echo's own MethodOverride does.
 			req.Method = http.MethodGet
 			res := c.Response()
-			hw := &headWriter{ResponseWriter: res.Writer}
+			hw := frontdoor.NewHeadWriter(res.Writer)
 			res.Writer = hw
 			defer func() {
 				req.Method = http.MethodHead
@@ -62,66 +62,9 @@ func Head(cfg HeadConfig) (echo.MiddlewareFunc, error) {
 					c.Request().Method = http.MethodHead
 				}
 				res.Writer = hw.ResponseWriter
-				hw.finish()
+				hw.Finish()
 			}()
 			return next(c)
 		}
 	}, nil
-}
-
-// headWriter holds back the status of a HEAD answered by a GET handler,
-// counts and drops the body, and sends the status with the Content-Length
-// of the body when the handler is done.
-type headWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-	sent   bool
-}
-
-func (w *headWriter) WriteHeader(code int) {
-	if w.status == 0 && !w.sent {
-		w.status = code
-	}
-	if code < 200 && !w.sent { // 1xx go out at once
-		w.status = 0
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *headWriter) Write(p []byte) (int, error) {
-	if w.status == 0 && !w.sent {
-		w.status = http.StatusOK
-	}
-	w.n += int64(len(p))
-	return len(p), nil
-}
-
-// Flush sends the status now; a flushed HEAD has no Content-Length.
-func (w *headWriter) Flush() {
-	w.send()
-	http.NewResponseController(w.ResponseWriter).Flush() //nolint:errcheck // as http.Flusher
-}
-
-// Unwrap returns the wrapped writer, for http.ResponseController.
-func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *headWriter) send() {
-	if w.sent || w.status == 0 {
-		return
-	}
-	w.sent = true
-	w.ResponseWriter.WriteHeader(w.status)
-}
-
-// finish sends the held status with the Content-Length of the dropped body.
-func (w *headWriter) finish() {
-	if w.sent || w.status == 0 {
-		return
-	}
-	h := w.Header()
-	if w.n > 0 && h.Get("Content-Length") == "" && h.Get("Transfer-Encoding") == "" {
-		h.Set("Content-Length", strconv.FormatInt(w.n, 10))
-	}
-	w.send()
 }

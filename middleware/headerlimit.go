@@ -1,10 +1,7 @@
 package middleware
 
 import (
-	"fmt"
-	"strconv"
-
-	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v4"
 )
 
@@ -40,45 +37,19 @@ type HeaderLimitConfig struct {
 //
 // The returned middleware is safe for concurrent use.
 func HeaderLimit(cfg HeaderLimitConfig) (echo.MiddlewareFunc, error) {
-	switch {
-	case cfg.MaxBytes < 0:
-		return nil, fmt.Errorf("middleware: HeaderLimit: MaxBytes must not be negative, got %d", cfg.MaxBytes)
-	case cfg.MaxBytes == 0:
-		cfg.MaxBytes = DefaultMaxHeaderBytes
+	limit, err := frontdoor.NewHeaderLimit("middleware", cfg.MaxBytes)
+	if err != nil {
+		return nil, err
 	}
-	tooLarge := errorsx.InvalidRequest().
-		WithMessage("The request headers are too large: at most " + strconv.Itoa(cfg.MaxBytes) + " bytes are accepted.")
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if cfg.Skipper != nil && cfg.Skipper(c) {
 				return next(c)
 			}
-			if headerSize(c, cfg.MaxBytes) > cfg.MaxBytes {
-				return tooLarge
+			if err := limit.Check(c.Request()); err != nil {
+				return err
 			}
 			return next(c)
 		}
 	}, nil
-}
-
-// headerSize returns the size of the request line and header fields of c's
-// request as HTTP/1.1 sends them, stopping early once it passes limit.
-func headerSize(c echo.Context, limit int) int {
-	r := c.Request()
-	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
-	if r.Host != "" {
-		n += len("Host: ") + len(r.Host) + 2
-	}
-	for name, values := range r.Header {
-		if name == "Host" {
-			continue // counted above; net/http moves it to r.Host
-		}
-		for _, v := range values {
-			n += len(name) + 2 + len(v) + 2
-		}
-		if n > limit {
-			return n
-		}
-	}
-	return n
 }

@@ -1,12 +1,7 @@
 package middleware
 
 import (
-	"errors"
-	"fmt"
-	"net/http"
-	"runtime"
-
-	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v4"
 )
 
@@ -22,7 +17,7 @@ type RecoverConfig struct {
 
 // ErrPanic is the cause of the internal_error a recovered panic turns into;
 // errors.Is(err, ErrPanic) tells a panic from other 500s.
-var ErrPanic = errors.New("panic recovered")
+var ErrPanic = frontdoor.ErrPanic
 
 // Recover returns a middleware that turns a panic in the handlers after it
 // into a returned 500 internal_error, which the renderer writes and logs
@@ -33,45 +28,22 @@ var ErrPanic = errors.New("panic recovered")
 //
 // Recover returns an error when StackSize is negative.
 func Recover(cfg RecoverConfig) (echo.MiddlewareFunc, error) {
-	if cfg.StackSize < 0 {
-		return nil, errors.New("apiguard: RecoverConfig.StackSize is negative")
+	size, err := frontdoor.StackSize("apiguard", cfg.StackSize)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.StackSize == 0 {
-		cfg.StackSize = 8 << 10
-	}
+	cfg.StackSize = size // Echo v4 builds the chain per request: keep the closure small
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) (err error) {
 			if cfg.Skipper != nil && cfg.Skipper(c) {
 				return next(c)
 			}
 			defer func() {
-				v := recover()
-				if v == nil {
-					return
+				if v := recover(); v != nil {
+					err = frontdoor.Recovered(v, cfg.StackSize)
 				}
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				stack := make([]byte, cfg.StackSize)
-				stack = stack[:runtime.Stack(stack, false)]
-				err = errorsx.Internal().WithCause(&panicError{value: fmt.Sprint(v), stack: string(stack)})
 			}()
 			return next(c)
 		}
 	}, nil
 }
-
-// panicError is the cause of a recovered panic: the value for the log line,
-// the stack for the renderer's "stack" attribute.
-type panicError struct {
-	value string
-	stack string
-}
-
-func (p *panicError) Error() string { return ErrPanic.Error() + ": " + p.value }
-
-// Unwrap returns ErrPanic.
-func (p *panicError) Unwrap() error { return ErrPanic }
-
-// Stack returns the stack of the panicking goroutine.
-func (p *panicError) Stack() string { return p.stack }

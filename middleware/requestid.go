@@ -1,7 +1,7 @@
 package middleware
 
 import (
-	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v4"
 )
 
@@ -32,10 +32,7 @@ func RequestID(cfg RequestIDConfig) (echo.MiddlewareFunc, error) {
 			if cfg.Skipper != nil && cfg.Skipper(c) {
 				return next(c)
 			}
-			id := errorsx.RequestID(c.Response().Header(), c.Request())
-			if cfg.SendRequestID {
-				c.Response().Header().Set(errorsx.HeaderRequestIDStripe, id)
-			}
+			frontdoor.RequestID(c.Response().Header(), c.Request(), cfg.SendRequestID)
 			return next(c)
 		}
 	}, nil
