@@ -51,7 +51,8 @@ type Handler func(w http.ResponseWriter, r *http.Request) error
 type App func(t *testing.T, cfg idempotency.Config, h Handler) http.Handler
 
 // Run runs the suite through the apps made by app, with a store from
-// newStore per case.
+// newStore per case, and the cases of an idempotency.TxStore (with an
+// in-memory double of one).
 func Run(t *testing.T, app App, newStore func(t *testing.T) idempotency.Store) {
 	t.Helper()
 	t.Run("behaviour", func(t *testing.T) { runBehaviours(t, app, newStore) })
@@ -59,6 +60,7 @@ func Run(t *testing.T, app App, newStore func(t *testing.T) idempotency.Store) {
 	t.Run("bad keys", func(t *testing.T) { runBadKeys(t, app) })
 	t.Run("request body limit", func(t *testing.T) { runRequestBodyLimit(t, app) })
 	t.Run("in progress", func(t *testing.T) { runInProgress(t, app, newStore) })
+	t.Run("tx store", func(t *testing.T) { runTx(t, app) })
 }
 
 // Req is one request of the suite.
