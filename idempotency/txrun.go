@@ -28,6 +28,7 @@ type txFlight struct {
 // record. See Guard.Serve.
 func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) error, render func(http.ResponseWriter, *http.Request, error)) (err error) {
 	req := c.r
+	reqID := c.requestID() // before the headers are copied: it may set X-Request-Id
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(context.Canceled)
 	txCtx, tx, berr := g.tx.Begin(ctx, c.key, c.token)
@@ -37,13 +38,13 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	}
 	f := &txFlight{bw: bufferWriter{w: c.w, header: c.w.Header().Clone(), allow: g.allow, limit: g.maxResp}}
 	h := &f.h
-	g.hold(h, req.Context(), cancel, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
+	g.hold(h, req.Context(), cancel, c.key, c.fp, c.token, c.claimedAt, reqID, c.route)
 	hreq := req.WithContext(txCtx)
 	bw := &f.bw
 	finished := false
 	defer func() {
 		if !finished { // the handler panicked: roll back, release, let the panic go on
-			g.rollback(context.WithoutCancel(req.Context()), tx, c.requestID(), c.route)
+			g.rollback(context.WithoutCancel(req.Context()), tx, reqID, c.route)
 			g.release(c, h, "panic")
 		}
 	}()
@@ -60,15 +61,15 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	case reasonNoResponse, reasonTooLarge:
 		// Nothing that can be sent: a success whose writes are rolled
 		// back must not reach the client.
-		g.rollback(context.WithoutCancel(req.Context()), tx, c.requestID(), c.route)
+		g.rollback(context.WithoutCancel(req.Context()), tx, reqID, c.route)
 		g.release(c, h, reason)
 		g.log.LogAttrs(context.WithoutCancel(req.Context()), slog.LevelError, "idempotency: transaction rolled back; the client gets 500 internal_error",
-			slog.String("request_id", c.requestID()), slog.String("route", c.route), slog.String("reason", reason))
+			slog.String("request_id", reqID), slog.String("route", c.route), slog.String("reason", reason))
 		e := errorsx.Internal().WithCause(errors.New("idempotency: " + reason))
 		render(c.w, req, e)
 		return errorsx.Rendered(e)
 	default:
-		g.rollback(context.WithoutCancel(req.Context()), tx, c.requestID(), c.route)
+		g.rollback(context.WithoutCancel(req.Context()), tx, reqID, c.route)
 		g.release(c, h, reason)
 		bw.send()
 		return err
@@ -79,7 +80,7 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	}
 	if cerr := h.endTx(tx, &resp); cerr != nil {
 		g.log.LogAttrs(context.WithoutCancel(req.Context()), slog.LevelError, "idempotency: transaction not committed and rolled back; the client gets 503 service_unavailable",
-			slog.String("request_id", c.requestID()), slog.String("route", c.route), slog.String("error", cerr.Error()))
+			slog.String("request_id", reqID), slog.String("route", c.route), slog.String("error", cerr.Error()))
 		e := errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: commit: %w", cerr))
 		render(c.w, req, e)
 		return errorsx.Rendered(e)

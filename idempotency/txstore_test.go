@@ -395,3 +395,21 @@ func TestBufferWriterInterfaces(t *testing.T) {
 		t.Fatalf("got %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestTxStoreKeepsTheRequestID: the id the guard gives a request without
+// one (for its logs) is on the held-back response, as on any other.
+func TestTxStoreKeepsTheRequestID(t *testing.T) {
+	g, err := idempotency.New(idempotency.Config{Store: newTxDouble(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/x", nil)
+	r.Header.Set(idempotency.HeaderIdempotencyKey, "k")
+	rec := httptest.NewRecorder()
+	err = g.Serve(rec, r, "/x", func(w http.ResponseWriter, r *http.Request) error {
+		return text(w, http.StatusCreated, "made")
+	}, func(http.ResponseWriter, *http.Request, error) {})
+	if err != nil || rec.Code != 201 || rec.Header().Get("X-Request-Id") == "" {
+		t.Fatalf("got %d %v, X-Request-Id %q; want 201 with an id", rec.Code, err, rec.Header().Get("X-Request-Id"))
+	}
+}

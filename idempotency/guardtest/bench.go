@@ -99,8 +99,10 @@ func (d *discard) WriteHeader(code int)        { d.code = code }
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
 
 func serve(b *testing.B, h http.Handler, key string) {
-	hdr := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {key}}
-	if key == "" {
+	var hdr http.Header
+	if key != "" {
+		hdr = http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {key}}
+	} else {
 		hdr = http.Header{"Content-Type": {"application/json"}}
 	}
 	req := &http.Request{
