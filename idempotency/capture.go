@@ -6,8 +6,8 @@ import (
 	"net/http"
 )
 
-// captureWriter sits under echo.Response and records what reaches the
-// client: the status, the allowlisted headers as they were when the status
+// captureWriter is the writer the handler gets (the front door puts it under
+// its framework's response) and records what reaches the client: the status, the allowlisted headers as they were when the status
 // was written, and the body up to a limit. It keeps the Flusher and Hijacker
 // behaviour of the writer it wraps (and Unwrap, for
 // http.ResponseController); a flush or a hijack marks the response as

@@ -13,13 +13,12 @@ import (
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/redistest"
-	"github.com/labstack/echo/v4"
 )
 
 // hammer sends n identical requests at once, spread over the Echo
 // instances, and checks that the handler ran exactly once and that every
 // other answer is a replay of the same response or request_in_progress.
-func hammer(t *testing.T, n int, apps []*echo.Echo, calls *atomic.Int32) {
+func hammer(t *testing.T, n int, apps []http.Handler, calls *atomic.Int32) {
 	t.Helper()
 	type answer struct {
 		code     int
@@ -37,7 +36,7 @@ func hammer(t *testing.T, n int, apps []*echo.Echo, calls *atomic.Int32) {
 			// that early duplicates find it running and late ones find it
 			// done.
 			time.Sleep(time.Duration(i) * time.Millisecond)
-			rec := do(apps[i%len(apps)], req{key: "dup-key", body: `{"prompt":"one generation please"}`, tenant: "acme"})
+			rec := do(apps[i%len(apps)], req{Key: "dup-key", Body: `{"prompt":"one generation please"}`, Tenant: "acme"})
 			a := answer{code: rec.Code, body: rec.Body.String(), replayed: rec.Header().Get(idempotency.HeaderIdempotentReplayed) == "true"}
 			if rec.Code >= 400 {
 				a.errCode = errorCode(t, rec)
@@ -80,11 +79,14 @@ func hammer(t *testing.T, n int, apps []*echo.Echo, calls *atomic.Int32) {
 	}
 }
 
-func slowHandler(calls *atomic.Int32) echo.HandlerFunc {
-	return func(c echo.Context) error {
+func slowHandler(calls *atomic.Int32) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		n := calls.Add(1)
 		time.Sleep(50 * time.Millisecond) // the work; duplicates arrive meanwhile
-		return c.JSONBlob(http.StatusCreated, fmt.Appendf(nil, `{"id":"gen_%d"}`, n))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, err := fmt.Fprintf(w, `{"id":"gen_%d"}`, n)
+		return err
 	}
 }
 
@@ -92,10 +94,10 @@ func TestConcurrentDuplicatesRunOnce(t *testing.T) {
 	for _, sk := range storeKinds {
 		t.Run(sk.name, func(t *testing.T) {
 			var calls atomic.Int32
-			e := newEcho(t, idempotency.Config{Store: sk.new(t)}, slowHandler(&calls))
-			hammer(t, 100, []*echo.Echo{e}, &calls)
+			e := newApp(t, idempotency.Config{Store: sk.new(t)}, slowHandler(&calls))
+			hammer(t, 100, []http.Handler{e}, &calls)
 			// Afterwards everything is a replay.
-			rec := do(e, req{key: "dup-key", body: `{"prompt":"one generation please"}`, tenant: "acme"})
+			rec := do(e, req{Key: "dup-key", Body: `{"prompt":"one generation please"}`, Tenant: "acme"})
 			if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
 				t.Fatalf("after the storm: got %d replayed=%q, want a replay", rec.Code, rec.Header().Get(idempotency.HeaderIdempotentReplayed))
 			}
@@ -106,18 +108,18 @@ func TestConcurrentDuplicatesRunOnce(t *testing.T) {
 func TestConcurrentDuplicatesTwoInstancesOneRedis(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	var calls atomic.Int32
-	var apps []*echo.Echo
+	var apps []http.Handler
 	for range 2 {
 		// Each instance has its own client and store, as two processes would.
 		s, err := redisstore.New(redistest.Client(t), redisstore.Config{Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
-		apps = append(apps, newEcho(t, idempotency.Config{Store: s}, slowHandler(&calls)))
+		apps = append(apps, newApp(t, idempotency.Config{Store: s}, slowHandler(&calls)))
 	}
 	hammer(t, 100, apps, &calls)
 	for i, e := range apps {
-		rec := do(e, req{key: "dup-key", body: `{"prompt":"one generation please"}`, tenant: "acme"})
+		rec := do(e, req{Key: "dup-key", Body: `{"prompt":"one generation please"}`, Tenant: "acme"})
 		if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
 			t.Errorf("instance %d after the storm: got %d, want a replay", i, rec.Code)
 		}
@@ -157,15 +159,15 @@ func leaseExpiry(t *testing.T, store idempotency.Store, lease time.Duration, exp
 	logs := &logBuffer{}
 	var calls atomic.Int32
 	started, unblock := make(chan struct{}), make(chan struct{})
-	e := newEcho(t, idempotency.Config{Store: store, Lease: lease, Logger: logs.logger()}, func(c echo.Context) error {
+	e := newApp(t, idempotency.Config{Store: store, Lease: lease, Logger: logs.logger()}, func(w http.ResponseWriter, r *http.Request) error {
 		if n := calls.Add(1); n == 1 {
 			close(started)
 			<-unblock // the owner hangs
-			return c.String(http.StatusCreated, "stale owner")
+			return text(w, http.StatusCreated, "stale owner")
 		}
-		return c.String(http.StatusCreated, "retry")
+		return text(w, http.StatusCreated, "retry")
 	})
-	r := req{key: "k", body: `{"a":1}`}
+	r := req{Key: "k", Body: `{"a":1}`}
 	staleDone := make(chan int)
 	go func() { staleDone <- do(e, r).Code }()
 	<-started
@@ -210,21 +212,21 @@ func TestRedisDown(t *testing.T) {
 	inHandler, proceed := make(chan struct{}, 1), make(chan struct{}, 1)
 	pending := new(idempotency.Pending)
 	t.Cleanup(func() { waitPending(t, pending) })
-	e := newEcho(t, idempotency.Config{Store: store, Logger: logs.logger(), Pending: pending, Lease: 2 * time.Second}, func(c echo.Context) error {
+	e := newApp(t, idempotency.Config{Store: store, Logger: logs.logger(), Pending: pending, Lease: 2 * time.Second}, func(w http.ResponseWriter, r *http.Request) error {
 		calls.Add(1)
-		if c.Request().Header.Get("X-Block") != "" {
+		if r.Header.Get("X-Block") != "" {
 			inHandler <- struct{}{}
 			<-proceed
 		}
-		return c.String(http.StatusCreated, "done")
+		return text(w, http.StatusCreated, "done")
 	})
-	if rec := do(e, req{key: "before"}); rec.Code != 201 {
+	if rec := do(e, req{Key: "before"}); rec.Code != 201 {
 		t.Fatalf("with Redis up: got %d", rec.Code)
 	}
 
 	// Redis dies while a handler runs: the client still gets its answer.
 	done := make(chan int)
-	go func() { done <- do(e, req{key: "during", headers: map[string]string{"X-Block": "1"}}).Code }()
+	go func() { done <- do(e, req{Key: "during", Headers: map[string]string{"X-Block": "1"}}).Code }()
 	<-inHandler
 	srv.Kill()
 	proceed <- struct{}{}
@@ -243,7 +245,7 @@ func TestRedisDown(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := do(e, req{key: tc.key})
+			rec := do(e, req{Key: tc.key})
 			if want := map[string]int{"service_unavailable": 503, "request_in_progress": 409}[tc.want]; rec.Code != want || errorCode(t, rec) != tc.want {
 				t.Fatalf("got %d %s, want %d %s", rec.Code, rec.Body, want, tc.want)
 			}
@@ -265,7 +267,7 @@ func TestRedisDown(t *testing.T) {
 	for i := range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		for ctx.Err() == nil {
-			if rec := do(e, req{key: "after", ctx: ctx}); rec.Code != 503 {
+			if rec := doCtx(e, ctx, req{Key: "after"}); rec.Code != 503 {
 				want := []string{"", "true"}[i]
 				if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != want {
 					t.Errorf("after restart, request %d: got %d replayed=%q, want 201 replayed=%q", i, rec.Code, rec.Header().Get(idempotency.HeaderIdempotentReplayed), want)

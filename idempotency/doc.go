@@ -3,14 +3,19 @@
 // once, and every retry gets the first answer back, byte for byte, with
 // Idempotent-Replayed: true.
 //
-// Install the middleware after authentication (so keys are scoped to the
+// The package is the framework-neutral core ([New], [Guard.Serve]); install
+// it through a front door, after authentication (so keys are scoped to the
 // caller) and before validation:
 //
 //	store := idempotency.NewMemoryStore(idempotency.MemoryConfig{}) // or redisstore.New(rdb, …)
 //	defer store.Close()
-//	mw, err := idempotency.New(idempotency.Config{Store: store})
-//	if err != nil { … }
-//	e.POST("/v1/generations", createGeneration, auth, mw)
+//	cfg := idempotency.Config{Store: store}
+//
+//	idem, err := middleware.Idempotency(cfg) // Echo v4; echo5.Idempotency for Echo v5
+//	e.POST("/v1/generations", createGeneration, auth, idem)
+//
+//	idem, err := nethttp.Idempotency(cfg) // net/http: func(http.Handler) http.Handler
+//	mux.Handle("POST /v1/generations", auth(idem(createGeneration)))
 //
 // # What a client sees
 //
@@ -39,13 +44,13 @@
 // the existing record in the same step. The handler runs, and one goroutine
 // renews the lease every Lease/3 (Renew, one store call), so a handler
 // slower than the lease still runs once. Its response is captured as the
-// client sees it (errors are rendered through the Echo error handler
+// client sees it (errors are rendered through the app's error handler
 // first). Commit stores it, or Release deletes the claim. When an owner
 // dies, its lease expires and a retry can claim the key again; the old
 // owner's late commit is then refused ([ErrLeaseLost]). If a running
 // handler loses its claim (the store unreachable until the lease ran out,
 // or the key taken over), its context is cancelled and
-// context.Cause(c.Request().Context()) is [ErrLeaseLost].
+// context.Cause(r.Context()) is [ErrLeaseLost].
 //
 // # When the store fails
 //
@@ -66,8 +71,9 @@
 // stored"), and a retry runs the request again. A Redis that restarts empty
 // also forgets the claims of running requests until their next renewal (at
 // most Lease/3): a duplicate that reaches another process in that window
-// runs again. Only a store that commits the record in the same transaction
-// as the handler's own writes would remove these windows.
+// runs again. A store that commits the record in the same transaction as
+// the handler's own writes, a [TxStore], removes these windows: the guard
+// holds the response back until that commit succeeded (see [Guard.Serve]).
 //
 // Stores: [MemoryStore] (the default, one process) and
 // github.com/clipia/apiguard/idempotency/redisstore (shared). The package

@@ -2,39 +2,40 @@ package idempotency_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
 
-	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/middleware"
-	"github.com/labstack/echo/v4"
+	"github.com/clipia/apiguard/nethttp"
 )
 
 func Example() {
 	store := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
 	defer store.Close()
 
-	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
-	e.Use(middleware.Must(idempotency.New(idempotency.Config{Store: store})))
+	// The net/http front door; middleware.Idempotency (Echo v4) and
+	// echo5.Idempotency take the same Config.
+	idem := nethttp.Must(nethttp.Idempotency(idempotency.Config{Store: store}))
 
 	generations := 0
-	e.POST("/v1/generations", func(c echo.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/generations", idem(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		generations++
-		return c.JSON(http.StatusCreated, map[string]any{"id": fmt.Sprintf("gen_%d", generations)})
-	})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": fmt.Sprintf("gen_%d", generations)})
+	})))
 
 	send := func(body string) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/generations", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", "8e03978e-40d5-43e8-bc93-6894a57f9324")
 		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, req)
+		mux.ServeHTTP(rec, req)
 		fmt.Printf("%d replayed=%q %s", rec.Code, rec.Header().Get("Idempotent-Replayed"), rec.Body)
 		if rec.Body.Len() > 0 && !strings.HasSuffix(rec.Body.String(), "\n") {
 			fmt.Println()

@@ -3,25 +3,21 @@ package idempotency_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
+	"github.com/clipia/apiguard/idempotency/guardtest"
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/redistest"
-	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/principal"
-	"github.com/labstack/echo/v4"
 )
 
-// storeKinds are the stores every middleware behaviour runs against.
+// storeKinds are the stores every guard behaviour runs against.
 var storeKinds = []struct {
 	name string
 	new  func(t *testing.T) idempotency.Store
@@ -60,106 +56,82 @@ func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// newEcho returns an Echo app wired like the reference server: the
-// renderer, request id, recover, a test auth that takes the tenant from
-// X-Test-Tenant, then the idempotency middleware, and handler on
-// POST /v1/generations, POST /v1/other and GET /v1/generations.
-func newEcho(t *testing.T, cfg idempotency.Config, handler echo.HandlerFunc) *echo.Echo {
+// handler is a route's handler in the core's tests.
+type handler = guardtest.Handler
+
+// newApp is the guard on plain net/http, wired like the reference server
+// (see guardtest.App): the renderer, request id, recover, a test auth that
+// takes the tenant from X-Test-Tenant, then the guard through Guard.Serve,
+// and h on POST /v1/generations, POST /v1/other, GET and DELETE
+// /v1/generations. The route given to Serve is the path.
+func newApp(t *testing.T, cfg idempotency.Config, h handler) http.Handler {
 	t.Helper()
 	logs := &logBuffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = logs.logger()
 	}
-	mw, err := idempotency.New(cfg)
+	g, err := idempotency.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logs.logger()})
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if tenant := c.Request().Header.Get("X-Test-Tenant"); tenant != "" {
-				middleware.SetPrincipal(c, &principal.Principal{KeyID: "key_" + tenant, Tenant: tenant})
-			}
-			return next(c)
+	return serveGuard(g, errorsx.NewRenderer(errorsx.HandlerConfig{Logger: logs.logger()}), h)
+}
+
+// serveGuard is the app of newApp around g.
+func serveGuard(g *idempotency.Guard, rd *errorsx.Renderer, h handler) http.Handler {
+	mux := http.NewServeMux()
+	guarded := func(w http.ResponseWriter, r *http.Request) {
+		if tenant := r.Header.Get("X-Test-Tenant"); tenant != "" {
+			r = r.WithContext(principal.NewContext(r.Context(), &principal.Principal{KeyID: "key_" + tenant, Tenant: tenant}))
 		}
+		route := r.URL.Path
+		render := func(w http.ResponseWriter, r *http.Request, err error) {
+			rd.Write(w, r, route, err)
+		}
+		if err := g.Serve(w, r, route, h, render); err != nil && !errorsx.IsRendered(err) {
+			render(w, r, err)
+		}
+	}
+	for _, p := range []string{"POST /v1/generations", "POST /v1/other", "GET /v1/generations", "DELETE /v1/generations"} {
+		mux.HandleFunc(p, guarded)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		errorsx.RequestID(w.Header(), r) // a fresh id per request
+		defer func() {
+			if v := recover(); v != nil {
+				rd.Write(w, r, r.URL.Path, errorsx.Internal())
+			}
+		}()
+		mux.ServeHTTP(w, r)
 	})
-	e.Use(mw)
-	e.POST("/v1/generations", handler)
-	e.POST("/v1/other", handler)
-	e.GET("/v1/generations", handler)
-	e.DELETE("/v1/generations", handler)
-	return e
 }
 
-type req struct {
-	method  string // default POST
-	path    string // default /v1/generations
-	key     string // Idempotency-Key; "" sends none
-	body    string
-	tenant  string
-	headers map[string]string
-	ctx     context.Context
+// newApp is the core's own front door for the suite.
+var _ guardtest.App = newApp
+
+type req = guardtest.Req
+
+func do(h http.Handler, r req) *httptest.ResponseRecorder { return guardtest.Do(h, r) }
+
+// doCtx sends r with ctx as the request's context.
+func doCtx(h http.Handler, ctx context.Context, r req) *httptest.ResponseRecorder {
+	return guardtest.Do(http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
+		h.ServeHTTP(w, hr.WithContext(ctx))
+	}), r)
 }
 
-func do(e *echo.Echo, r req) *httptest.ResponseRecorder {
-	if r.method == "" {
-		r.method = http.MethodPost
-	}
-	if r.path == "" {
-		r.path = "/v1/generations"
-	}
-	var body io.Reader = http.NoBody
-	if r.body != "" {
-		body = strings.NewReader(r.body)
-	}
-	hr := httptest.NewRequest(r.method, r.path, body)
-	if r.ctx != nil {
-		hr = hr.WithContext(r.ctx)
-	}
-	if r.body != "" {
-		hr.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	}
-	if r.key != "" {
-		hr.Header.Set(idempotency.HeaderIdempotencyKey, r.key)
-	}
-	if r.tenant != "" {
-		hr.Header.Set("X-Test-Tenant", r.tenant)
-	}
-	for k, v := range r.headers {
-		hr.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, hr)
-	return rec
-}
-
-// errorCode returns the envelope's code, or "" for a non-error body.
 func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
 	t.Helper()
-	var env struct {
-		Error struct {
-			Code  string `json:"code"`
-			Param string `json:"param"`
-		} `json:"error"`
-	}
-	if rec.Code < 400 {
-		return ""
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
-		t.Fatalf("error body %q is not the envelope: %v", rec.Body.String(), err)
-	}
-	return env.Error.Code
+	return guardtest.ErrorCode(t, rec)
 }
 
-func errorParam(t *testing.T, rec *httptest.ResponseRecorder) string {
-	t.Helper()
-	var env struct {
-		Error struct {
-			Param string `json:"param"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(rec.Body.Bytes(), &env)
-	return env.Error.Param
+// created is the usual answer of the tests' handlers.
+func created(w http.ResponseWriter, body string) error { return guardtest.Created(w, body) }
+
+// text writes a text/plain response.
+func text(w http.ResponseWriter, status int, body string) error {
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	w.WriteHeader(status)
+	_, err := w.Write([]byte(body))
+	return err
 }

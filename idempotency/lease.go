@@ -11,21 +11,21 @@ import (
 	"time"
 )
 
-// Pending counts the background work of the middlewares configured with it
+// Pending counts the background work of the guards configured with it
 // (Config.Pending): the claims kept alive while their handlers run, and the
 // commits retried after a store failure once the client has its response.
 // Wait for it at shutdown, after the HTTP server has stopped, so that the
 // responses already sent are stored:
 //
 //	pending := new(idempotency.Pending)
-//	mw, err := idempotency.New(idempotency.Config{Store: store, Pending: pending})
+//	guard, err := nethttp.Idempotency(idempotency.Config{Store: store, Pending: pending})
 //	…
 //	_ = srv.Shutdown(ctx)
 //	_ = pending.Wait(ctx)
 //
 // Each piece of work ends by itself within about one lease, so Wait never
 // blocks forever. The zero value is ready to use; a Pending is safe for
-// concurrent use and may be shared by several middlewares.
+// concurrent use and may be shared by several guards.
 type Pending struct {
 	mu   sync.Mutex
 	n    int
@@ -73,10 +73,10 @@ func (p *Pending) Wait(ctx context.Context) error {
 // releases it, retrying a failed commit in the background while the claim is
 // still its own. It is one goroutine per guarded request that claimed a key,
 // and the only user of the claim's token, so the store sees the claim's calls
-// one after the other. It never touches the echo.Context, which Echo reuses
-// once the request is over.
+// one after the other. It never touches the request or its writer, which a
+// framework may reuse once the request is over.
 type holder struct {
-	m      *idem
+	g      *Guard
 	key    string
 	fp     string
 	reqID  string
@@ -97,6 +97,7 @@ type holder struct {
 // response: after the release, or after the first commit attempt.
 type finishReq struct {
 	resp   *Response
+	tx     Tx // commit resp with tx, not with the store (TxStore mode)
 	result chan error
 }
 
@@ -114,26 +115,25 @@ const (
 	backoffMax = time.Second
 )
 
-// hold starts the holder of a claim made at claimedAt. cancel cancels the
-// handler's context.
-func (m *idem) hold(reqCtx context.Context, cancel context.CancelCauseFunc, key, fp, token string, claimedAt time.Time, reqID, route string) *holder {
-	h := &holder{
-		m: m, key: key, fp: fp, reqID: reqID, route: route,
+// hold starts h, the holder of a claim made at claimedAt. cancel cancels
+// the handler's context.
+func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, key, fp, token string, claimedAt time.Time, reqID, route string) {
+	*h = holder{
+		g: g, key: key, fp: fp, reqID: reqID, route: route,
 		logCtx:   context.WithoutCancel(reqCtx),
 		cancel:   cancel,
 		finish:   make(chan finishReq, 1), // one per holder: sending never blocks
 		exited:   make(chan struct{}),
 		token:    token,
-		deadline: claimedAt.Add(m.lease),
+		deadline: claimedAt.Add(g.lease),
 	}
-	m.pending.add()
+	g.pending.add()
 	go h.loop()
-	return h
 }
 
 // every is the renewal period: a third of the lease, so that one failed
 // renewal still leaves time for retries.
-func (h *holder) every() time.Duration { return h.m.lease / 3 }
+func (h *holder) every() time.Duration { return h.g.lease / 3 }
 
 // end hands the outcome to the holder and waits until the client may have
 // its response: the release done, or the first commit attempt done, or
@@ -163,8 +163,29 @@ func (h *holder) end(resp *Response) error {
 	}
 }
 
+// endTx hands a response to commit with tx to the holder and waits for the
+// outcome of the commit (no background retry: the commit is the
+// transaction). On failure the transaction is rolled back, and the claim
+// released when it is still held, before endTx returns.
+func (h *holder) endTx(tx Tx, resp *Response) error {
+	f := finishReq{resp: resp, tx: tx, result: make(chan error, 1)}
+	h.finish <- f
+	select {
+	case err := <-f.result:
+		return err
+	case <-h.exited:
+		select {
+		case err := <-f.result:
+			return err
+		default: // the claim was lost before the holder took the response
+			h.rollback(tx)
+			return ErrLeaseLost
+		}
+	}
+}
+
 func (h *holder) loop() {
-	defer h.m.pending.done()
+	defer h.g.pending.done()
 	defer close(h.exited)
 	t := time.NewTimer(h.every())
 	defer t.Stop()
@@ -172,11 +193,14 @@ func (h *holder) loop() {
 	for {
 		select {
 		case f := <-h.finish:
-			if f.resp == nil {
+			switch {
+			case f.resp == nil:
 				f.result <- h.release()
-				return
+			case f.tx != nil:
+				f.result <- h.commitTx(f.tx, *f.resp)
+			default:
+				h.commit(*f.resp, f.result)
 			}
-			h.commit(*f.resp, f.result)
 			return
 		case <-t.C:
 			err := h.renew()
@@ -187,8 +211,10 @@ func (h *holder) loop() {
 			case errors.Is(err, ErrLeaseLost):
 				select {
 				case f := <-h.finish: // the handler is done: end may have stopped waiting
-					if f.resp != nil {
-						h.m.recordLost(h.logCtx, h.reqID, h.route, err)
+					if f.tx != nil {
+						h.rollback(f.tx)
+					} else if f.resp != nil {
+						h.g.recordLost(h.logCtx, h.reqID, h.route, err)
 					}
 					f.result <- ErrLeaseLost
 				default:
@@ -224,11 +250,11 @@ func (h *holder) renew() error {
 	}
 	start := time.Now()
 	ctx, cancel := h.callCtx()
-	err := h.m.store.Renew(ctx, h.key, h.token, h.m.lease)
+	err := h.g.store.Renew(ctx, h.key, h.token, h.g.lease)
 	cancel()
 	switch {
 	case err == nil:
-		h.deadline = start.Add(h.m.lease)
+		h.deadline = start.Add(h.g.lease)
 		return nil
 	case errors.Is(err, ErrLeaseLost):
 		if err := h.reclaim(); err != nil && !errors.Is(err, errCommitted) {
@@ -254,14 +280,14 @@ func (h *holder) reclaim() error {
 		return ErrLeaseLost
 	}
 	ctx, cancel := h.callCtx()
-	res, err := h.m.store.Claim(ctx, h.key, h.fp, h.m.lease)
+	res, err := h.g.store.Claim(ctx, h.key, h.fp, h.g.lease)
 	cancel()
 	switch {
 	case err != nil:
 		return err
 	case res.Claimed:
-		h.token, h.deadline = res.Token, start.Add(h.m.lease)
-		h.m.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: the store forgot a live claim; claimed the key again",
+		h.token, h.deadline = res.Token, start.Add(h.g.lease)
+		h.g.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: the store forgot a live claim; claimed the key again",
 			slog.String("request_id", h.reqID), slog.String("route", h.route))
 		return nil
 	case res.Record.State == StateCompleted && res.Record.Token == h.token:
@@ -274,7 +300,7 @@ func (h *holder) reclaim() error {
 func (h *holder) lose(err error) {
 	h.lost.Store(true)
 	h.cancel(ErrLeaseLost)
-	h.m.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: claim lost while the handler ran; its context is cancelled and its response will not be stored",
+	h.g.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: claim lost while the handler ran; its context is cancelled and its response will not be stored",
 		slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
 }
 
@@ -284,7 +310,7 @@ func (h *holder) release() error {
 	}
 	ctx, cancel := h.callCtx()
 	defer cancel()
-	return h.m.store.Release(ctx, h.key, h.token)
+	return h.g.store.Release(ctx, h.key, h.token)
 }
 
 // commit stores resp, retrying after store errors for as long as the claim
@@ -292,8 +318,8 @@ func (h *holder) release() error {
 // the claim is renewed when due. It answers on first after the first
 // attempt, so the client never waits for the retries.
 func (h *holder) commit(resp Response, first chan<- error) {
-	h.m.local.add(h.key, h.fp)
-	giveUp := time.Now().Add(h.m.lease)
+	h.g.local.add(h.key, h.fp)
+	giveUp := time.Now().Add(h.g.lease)
 	renewed := time.Now()
 	var bo backoff
 	var t *time.Timer
@@ -301,24 +327,24 @@ func (h *holder) commit(resp Response, first chan<- error) {
 		err := h.commitOnce(resp)
 		if err == nil || errors.Is(err, errCommitted) {
 			if attempt > 1 {
-				h.m.log.LogAttrs(h.logCtx, slog.LevelInfo, "idempotency: response stored after a store failure",
+				h.g.log.LogAttrs(h.logCtx, slog.LevelInfo, "idempotency: response stored after a store failure",
 					slog.String("request_id", h.reqID), slog.String("route", h.route), slog.Int("attempts", attempt))
 			}
 			break
 		}
 		if errors.Is(err, ErrLeaseLost) {
-			h.m.recordLost(h.logCtx, h.reqID, h.route, err)
+			h.g.recordLost(h.logCtx, h.reqID, h.route, err)
 			break
 		}
 		if first != nil {
-			h.m.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: storing the response failed; retrying in the background",
+			h.g.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: storing the response failed; retrying in the background",
 				slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
 			first <- nil
 			first = nil
 		}
 		wait := h.retryWait(&bo)
 		if now := time.Now(); !now.Add(wait).Before(h.deadline) || !now.Add(wait).Before(giveUp) {
-			h.m.recordLost(h.logCtx, h.reqID, h.route,
+			h.g.recordLost(h.logCtx, h.reqID, h.route,
 				fmt.Errorf("%w: the store could not be reached before the lease ended: %w", ErrLeaseLost, err))
 			break
 		}
@@ -332,15 +358,44 @@ func (h *holder) commit(resp Response, first chan<- error) {
 		if time.Since(renewed) >= h.every() {
 			renewed = time.Now()
 			if err := h.renew(); errors.Is(err, ErrLeaseLost) {
-				h.m.recordLost(h.logCtx, h.reqID, h.route, err)
+				h.g.recordLost(h.logCtx, h.reqID, h.route, err)
 				break
 			}
 		}
 	}
-	h.m.local.remove(h.key) // before the answer: a duplicate right after it goes to the store
+	h.g.local.remove(h.key) // before the answer: a duplicate right after it goes to the store
 	if first != nil {
 		first <- nil
 	}
+}
+
+// commitTx commits resp with the handler's writes in tx, bounded by the
+// lease. On failure it rolls tx back and releases the claim when it is
+// still ours (after a reclaim the token of tx is not, see reclaim), so that
+// a retry runs again at once.
+func (h *holder) commitTx(tx Tx, resp Response) error {
+	var err error
+	if time.Now().Before(h.deadline) {
+		ctx, cancel := h.callCtx()
+		err = tx.Commit(ctx, resp, h.g.retention)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	} else {
+		err = fmt.Errorf("%w: the lease ended before the transaction could commit", ErrLeaseLost)
+	}
+	h.rollback(tx)
+	if rerr := h.release(); rerr != nil && !errors.Is(rerr, ErrLeaseLost) {
+		h.g.log.LogAttrs(h.logCtx, slog.LevelError, "idempotency: releasing claim failed; the key stays in progress until the lease expires",
+			slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", rerr.Error()))
+	}
+	return err
+}
+
+// rollback rolls tx back, bounded by one lease, and logs a failure.
+func (h *holder) rollback(tx Tx) {
+	h.g.rollback(h.logCtx, tx, h.reqID, h.route)
 }
 
 // commitOnce makes one commit attempt, claiming the key again first when
@@ -350,7 +405,7 @@ func (h *holder) commitOnce(resp Response) error {
 		return fmt.Errorf("%w: the lease ended before the response could be stored", ErrLeaseLost)
 	}
 	ctx, cancel := h.callCtx()
-	err := h.m.store.Commit(ctx, h.key, h.token, resp, h.m.retention)
+	err := h.g.store.Commit(ctx, h.key, h.token, resp, h.g.retention)
 	cancel()
 	if !errors.Is(err, ErrLeaseLost) {
 		return err
@@ -360,15 +415,15 @@ func (h *holder) commitOnce(resp Response) error {
 	}
 	ctx, cancel = h.callCtx()
 	defer cancel()
-	return h.m.store.Commit(ctx, h.key, h.token, resp, h.m.retention)
+	return h.g.store.Commit(ctx, h.key, h.token, resp, h.g.retention)
 }
 
 // recordLost is where a response that the client received is given up for
 // good: it could not be stored while the claim was ours, so a retry of the
 // request will run the handler again. Every such outcome passes here (count
 // it here).
-func (m *idem) recordLost(ctx context.Context, reqID, route string, err error) {
-	m.log.LogAttrs(ctx, slog.LevelError, "idempotency: response not stored; a retry will run the request again",
+func (g *Guard) recordLost(ctx context.Context, reqID, route string, err error) {
+	g.log.LogAttrs(ctx, slog.LevelError, "idempotency: response not stored; a retry will run the request again",
 		slog.String("request_id", reqID), slog.String("route", route), slog.String("error", err.Error()))
 }
 

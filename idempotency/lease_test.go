@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/idempotency"
+	"github.com/clipia/apiguard/idempotency/guardtest"
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/redistest"
-	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -70,16 +70,16 @@ func TestSlowHandlerKeepsItsClaim(t *testing.T) {
 			pending := new(idempotency.Pending)
 			var calls atomic.Int32
 			started, finish := make(chan struct{}), make(chan struct{})
-			e := newEcho(t, idempotency.Config{Store: sk.new(t), Lease: testLease, Pending: pending}, func(c echo.Context) error {
+			e := newApp(t, idempotency.Config{Store: sk.new(t), Lease: testLease, Pending: pending}, func(w http.ResponseWriter, r *http.Request) error {
 				n := calls.Add(1)
 				close(started)
 				<-finish
-				if err := c.Request().Context().Err(); err != nil {
-					return fmt.Errorf("handler context: %w (cause %v)", err, context.Cause(c.Request().Context()))
+				if err := r.Context().Err(); err != nil {
+					return fmt.Errorf("handler context: %w (cause %v)", err, context.Cause(r.Context()))
 				}
-				return created(c, fmt.Sprintf(`{"id":"gen_%d"}`, n))
+				return created(w, fmt.Sprintf(`{"id":"gen_%d"}`, n))
 			})
-			r := req{key: "slow", body: `{"prompt":"slow"}`, tenant: "acme"}
+			r := req{Key: "slow", Body: `{"prompt":"slow"}`, Tenant: "acme"}
 			firstDone := make(chan *httptest.ResponseRecorder)
 			go func() { firstDone <- do(e, r) }()
 			<-started
@@ -142,14 +142,14 @@ func TestLostClaimCancelsHandler(t *testing.T) {
 			pending := new(idempotency.Pending)
 			causes := make(chan error, 1)
 			started := make(chan struct{})
-			e := newEcho(t, idempotency.Config{Store: store, Lease: testLease, Pending: pending, Logger: logs.logger()}, func(c echo.Context) error {
+			e := newApp(t, idempotency.Config{Store: store, Lease: testLease, Pending: pending, Logger: logs.logger()}, func(w http.ResponseWriter, r *http.Request) error {
 				close(started)
-				<-c.Request().Context().Done()
-				causes <- context.Cause(c.Request().Context())
-				return created(c, `{"id":"gen_stale"}`) // a handler that answers all the same
+				<-r.Context().Done()
+				causes <- context.Cause(r.Context())
+				return created(w, `{"id":"gen_stale"}`) // a handler that answers all the same
 			})
 			done := make(chan *httptest.ResponseRecorder)
-			go func() { done <- do(e, req{key: "k", tenant: "acme"}) }()
+			go func() { done <- do(e, req{Key: "k", Tenant: "acme"}) }()
 			<-started
 			rk := recordKey("k")
 			expire(rk)
@@ -201,17 +201,17 @@ func TestStoreDownLongerThanLease(t *testing.T) {
 	pending := new(idempotency.Pending)
 	var calls atomic.Int32
 	causes := make(chan error, 1)
-	e := newEcho(t, idempotency.Config{Store: store, Lease: testLease, Pending: pending, Logger: logs.logger()}, func(c echo.Context) error {
+	e := newApp(t, idempotency.Config{Store: store, Lease: testLease, Pending: pending, Logger: logs.logger()}, func(w http.ResponseWriter, r *http.Request) error {
 		if calls.Add(1) == 1 {
 			srv.Pause(t)
-			<-c.Request().Context().Done()
-			causes <- context.Cause(c.Request().Context())
+			<-r.Context().Done()
+			causes <- context.Cause(r.Context())
 			srv.Resume(t)
-			return c.Request().Context().Err()
+			return r.Context().Err()
 		}
-		return created(c, `{}`)
+		return created(w, `{}`)
 	})
-	r := req{key: "k", tenant: "acme"}
+	r := req{Key: "k", Tenant: "acme"}
 	if rec := do(e, r); rec.Code < 500 {
 		t.Errorf("cancelled handler: got %d, want a 5xx", rec.Code)
 	}
@@ -259,13 +259,13 @@ func TestCommitSurvivesStoreBlip(t *testing.T) {
 				pending := new(idempotency.Pending)
 				var calls atomic.Int32
 				started, finish := make(chan struct{}), make(chan struct{})
-				e := newEcho(t, idempotency.Config{Store: store, Lease: lease, Pending: pending, Logger: logs.logger()}, func(c echo.Context) error {
+				e := newApp(t, idempotency.Config{Store: store, Lease: lease, Pending: pending, Logger: logs.logger()}, func(w http.ResponseWriter, r *http.Request) error {
 					n := calls.Add(1)
 					close(started)
 					<-finish
-					return created(c, fmt.Sprintf(`{"id":"gen_%d"}`, n))
+					return created(w, fmt.Sprintf(`{"id":"gen_%d"}`, n))
 				})
-				r := req{key: "k", body: `{"prompt":"blip"}`, tenant: "acme"}
+				r := req{Key: "k", Body: `{"prompt":"blip"}`, Tenant: "acme"}
 				firstDone := make(chan *httptest.ResponseRecorder, 1)
 				go func() { firstDone <- do(e, r) }()
 				<-started
@@ -329,7 +329,7 @@ func TestRenewalCost(t *testing.T) {
 	const lease, hold = 300 * time.Millisecond, 1500 * time.Millisecond
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Addr(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
-	rt := &roundTrips{}
+	rt := &guardtest.RoundTrips{}
 	rdb.AddHook(rt)
 	store, err := redisstore.New(rdb, redisstore.Config{Prefix: redistest.Prefix(t)})
 	if err != nil {
@@ -338,14 +338,14 @@ func TestRenewalCost(t *testing.T) {
 	pending := new(idempotency.Pending)
 	started := make(chan struct{})
 	var during int64
-	e := newEcho(t, idempotency.Config{Store: store, Lease: lease, Pending: pending}, func(c echo.Context) error {
-		before := rt.n.Load()
+	e := newApp(t, idempotency.Config{Store: store, Lease: lease, Pending: pending}, func(w http.ResponseWriter, r *http.Request) error {
+		before := rt.N.Load()
 		close(started)
 		time.Sleep(hold) // the work
-		during = rt.n.Load() - before
-		return created(c, `{}`)
+		during = rt.N.Load() - before
+		return created(w, `{}`)
 	})
-	do(e, req{key: "k", tenant: "acme"})
+	do(e, req{Key: "k", Tenant: "acme"})
 	<-started
 	waitPending(t, pending)
 	perSecond := float64(during) / hold.Seconds()

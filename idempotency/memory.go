@@ -27,7 +27,7 @@ type MemoryConfig struct {
 	Now func() time.Time
 }
 
-// MemoryStore is the in-memory [Store], the default of the middleware. It
+// MemoryStore is the in-memory [Store], the default of the guard. It
 // suits a single process: records are not shared between processes and do
 // not survive a restart (use redisstore to share them).
 //

@@ -12,8 +12,6 @@ import (
 
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/storetest"
-	"github.com/clipia/apiguard/middleware"
-	"github.com/labstack/echo/v4"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -174,14 +172,18 @@ func sweepers() int {
 }
 
 // TestUnreferencedDefaultStoreStopsItsSweeper: the store New creates when
-// Config.Store is nil cannot be closed by the app; when the middleware is
+// Config.Store is nil cannot be closed by the app; when the guard is
 // dropped, the garbage collector stops its sweeper.
 func TestUnreferencedDefaultStoreStopsItsSweeper(t *testing.T) {
 	before := sweepers()
 	func() {
-		mws := make([]echo.MiddlewareFunc, 10)
+		mws := make([]*idempotency.Guard, 10)
 		for i := range mws {
-			mws[i] = middleware.Must(idempotency.New(idempotency.Config{}))
+			g, err := idempotency.New(idempotency.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mws[i] = g
 		}
 		// The sweepers start asynchronously: wait for them while the
 		// middlewares are still referenced.

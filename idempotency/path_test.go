@@ -9,25 +9,32 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/middleware"
-	"github.com/labstack/echo/v4"
 )
 
 // TestPathParametersAreInTheFingerprint: the same key on /x/1 and then /x/2
-// is a changed request (409), never the replay of /x/1's answer.
+// (one route, /x/{id}) is a changed request (409), never the replay of
+// /x/1's answer.
 func TestPathParametersAreInTheFingerprint(t *testing.T) {
-	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	idem := middleware.Must(idempotency.New(idempotency.Config{}))
-	e.POST("/x/:id", func(c echo.Context) error {
-		return c.String(http.StatusCreated, "made "+c.Param("id"))
-	}, idem)
+	g, err := idempotency.New(idempotency.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /x/{id}", func(w http.ResponseWriter, r *http.Request) {
+		err := g.Serve(w, r, r.Pattern, func(w http.ResponseWriter, r *http.Request) error {
+			return text(w, http.StatusCreated, "made "+r.PathValue("id"))
+		}, func(w http.ResponseWriter, r *http.Request, err error) { rd.Write(w, r, r.Pattern, err) })
+		if err != nil && !errorsx.IsRendered(err) {
+			rd.Write(w, r, r.Pattern, err)
+		}
+	})
 	post := func(path string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(idempotency.HeaderIdempotencyKey, "k")
 		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, req)
+		mux.ServeHTTP(rec, req)
 		return rec
 	}
 	if rec := post("/x/1"); rec.Code != http.StatusCreated || rec.Body.String() != "made 1" {

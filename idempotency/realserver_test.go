@@ -9,30 +9,29 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/labstack/echo/v4"
 )
 
 // TestStreamedAndHijackedOverHTTP runs over a real HTTP server, where the
-// writer under Echo is net/http's: flushing and hijacking must work through
-// the capture, and such responses are never stored.
+// writer is net/http's: flushing and hijacking must work through the
+// capture, and such responses are never stored.
 func TestStreamedAndHijackedOverHTTP(t *testing.T) {
 	tests := []struct {
 		name     string
-		handler  func(c echo.Context) error
+		handler  handler
 		wantBody string
 	}{
-		{"flushed with http.ResponseController", func(c echo.Context) error {
-			c.Response().Header().Set(echo.HeaderContentType, "text/event-stream")
-			c.Response().WriteHeader(http.StatusOK)
-			_, _ = io.WriteString(c.Response(), "data: 1\n\n")
-			if err := http.NewResponseController(c.Response()).Flush(); err != nil {
+		{"flushed with http.ResponseController", func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, "data: 1\n\n")
+			if err := http.NewResponseController(w).Flush(); err != nil {
 				return err
 			}
-			_, _ = io.WriteString(c.Response(), "data: 2\n\n")
+			_, _ = io.WriteString(w, "data: 2\n\n")
 			return nil
 		}, "data: 1\n\ndata: 2\n\n"},
-		{"hijacked", func(c echo.Context) error {
-			conn, rw, err := http.NewResponseController(c.Response()).Hijack()
+		{"hijacked", func(w http.ResponseWriter, r *http.Request) error {
+			conn, rw, err := http.NewResponseController(w).Hijack()
 			if err != nil {
 				return err
 			}
@@ -44,9 +43,9 @@ func TestStreamedAndHijackedOverHTTP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int32
-			e := newEcho(t, idempotency.Config{}, func(c echo.Context) error {
+			e := newApp(t, idempotency.Config{}, func(w http.ResponseWriter, r *http.Request) error {
 				calls.Add(1)
-				return tc.handler(c)
+				return tc.handler(w, r)
 			})
 			srv := httptest.NewServer(e)
 			defer srv.Close()

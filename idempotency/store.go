@@ -56,11 +56,11 @@ type Store interface {
 // again, or it was already released or committed. This is the fencing that
 // keeps a stale owner from overwriting a newer record.
 //
-// The middleware also uses it as the cause of the cancellation of a
-// handler's context when the claim is lost while the handler runs (the store
-// stayed unreachable until the lease ran out, or another request took the
-// key over): there, context.Cause(c.Request().Context()) returns
-// ErrLeaseLost, and whatever the handler answers is not stored.
+// The guard also uses it as the cause of the cancellation of a handler's
+// context when the claim is lost while the handler runs (the store stayed
+// unreachable until the lease ran out, or another request took the key
+// over): there, context.Cause(r.Context()) returns ErrLeaseLost, and
+// whatever the handler answers is not stored.
 var ErrLeaseLost = errors.New("idempotency: token does not own an in-progress record")
 
 // State is the state of a record.

@@ -15,8 +15,8 @@ import (
 // store's package documents how a handler reaches its transaction). The
 // guard holds the handler's response back until [Tx.Commit] succeeded, so a
 // client never sees a success whose writes were rolled back; a response
-// that is not stored (a 5xx, a panic, a streamed body) ends with
-// [Tx.Rollback] and the claim is released.
+// that is not stored (a 5xx, a 429, a panic, a cancelled request) ends with
+// [Tx.Rollback] and the claim is released ([Guard.Serve] has the details).
 type TxStore interface {
 	Store
 	// Begin opens the unit of work of the claimed record of key owned by
