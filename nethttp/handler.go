@@ -27,6 +27,13 @@ type Config struct {
 	// Recover configures the panic recovery of Handler, as [Recover] does;
 	// a negative StackSize is an error.
 	Recover RecoverConfig
+
+	// HeaderLimit, when not nil, makes Handler check the size of the
+	// request's headers, as [HeaderLimit] does, right after giving it its
+	// id and before routing: headers over the limit answer 400
+	// invalid_request on every path, known or not, as on the Echo doors
+	// where HeaderLimit runs with e.Use. Nil checks nothing here.
+	HeaderLimit *HeaderLimitConfig
 }
 
 // Handler returns the net/http front door around next, the app's router:
@@ -71,6 +78,11 @@ func Handler(next http.Handler, cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	h := &handler{next: next, render: errorsx.NewRenderer(cfg.Errors), cfg: cfg, stackSize: size}
+	if cfg.HeaderLimit != nil {
+		if h.limit, err = frontdoor.NewHeaderLimit("nethttp", cfg.HeaderLimit.MaxBytes); err != nil {
+			return nil, err
+		}
+	}
 	h.router, _ = next.(router)
 	return h, nil
 }
@@ -81,6 +93,7 @@ type handler struct {
 	render    *errorsx.Renderer
 	cfg       Config
 	stackSize int
+	limit     *frontdoor.HeaderLimit // cfg.HeaderLimit, when set
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -106,6 +119,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if h.cfg.RequestID.Skip == nil || !h.cfg.RequestID.Skip(r) {
 		frontdoor.RequestID(w.Header(), r, h.cfg.RequestID.SendRequestID)
+	}
+	if h.limit != nil && (h.cfg.HeaderLimit.Skip == nil || !h.cfg.HeaderLimit.Skip(r)) {
+		if err := h.limit.Check(r); err != nil {
+			h.render.Write(rw, r, "", errorsx.From(err))
+			return
+		}
 	}
 	if h.router != nil {
 		_, pattern := h.router.Handler(r)

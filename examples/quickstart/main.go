@@ -43,7 +43,7 @@ func newApp() *echo.Echo {
 	limit := middleware.Must(middleware.RateLimit(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))
-	idem := middleware.Must(idempotency.New(idempotency.Config{}))
+	idem := middleware.Must(middleware.Idempotency(idempotency.Config{}))
 	bind := middleware.Must(middleware.Bind[GenerationRequest](bind.Config{Strict: true}))
 	write := middleware.Must(middleware.RequireScopes("generations:write"))
 

@@ -126,7 +126,7 @@ func startServerEnv(t *testing.T, envVars map[string]string, args ...string) *te
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), env(envVars), logs,
+		done <- Run(ctx, append([]string{"-addr", "127.0.0.1:0", "-framework", framework()}, args...), env(envVars), logs,
 			func(addr string) { addrc <- addr })
 	}()
 	var addr string
@@ -329,7 +329,7 @@ type proc struct {
 // if the test has not stopped it.
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(serverBinary(t), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(serverBinary(t), append([]string{"-addr", "127.0.0.1:0", "-framework", framework()}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no ADDR, REDIS_URL… from the outside
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

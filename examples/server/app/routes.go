@@ -15,10 +15,9 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
 	rlredis "github.com/clipia/apiguard/ratelimit/redisstore"
-	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -33,19 +32,25 @@ type generationRequest struct {
 // ModelID names the model whose rules apply (bind.ModelRequest).
 func (r *generationRequest) ModelID() string { return r.Model }
 
-// echo4Handler adapts a handler of the app to Echo v4: the call carries
-// Echo's path parameters and the body bound by middleware.Bind.
-func echo4Handler(h handlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		return h(c.Response(), call{r: c.Request(), param: c.Param, body: middleware.Body[generationRequest](c)})
-	}
+// guards holds the configuration of every guard of the app, built once by
+// New; each front door turns it into its own middlewares.
+type guards struct {
+	logger      *slog.Logger
+	errors      errorsx.HandlerConfig
+	auth        auth.Config
+	limit       ratelimit.Config
+	idempotency idempotency.Config
+	bind        bind.Config
 }
+
+// The scopes of the routes.
+var routeScopes = []string{scopeModelsRead, scopeGenerationsRead, scopeGenerationsWrite}
 
 // App is the wired application: the reference server's routes behind
 // every apiguard guard, on its stores. Build it with New; serve Handler;
 // call Close when done.
 type App struct {
-	echo      *echo.Echo
+	handler   http.Handler
 	storeName string
 	closers   []func() error
 	// pending counts idempotency work that outlives a response (a commit
@@ -53,10 +58,11 @@ type App struct {
 	pending *idempotency.Pending
 }
 
-// Handler returns the app's HTTP handler (its Echo instance). It is safe
-// for concurrent use. Run serves it with the timeouts of Config; a caller
+// Handler returns the app's HTTP handler: the Echo v4 or Echo v5 instance,
+// or the net/http front door around a ServeMux (Config.Framework). It is
+// safe for concurrent use. Run serves it with the timeouts of Config; a caller
 // serving it on its own server should set them likewise.
-func (s *App) Handler() http.Handler { return s.echo }
+func (s *App) Handler() http.Handler { return s.handler }
 
 // Close releases what New opened: the Redis client and the stores it
 // created (not those passed in Config). Call it once, after the handler
@@ -152,60 +158,30 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	authMW, err := middleware.Auth(auth.Config{Store: keys, APIKeyHeader: auth.HeaderAPIKey})
-	if err != nil {
-		return nil, err
-	}
-	limit, err := middleware.RateLimit(ratelimit.Config{
-		Policies:   []ratelimit.Policy{ratePolicy(cfg.Rate, cfg.Burst)},
-		Store:      rlStore,
-		FailClosed: cfg.RateLimitFailClosed,
-		Logger:     logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	idem, err := idempotency.New(idempotency.Config{
-		Store:     idemStore,
-		Retention: cfg.IdempotencyTTL,
-		Lease:     cfg.LockTTL,
-		Logger:    logger,
-		Pending:   s.pending,
-	})
-	if err != nil {
-		return nil, err
-	}
 	models, err := modelRegistry()
 	if err != nil {
 		return nil, err
 	}
-	bindMW, err := middleware.Bind[generationRequest](bind.Config{Models: models, Strict: true})
-	if err != nil {
-		return nil, err
-	}
-
-	headerLimit, err := middleware.HeaderLimit(middleware.HeaderLimitConfig{})
-	if err != nil {
-		return nil, err
-	}
-
-	requestID, err := middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})
-	if err != nil {
-		return nil, err
-	}
-	recoverMW, err := middleware.Recover(middleware.RecoverConfig{})
-	if err != nil {
-		return nil, err
-	}
-	head, err := middleware.Head(middleware.HeadConfig{})
-	if err != nil {
-		return nil, err
-	}
-	scopes := make(map[string]echo.MiddlewareFunc)
-	for _, sc := range []string{scopeModelsRead, scopeGenerationsRead, scopeGenerationsWrite} {
-		if scopes[sc], err = middleware.RequireScopes(sc); err != nil {
-			return nil, err
-		}
+	// The guards' configurations, the same for every front door: each door
+	// (front_*.go) only turns them into its own middlewares.
+	g := guards{
+		logger: logger,
+		errors: errorsx.HandlerConfig{Logger: logger, ProblemJSON: true},
+		auth:   auth.Config{Store: keys, APIKeyHeader: auth.HeaderAPIKey},
+		limit: ratelimit.Config{
+			Policies:   []ratelimit.Policy{ratePolicy(cfg.Rate, cfg.Burst)},
+			Store:      rlStore,
+			FailClosed: cfg.RateLimitFailClosed,
+			Logger:     logger,
+		},
+		idempotency: idempotency.Config{
+			Store:     idemStore,
+			Retention: cfg.IdempotencyTTL,
+			Lease:     cfg.LockTTL,
+			Logger:    logger,
+			Pending:   s.pending,
+		},
+		bind: bind.Config{Models: models, Strict: true},
 	}
 
 	h := &handlers{ledger: newMemLedger(startCredits(cfg.Credits)), generate: cfg.Generate}
@@ -213,28 +189,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		delay := cfg.WorkDelay
 		h.generate = func(ctx context.Context, _ string) error { return wait(ctx, delay) }
 	}
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger, ProblemJSON: true})
-	// HEAD is answered wherever GET is, through the same guards.
-	e.Pre(head)
-	e.Use(requestID, requestLog(logger), recoverMW)
-	// Headers over 16 KiB answer 400 in the envelope, unknown route or not;
-	// net/http's own limit (maxHeaderBytes, 1 MiB) stays far above.
-	e.Use(headerLimit)
-
-	e.GET("/healthz", echo4Handler(h.healthz))
-	// Auth and the limiter on the group, as most Echo apps wire them: an
-	// unknown path under /v1 still answers 404 with no key and no token
-	// spent, since every guard answers an unmatched route 404 first.
-	v1 := e.Group("/v1", authMW, limit)
-	v1.GET("/models", echo4Handler(h.listModels), scopes[scopeModelsRead])
-	v1.GET("/models/:id", echo4Handler(h.getModel), scopes[scopeModelsRead])
-	v1.POST("/generations", echo4Handler(h.createGeneration), scopes[scopeGenerationsWrite], idem, bindMW)
-	v1.GET("/generations/:id", echo4Handler(h.getGeneration), scopes[scopeGenerationsRead])
-	v1.GET("/balance", echo4Handler(h.balance), scopes[scopeGenerationsRead])
-
-	s.echo = e
+	switch cfg.Framework {
+	case FrameworkEcho5:
+		s.handler, err = frontEcho5(g, h)
+	case FrameworkNetHTTP:
+		s.handler, err = frontNetHTTP(g, h)
+	default:
+		s.handler, err = frontEcho4(g, h)
+	}
+	if err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
@@ -288,36 +253,27 @@ func modelRegistry() (*bind.MemoryModels, error) {
 	return bind.NewMemoryModels(ms...)
 }
 
-// requestLog logs one line per request: request id, principal key id (never
-// the key), route, status and latency_ms (milliseconds, 3 decimals).
-func requestLog(logger *slog.Logger) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			status := c.Response().Status
-			if err != nil && !c.Response().Committed {
-				status = errorsx.From(err).Status()
-			}
-			keyID := ""
-			if p, ok := middleware.PrincipalFrom(c); ok {
-				keyID = p.KeyID
-			}
-			logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("request_id", errorsx.RequestID(c.Response().Header(), c.Request())),
-				slog.String("key_id", keyID),
-				slog.String("method", c.Request().Method),
-				slog.String("route", c.Path()),
-				slog.Int("status", status),
-				slog.Float64("latency_ms", millis(time.Since(start))),
-			)
-			return err
-		}
-	}
-}
-
 // millis is d in milliseconds, truncated to the microsecond: 0.346, not
 // 346026 (nanoseconds, slog's JSON form of a time.Duration).
 func millis(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
+}
+
+// logRequest logs the one access line of a request: request id, principal
+// key id (never the key), method, route, status and latency_ms
+// (milliseconds, 3 decimals). r is the request as the handler saw it (its
+// context holds the principal); h the response's headers.
+func logRequest(logger *slog.Logger, r *http.Request, h http.Header, route string, status int, start time.Time) {
+	keyID := ""
+	if p, ok := principal.FromContext(r.Context()); ok {
+		keyID = p.KeyID
+	}
+	logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", errorsx.RequestID(h, r)),
+		slog.String("key_id", keyID),
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Float64("latency_ms", millis(time.Since(start))),
+	)
 }

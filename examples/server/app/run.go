@@ -38,7 +38,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	hs := newHTTPServer(cfg, srv.echo, logger)
+	hs := newHTTPServer(cfg, srv.handler, logger)
 	logger.Info("listening", "addr", ln.Addr().String(), "store", srv.storeName)
 	printDemoKeys(logger)
 	if ready != nil {
