@@ -17,7 +17,6 @@ import (
 // gate blocks the generations whose prompt is "hold" until released, so
 // that a duplicate can find its key in progress.
 type gate struct {
-	mu      sync.Mutex
 	entered chan struct{}
 	release chan struct{}
 }
