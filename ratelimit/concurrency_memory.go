@@ -169,4 +169,3 @@ func (s *MemoryConcurrencyStore) store(sh *concShard, key string, list []concMem
 	}
 	sh.slots[key] = list
 }
-
