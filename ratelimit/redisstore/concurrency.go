@@ -107,11 +107,13 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowms)
 `
 
-// concExpire makes KEYS[1] expire when its last lease ends.
+// concExpire makes KEYS[1] expire when its last lease ends. The TTL is
+// relative (PEXPIRE), so that it is right on the Redis clock also when
+// nowms comes from a test's clock.
 const concExpire = `
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then
-  redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(last[2])) + 1)
+  redis.call('PEXPIRE', KEYS[1], math.max(math.floor(tonumber(last[2])) - nowms, 0) + 1)
 end
 `
 
