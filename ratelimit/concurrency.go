@@ -158,6 +158,7 @@ type ConcurrencyConfig struct {
 type Concurrency struct {
 	skip       func(*http.Request) bool
 	keyFunc    func(*http.Request) (string, error)
+	clientIP   func(*http.Request) string
 	store      ConcurrencyStore
 	logger     *slog.Logger
 	closed     bool
@@ -207,6 +208,7 @@ func NewConcurrency(cfg ConcurrencyConfig) (*Concurrency, error) {
 	c := &Concurrency{
 		skip:       cfg.Skip,
 		keyFunc:    cfg.KeyFunc,
+		clientIP:   cfg.ClientIP,
 		store:      cfg.Store,
 		logger:     cfg.Logger,
 		closed:     cfg.FailClosed,
@@ -223,8 +225,8 @@ func NewConcurrency(cfg ConcurrencyConfig) (*Concurrency, error) {
 		c.lease = DefaultConcurrencyLease
 	}
 	c.every = c.lease / 3
-	if c.keyFunc == nil {
-		c.keyFunc = concurrencyKeyFunc(cfg.ClientIP)
+	if c.clientIP == nil {
+		c.clientIP = ClientIP
 	}
 	if c.store == nil {
 		c.store = NewMemoryConcurrencyStore(MemoryConcurrencyConfig{})
@@ -247,16 +249,19 @@ func NewConcurrency(cfg ConcurrencyConfig) (*Concurrency, error) {
 // it.
 func concValue(v string) []string { return []string{v}[:1:1] }
 
-// concurrencyKeyFunc is the default ConcurrencyConfig.KeyFunc: the
-// principal's tenant, else DefaultKeyFunc(clientIP).
-func concurrencyKeyFunc(clientIP func(*http.Request) string) func(*http.Request) (string, error) {
-	def := DefaultKeyFunc(clientIP)
-	return func(r *http.Request) (string, error) {
-		if p, ok := principal.FromContext(r.Context()); ok && p.Tenant != "" {
-			return "tenant:" + p.Tenant, nil
+// defaultKey is the default key, with the guard's prefix: "tenant:" and the
+// principal's tenant, else "key:" and its key id, else "ip:" and the
+// client IP (as DefaultKeyFunc). It builds the key in one allocation.
+func (c *Concurrency) defaultKey(r *http.Request) string {
+	if p, ok := principal.FromContext(r.Context()); ok {
+		if p.Tenant != "" {
+			return c.prefix + "tenant:" + p.Tenant
 		}
-		return def(r)
+		if p.KeyID != "" {
+			return c.prefix + "key:" + p.KeyID
+		}
 	}
+	return c.prefix + "ip:" + c.clientIP(r)
 }
 
 // concNoRelease is the release function of a request that holds no slot.
@@ -305,11 +310,16 @@ func (c *Concurrency) Acquire(w http.ResponseWriter, r *http.Request, route stri
 	}
 	h := w.Header()
 	concAddHeader(h, concPolicyKey, c.policyHeader)
-	key, err := c.keyFunc(r)
-	if err != nil {
-		return concNoRelease, err
+	var key string
+	if c.keyFunc == nil {
+		key = c.defaultKey(r)
+	} else {
+		k, err := c.keyFunc(r)
+		if err != nil {
+			return concNoRelease, err
+		}
+		key = c.prefix + k
 	}
-	key = c.prefix + key
 	res, err := c.store.Acquire(r.Context(), key, c.limit, c.lease)
 	if err == nil && res.Acquired && res.Token == "" {
 		err = errors.New("ratelimit: concurrency store acquired a slot without a token")
@@ -379,12 +389,6 @@ type concSlot struct {
 	warned bool // a renewal failure was logged
 }
 
-// storeCtx bounds one store call made outside the request: a renewal or
-// the release.
-func (s *concSlot) storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.c.every)
-}
-
 // renew runs on the timer: it extends the lease, takes a slot again when
 // the store lost it, and schedules the next renewal.
 func (s *concSlot) renew() {
@@ -394,7 +398,7 @@ func (s *concSlot) renew() {
 		return
 	}
 	c := s.c
-	ctx, cancel := s.storeCtx()
+	ctx, cancel := context.WithTimeout(context.Background(), c.every)
 	defer cancel()
 	err := c.store.Renew(ctx, s.key, s.token, c.lease)
 	switch {
@@ -443,9 +447,9 @@ func (s *concSlot) release() {
 	if token == "" {
 		return
 	}
-	ctx, cancel := s.storeCtx()
-	defer cancel()
-	if err := s.c.store.Release(ctx, s.key, token); err != nil {
+	// No deadline of our own (a timer per request is dear): the store
+	// bounds its calls, as redisstore does with its Timeout.
+	if err := s.c.store.Release(context.Background(), s.key, token); err != nil {
 		s.log("concurrency slot release failed; it frees itself when its lease ends", err)
 	}
 }
