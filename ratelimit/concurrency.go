@@ -47,7 +47,10 @@ var ErrSlotLost = errors.New("ratelimit: concurrency slot lost")
 // process that died frees itself after one lease.
 //
 // Each method is one atomic step, so two requests racing for the last slot
-// never both get it. Implementations must be safe for concurrent use. The
+// never both get it. The guard calls Renew with a deadline of Lease/3 and
+// Release with a context that has none (no timer per request), so a store
+// must bound its own calls, as redisstore does with its Timeout.
+// Implementations must be safe for concurrent use. The
 // in-memory store ([NewMemoryConcurrencyStore]) is the default; package
 // redisstore shares slots between server instances through Redis (see
 // redisstore.NewConcurrency); package concstoretest is the behaviour suite
