@@ -32,7 +32,6 @@ func TestConcurrencyLimit(t *testing.T) { concstoretest.RunDoor(t, concurrencyAp
 // It needs the complete echo5.RouteMatched and ErrorHandler (the front
 // door's own work, merged separately): remove the Skip once they are in.
 func TestConcurrencyLimitUnknownRoute(t *testing.T) {
-	t.Skip("needs the complete echo5.RouteMatched; remove this line after the merge")
 	e := echo.New()
 	e.HTTPErrorHandler = echo5.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	g := e.Group("/v1", echo5.Must(echo5.ConcurrencyLimit(ratelimit.ConcurrencyConfig{Limit: 1})))

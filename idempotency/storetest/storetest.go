@@ -365,14 +365,16 @@ var cases = []struct {
 		}
 	}},
 	{"renew keeps an in-progress record past its first lease", func(t *testing.T, e *env) {
-		tok := e.mustClaim(t, "k", "fp", 2*shortLease)
-		for range 3 {
+		// Generous leases against slow machines: each renewal has at least
+		// two short leases of slack.
+		tok := e.mustClaim(t, "k", "fp", 3*shortLease)
+		for range 4 {
 			e.advance(shortLease)
-			if err := e.s.Renew(e.ctx, "k", tok, 2*shortLease); err != nil {
+			if err := e.s.Renew(e.ctx, "k", tok, 4*shortLease); err != nil {
 				t.Fatalf("Renew: %v", err)
 			}
 		}
-		// 3 × shortLease have passed: past the first lease, not the renewed one.
+		// 4 × shortLease have passed: past the first lease, not the renewed one.
 		rec, ok := e.get(t, "k")
 		if !ok || rec.State != idempotency.StateInProgress || rec.Token != tok {
 			t.Fatalf("Get after renewals: got ok=%v %+v, want in progress with token %q", ok, rec, tok)
