@@ -42,6 +42,16 @@ func frontEcho4(g guards, h *handlers) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
+	// POST /v1/generations: at most -max-in-flight per tenant, checked
+	// after the rate limit and before the scope.
+	generationGuards := []echo.MiddlewareFunc{}
+	if g.inFlight != nil {
+		inFlight, err := middleware.ConcurrencyLimit(*g.inFlight)
+		if err != nil {
+			return nil, err
+		}
+		generationGuards = append(generationGuards, inFlight)
+	}
 	scopes := make(map[string]echo.MiddlewareFunc, len(routeScopes))
 	for _, sc := range routeScopes {
 		if scopes[sc], err = middleware.RequireScopes(sc); err != nil {
@@ -73,7 +83,7 @@ func frontEcho4(g guards, h *handlers) (*echo.Echo, error) {
 	v1 := e.Group("/v1", authMW, limit)
 	v1.GET("/models", handle(h.listModels), scopes[scopeModelsRead])
 	v1.GET("/models/:id", handle(h.getModel), scopes[scopeModelsRead])
-	v1.POST("/generations", handle(h.createGeneration), scopes[scopeGenerationsWrite], idem, bindMW)
+	v1.POST("/generations", handle(h.createGeneration), append(generationGuards, scopes[scopeGenerationsWrite], idem, bindMW)...)
 	v1.GET("/generations/:id", handle(h.getGeneration), scopes[scopeGenerationsRead])
 	v1.GET("/balance", handle(h.balance), scopes[scopeGenerationsRead])
 	return e, nil

@@ -35,6 +35,16 @@ func frontNetHTTP(g guards, h *handlers) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// POST /v1/generations: at most -max-in-flight per tenant, checked
+	// after the rate limit and before the scope.
+	generationGuards := []func(http.Handler) http.Handler{}
+	if g.inFlight != nil {
+		inFlight, err := nethttp.ConcurrencyLimit(*g.inFlight)
+		if err != nil {
+			return nil, err
+		}
+		generationGuards = append(generationGuards, inFlight)
+	}
 	scopes := make(map[string]func(http.Handler) http.Handler, len(routeScopes))
 	for _, sc := range routeScopes {
 		if scopes[sc], err = nethttp.RequireScopes(sc); err != nil {
@@ -63,7 +73,7 @@ func frontNetHTTP(g guards, h *handlers) (http.Handler, error) {
 	mux.Handle("GET /healthz", noteRoute(handle(h.healthz)))
 	mux.Handle("GET /v1/models", v1(h.listModels, scopes[scopeModelsRead]))
 	mux.Handle("GET /v1/models/{id}", v1(h.getModel, scopes[scopeModelsRead]))
-	mux.Handle("POST /v1/generations", v1(h.createGeneration, scopes[scopeGenerationsWrite], idem, bindMW))
+	mux.Handle("POST /v1/generations", v1(h.createGeneration, append(generationGuards, scopes[scopeGenerationsWrite], idem, bindMW)...))
 	mux.Handle("GET /v1/generations/{id}", v1(h.getGeneration, scopes[scopeGenerationsRead]))
 	mux.Handle("GET /v1/balance", v1(h.balance, scopes[scopeGenerationsRead]))
 

@@ -41,6 +41,9 @@ type guards struct {
 	limit       ratelimit.Config
 	idempotency idempotency.Config
 	bind        bind.Config
+	// inFlight limits the generations in flight per tenant (-max-in-flight);
+	// nil: no limit.
+	inFlight *ratelimit.ConcurrencyConfig
 }
 
 // The scopes of the routes.
@@ -104,6 +107,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	// Stores: those of cfg when given; else in Redis when -redis is set,
 	// in memory by default.
 	rlStore, idemStore := cfg.RateLimitStore, cfg.IdempotencyStore
+	var inFlightStore ratelimit.ConcurrencyStore // nil: in memory
 	switch {
 	case rlStore != nil && idemStore != nil:
 		s.storeName = "custom"
@@ -139,6 +143,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 				return nil, err
 			}
 			idemStore = is
+		}
+		if inFlightStore, err = rlredis.NewConcurrency(rdb, rlredis.ConcurrencyConfig{Prefix: "clipia:inflight:"}); err != nil {
+			return nil, err
 		}
 		s.storeName = "redis"
 	default:
@@ -182,6 +189,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 			Pending:   s.pending,
 		},
 		bind: bind.Config{Models: models, Strict: true},
+	}
+	if cfg.MaxInFlight > 0 {
+		// Generations in flight per tenant (the default key: tenant, else
+		// key id, else client IP).
+		g.inFlight = &ratelimit.ConcurrencyConfig{
+			Limit: cfg.MaxInFlight, Name: "generations", Store: inFlightStore, Logger: logger,
+		}
 	}
 
 	h := &handlers{ledger: newMemLedger(startCredits(cfg.Credits)), generate: cfg.Generate}
