@@ -39,23 +39,23 @@ func newApp() *echo.Echo {
 		middleware.Must(middleware.Recover(middleware.RecoverConfig{})),
 	)
 
-	auth := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
+	authn := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
 	limit := middleware.Must(middleware.RateLimit(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))
 	idem := middleware.Must(middleware.Idempotency(idempotency.Config{}))
-	bind := middleware.Must(middleware.Bind[GenerationRequest](bind.Config{Strict: true}))
+	body := middleware.Must(middleware.Bind[GenerationRequest](bind.Config{Strict: true}))
 	write := middleware.Must(middleware.RequireScopes("generations:write"))
 
 	// Unknown paths under /v1 answer 404: no key needed, no token spent.
-	v1 := e.Group("/v1", auth, limit)
+	v1 := e.Group("/v1", authn, limit)
 	v1.POST("/generations", func(c echo.Context) error {
 		req := middleware.Body[GenerationRequest](c)
 		if len(req.Prompt) > 100 {
 			return errorsx.InsufficientCredits() // any catalogue error, rendered as the envelope
 		}
 		return c.JSON(http.StatusCreated, map[string]any{"id": "gen_1", "prompt": req.Prompt})
-	}, write, idem, bind)
+	}, write, idem, body)
 	return e
 }
 
