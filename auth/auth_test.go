@@ -18,7 +18,7 @@ import (
 	"github.com/clipia/apiguard/principal"
 )
 
-// authDemoKeys is the reference server's table (README, reference server).
+// authDemoKeys is the reference server's table (examples/server/README.md).
 func authDemoKeys() []auth.KeyConfig {
 	rw := []string{"models:read", "generations:read", "generations:write"}
 	return []auth.KeyConfig{

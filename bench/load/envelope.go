@@ -18,7 +18,7 @@ type Row struct {
 	Retryable bool
 }
 
-// Rows are the eleven rows of the contract's table (README, "The table of codes"), written out here independently
+// Rows are the eleven rows of the contract's table (docs/errors.md, "The table of codes"), written out here independently
 // of errorsx so that the harness checks the library from outside.
 var Rows = []Row{
 	{400, "invalid_request", "invalid_request_error", false},

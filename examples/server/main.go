@@ -1,8 +1,9 @@
 // Command server is apiguard's reference server: a small Clipia-like video
 // generation API that wires every apiguard middleware the way a real app
-// would. Its interface (flags, demo keys, models, routes) is documented in
-// the README, section "The reference server", and kept stable there. The
-// app itself is package examples/server/app; this command only runs it.
+// would. Its interface (flags, demo keys, models, routes, check order, a curl
+// walk-through) is documented in examples/server/README.md and kept stable
+// there. The app itself is package examples/server/app; this command only
+// runs it.
 //
 //	go run ./examples/server                                  # in-memory stores, :8080
 //	go run ./examples/server -redis redis://127.0.0.1:6379/0  # shared state in Redis
@@ -13,9 +14,15 @@
 // flag wins); -h lists them.
 //
 //   - -addr [ADDR]: listen address (:8080).
+//   - -framework [FRAMEWORK]: the front door, echo4 (default), echo5 or
+//     nethttp; every route, status, header and body is the same on each.
 //   - -redis [REDIS_URL]: keep rate limits and idempotency keys in this
 //     Redis (one node, or a cluster with addr parameters); empty: in memory.
+//   - -postgres [DATABASE_URL]: keep the credits ledger, the generations
+//     and the idempotency records in this PostgreSQL database.
 //   - -rate [RATE], -burst [BURST]: the per-key rate limit (10/s, burst 20).
+//   - -max-in-flight [MAX_IN_FLIGHT]: most generations in flight per tenant
+//     on POST /v1/generations (0: off).
 //   - -work-delay [WORK_DELAY]: how long a generation runs (200ms).
 //   - -idempotency-ttl [IDEMPOTENCY_TTL], -lock-ttl [LOCK_TTL]: retention of
 //     idempotency results (24h) and in-progress lock expiry (30s).

@@ -13,10 +13,14 @@
 // the lease while in progress, the retention once completed, so nothing is
 // left behind by a crashed process.
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	store, err := redisstore.New(rdb, redisstore.Config{Prefix: "myapp:idem:"})
 //	if err != nil { ... }
-//	mw, err := idempotency.New(idempotency.Config{Store: store})
+//	idem, err := middleware.Idempotency(idempotency.Config{Store: store}) // or echo5., nethttp.
+//
+// Package ratelimit/redisstore has the same name: a file that imports both
+// gives them aliases (idemredis, rlredis). The first build of a module that
+// uses either needs go get github.com/redis/go-redis/v9.
 package redisstore
 
 import (

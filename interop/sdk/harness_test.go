@@ -55,7 +55,7 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// Demo keys and models of the reference server (README, reference server).
+// Demo keys and models of the reference server (examples/server/README.md).
 const (
 	keyFull      = "sk_test_full"      // acme, every scope
 	keyOther     = "sk_test_other"     // globex, every scope

@@ -36,6 +36,12 @@
 // re-sends a script after a timeout or a broken connection (it could run
 // twice and take tokens twice); only a NOSCRIPT reply, which means the script
 // did not run, is answered by sending the script itself with EVAL.
+//
+// # Importing
+//
+// Package idempotency/redisstore has the same name: a file that imports both
+// gives them aliases (rlredis, idemredis). The first build of a module that
+// uses either needs go get github.com/redis/go-redis/v9.
 package redisstore
 
 import (

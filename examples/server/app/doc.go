@@ -14,6 +14,6 @@
 //	srv := httptest.NewServer(a.Handler())
 //
 // The server's interface (flags, demo keys, models, routes, logs) is
-// documented in the README, section "The reference server", and in the
-// command's doc (go doc ./examples/server); it is kept stable there.
+// documented in examples/server/README.md and in the command's doc (go doc
+// ./examples/server); it is kept stable there.
 package app

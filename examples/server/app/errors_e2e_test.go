@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// row is one line of the contract's table (README, "The table of codes").
+// row is one line of the contract's table (docs/errors.md, "The table of codes").
 type row struct {
 	status    int
 	code      string
@@ -72,7 +72,7 @@ const (
 )
 
 // TestErrorRows reaches the rows of the table that one request can reach,
-// through the routes, exactly as the README's reference-server section describes them, including
+// through the routes, exactly as examples/server/README.md describes them, including
 // the check order (auth → rate limit → scope → idempotency → validation →
 // credits → model state). The 409, 429 and 500 rows have tests of their own.
 func TestErrorRows(t *testing.T) {

@@ -13,7 +13,7 @@ const (
 	scopeGenerationsWrite = "generations:write"
 )
 
-// demoKeys are the fixed, documented demo API keys (README, reference server). A
+// demoKeys are the fixed, documented demo API keys (examples/server/README.md, "Demo API keys"). A
 // real app loads keys from its database, ideally as SHA-256 digests
 // (auth.KeyConfig.SHA256), never in clear.
 var demoKeys = []auth.KeyConfig{

@@ -38,7 +38,7 @@ func rawExchange(t *testing.T, base, raw string) resp {
 // malformed at the HTTP level. Those the application can see get a row of
 // the table in the JSON envelope with X-Request-Id; those that only Go's
 // net/http server sees get exactly the status documented in the server's
-// doc comment and the README ("Answers outside the envelope").
+// doc comment and examples/server/README.md ("Answers outside the envelope").
 func TestMalformedRequests(t *testing.T) {
 	s := startServer(t, "-rate", "1000", "-burst", "1000")
 	const key = "Authorization: Bearer sk_test_full\r\n"

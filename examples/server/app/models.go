@@ -18,7 +18,7 @@ const (
 	stateFaulty      = "faulty"
 )
 
-// catalogue is the fixed list of models (the README, reference server, "Models").
+// catalogue is the fixed list of models (examples/server/README.md, "Models").
 var catalogue = []model{
 	{ID: "clipia-fast", MaxDuration: 10, Resolutions: []string{"480p", "720p"}, PricePerSecond: 1},
 	{ID: "clipia-pro", MaxDuration: 60, Resolutions: []string{"720p", "1080p", "4k"}, PricePerSecond: 5},

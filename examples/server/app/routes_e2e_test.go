@@ -20,7 +20,7 @@ type modelBody struct {
 	PricePerSecond int      `json:"price_per_second"`
 }
 
-// wantModels is the model table of the README's reference-server section, written out again so
+// wantModels is the model table of examples/server/README.md, written out again so
 // that a change to the catalogue fails here.
 var wantModels = []modelBody{
 	{"clipia-fast", 10, []string{"480p", "720p"}, 1},
