@@ -131,6 +131,17 @@ func (s *MemoryStore) Take(_ context.Context, key string, policies []Policy, cos
 	return s.m.take(key, policies, cost)
 }
 
+// Name returns "memory", the store's name in apiguard's telemetry (the
+// apiguard.store attribute).
+func (s *MemoryStore) Name() string { return "memory" }
+
+// Charge implements [Charger]: it takes cost more tokens from each of key's
+// buckets of policies, letting them go into debt (at most
+// [Policy.DebtLimit]). ctx is not used.
+func (s *MemoryStore) Charge(_ context.Context, key string, policies []Policy, cost int64) error {
+	return s.m.charge(key, policies, cost)
+}
+
 // Len returns the number of buckets held, full ones not yet swept included.
 func (s *MemoryStore) Len() int { return s.m.len() }
 
@@ -246,6 +257,36 @@ func (m *memory) takeOne(key string, p Policy, cost int64) (Result, error) {
 	}
 	s.mu.Unlock()
 	return Result{Decision: d}, nil
+}
+
+func (m *memory) charge(key string, policies []Policy, cost int64) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	for _, p := range policies {
+		if _, _, err := p.params(); err != nil {
+			return err
+		}
+	}
+	if cost <= 0 {
+		return nil
+	}
+	kh := maphash.String(m.seed, key)
+	s := &m.shards[(kh>>32)&m.mask]
+	now := m.nowNs()
+	s.mu.Lock()
+	for _, p := range policies {
+		t, tau, _ := p.params()
+		name := p.NameOrDefault()
+		h := bucketHash(kh, name)
+		var ahead int64
+		if tat, ok := s.t.get(h, key, name); ok {
+			ahead = tat - now
+		}
+		m.put(s, h, key, name, now+charge(t, tau, ahead, cost), now)
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 // put stores the TAT of a bucket in s, which must be locked, first making
