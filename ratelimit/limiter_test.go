@@ -27,9 +27,10 @@ func coreApp(_ testing.TB, cfg ratelimit.Config, h func(http.ResponseWriter, *ht
 	renderer := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+doortest.Path, func(w http.ResponseWriter, r *http.Request) {
-		err := l.Limit(w, r, r.Pattern)
+		r, d, err := l.Begin(w, r, r.Pattern)
 		if err == nil {
 			err = h(w, r)
+			defer d.End()
 		}
 		if err != nil {
 			renderer.Write(w, r, r.Pattern, errorsx.From(err))
