@@ -56,9 +56,9 @@ func TestTelemetryValues(t *testing.T) {
 			d.End()
 		}
 	}
-	do("", 0)     // allowed: burst r=1, trial r=2 → burst reported
-	do("", 0)     // allowed: burst r=0
-	do("", 0)     // limited by burst
+	do("", 0) // allowed: burst r=1, trial r=2 → burst reported
+	do("", 0) // allowed: burst r=0
+	do("", 0) // limited by burst
 	clock.Advance(2 * time.Second)
 	do("", 0)     // allowed: burst 1 left, trial 0 left → trial reported
 	do("", 0)     // shadow_limited by trial
