@@ -401,7 +401,7 @@ func (m *memory) put(s *shard, kh uint64, key string, p Policy, t, tau, tat, now
 		s.tab.Store(tab)
 	}
 	i, _ := tab.find(h, key, name)
-	tab.slots[i].Store(m.newBucket(h, key, p, t, tau, tat))
+	tab.slots[i].store(m.newBucket(h, key, p, t, tau, tat))
 	tab.n++
 }
 
@@ -430,7 +430,7 @@ func (m *memory) evict(tab *table, start uint64, now int64) {
 	victim, seen := -1, 0
 	var victimTAT int64
 	for i := start & mask; seen < 8; i = (i + 1) & mask {
-		b := tab.slots[i].Load()
+		b := tab.slots[i].load()
 		if b == nil {
 			continue
 		}
@@ -445,7 +445,7 @@ func (m *memory) evict(tab *table, start uint64, now int64) {
 			break
 		}
 	}
-	m.kill(tab.slots[victim].Load(), math.MaxInt64)
+	m.kill(tab.slots[victim].load(), math.MaxInt64)
 	tab.deleteAt(victim)
 }
 
@@ -456,7 +456,7 @@ func (m *memory) sweepShard(s *shard, now int64) int {
 	tab := s.tab.Load()
 	deleted := 0
 	for i := 0; i < len(tab.slots); {
-		if b := tab.slots[i].Load(); b != nil && m.kill(b, now) {
+		if b := tab.slots[i].load(); b != nil && m.kill(b, now) {
 			tab.deleteAt(i)
 			deleted++
 			continue // another bucket may have shifted into slot i

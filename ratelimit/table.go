@@ -17,8 +17,34 @@ import "sync/atomic"
 // bucket that exists; it then falls back to the locked path, which sees the
 // table as it is.
 type table struct {
-	slots []atomic.Pointer[bucket] // len is a power of two, or 0
-	n     int                      // occupied slots; changed under the shard lock
+	slots []slot // len is a power of two, or 0
+	n     int    // occupied slots; changed under the shard lock
+}
+
+// slot is one place of the table: the bucket's hash, kept inline so that a
+// probe passes other buckets without loading them (0 means empty), and the
+// bucket. Writers set b before hash and clear hash before b; a reader that
+// sees them out of step finds nothing and decides under the lock.
+type slot struct {
+	hash atomic.Uint64
+	b    atomic.Pointer[bucket]
+}
+
+func (s *slot) load() *bucket {
+	if s.hash.Load() == 0 {
+		return nil
+	}
+	return s.b.Load()
+}
+
+func (s *slot) store(b *bucket) {
+	if b == nil {
+		s.hash.Store(0)
+		s.b.Store(nil)
+		return
+	}
+	s.b.Store(b)
+	s.hash.Store(b.hash)
 }
 
 // bucket is one caller's bucket of one policy. hash, key, policy and the
@@ -73,12 +99,15 @@ func (t *table) lookup(h uint64, key, policy string) *bucket {
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i, n := h&mask, 0; n < len(t.slots); i, n = (i+1)&mask, n+1 {
-		b := t.slots[i].Load()
-		if b == nil {
+		sl := &t.slots[i]
+		sh := sl.hash.Load()
+		if sh == 0 {
 			return nil
 		}
-		if b.hash == h && b.key == key && b.policy == policy {
-			return b
+		if sh == h {
+			if b := sl.b.Load(); b != nil && b.hash == h && b.key == key && b.policy == policy {
+				return b
+			}
 		}
 	}
 	return nil
@@ -93,7 +122,7 @@ func (t *table) find(h uint64, key, policy string) (int, *bucket) {
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		b := t.slots[i].Load()
+		b := t.slots[i].load()
 		if b == nil {
 			return int(i), nil
 		}
@@ -105,18 +134,18 @@ func (t *table) find(h uint64, key, policy string) (int, *bucket) {
 
 // resized returns a new table of size slots holding t's buckets.
 func (t *table) resized(size int) *table {
-	nt := &table{slots: make([]atomic.Pointer[bucket], size), n: t.n}
+	nt := &table{slots: make([]slot, size), n: t.n}
 	mask := uint64(size - 1)
 	for i := range t.slots {
-		b := t.slots[i].Load()
+		b := t.slots[i].load()
 		if b == nil {
 			continue
 		}
 		j := b.hash & mask
-		for nt.slots[j].Load() != nil {
+		for nt.slots[j].load() != nil {
 			j = (j + 1) & mask
 		}
-		nt.slots[j].Store(b)
+		nt.slots[j].store(b)
 	}
 	return nt
 }
@@ -129,7 +158,7 @@ func (t *table) deleteAt(i int) {
 	j := i
 	for {
 		j = (j + 1) & mask
-		bj := t.slots[j].Load()
+		bj := t.slots[j].load()
 		if bj == nil {
 			break
 		}
@@ -142,9 +171,9 @@ func (t *table) deleteAt(i int) {
 		} else if i < home || home <= j {
 			continue
 		}
-		t.slots[i].Store(bj)
+		t.slots[i].store(bj)
 		i = j
 	}
-	t.slots[i].Store(nil)
+	t.slots[i].store(nil)
 	t.n--
 }
