@@ -95,4 +95,23 @@
 // a recording request span gets the outcome, the policy and the remaining
 // tokens. With the default no-op providers none of it allocates. See
 // package telemetry and Config.Telemetry.
+//
+// # Concurrency limit
+//
+// [NewConcurrency] limits the requests of one caller in flight at once
+// (by default per tenant, else key id, else client IP): one more answers
+// 429 rate_limit_exceeded with Retry-After. Each request holds a slot on a
+// lease that the guard renews every Lease/3 while the handler runs, so the
+// slot of a process that died frees itself after at most one lease. The
+// quota is advertised with the draft's quota unit for concurrency:
+//
+//	RateLimit-Policy: "inflight";q=2;qu="concurrent-requests"
+//	RateLimit: "inflight";r=1
+//
+// The front doors are middleware.ConcurrencyLimit, echo5.ConcurrencyLimit
+// and nethttp.ConcurrencyLimit; put them after RateLimit on a route (the
+// rate limiter sets its header fields, the concurrency guard adds its own).
+// Slots live in a [MemoryConcurrencyStore] by default, or in Redis
+// (redisstore.NewConcurrency: one sorted set per caller, Cluster-safe,
+// leases on the Redis server's clock).
 package ratelimit
