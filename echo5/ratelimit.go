@@ -11,11 +11,13 @@ import (
 // configuration (one wrapping ratelimit.ErrInvalidPolicy).
 //
 // For each request it first answers an unknown route 404 not_found (see
-// [RouteMatched]; no token is spent), then calls [ratelimit.Limiter.Limit]
+// [RouteMatched]; no token is spent), then calls [ratelimit.Limiter.Begin]
 // with the route pattern c.Path(): the RateLimit-Policy and RateLimit
 // headers are set on the response, and a refusal (429 with Retry-After, 400
 // for a bad cost, 503 when failing closed) is returned for [ErrorHandler] to
-// render; the handler does not run then.
+// render; the handler does not run then. With cfg.DeferredCost the
+// handler may charge more with ratelimit.AddCost(c.Request().Context(), n),
+// applied when it returns.
 //
 // The default caller key uses the direct TCP peer as the client IP. Echo's
 // IPExtractor is not picked up on its own: behind a proxy, pass it as
@@ -30,10 +32,17 @@ func RateLimit(cfg ratelimit.Config) (echo.MiddlewareFunc, error) {
 			if !RouteMatched(c) {
 				return errorsx.NotFound()
 			}
-			if err := l.Limit(c.Response(), c.Request(), c.Path()); err != nil {
+			r, d, err := l.Begin(c.Response(), c.Request(), c.Path())
+			if err != nil {
 				return err
 			}
-			return next(c)
+			if d == nil {
+				return next(c)
+			}
+			c.SetRequest(r)
+			err = next(c)
+			d.End()
+			return err
 		}
 	}, nil
 }

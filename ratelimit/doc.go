@@ -31,7 +31,8 @@
 // # Limiter and front doors
 //
 // [New] builds a [Limiter], which imports no web framework: its
-// [Limiter.Limit] decides one *http.Request, sets the headers on the
+// [Limiter.Limit] (and [Limiter.Begin], which the front doors call) decides
+// one *http.Request, sets the headers on the
 // http.ResponseWriter and returns nil or the error to render. The front
 // doors wrap it: middleware.RateLimit (Echo v4), echo5.RateLimit (Echo v5)
 // and nethttp.RateLimit (net/http), each taking the same [Config]. The
@@ -60,4 +61,57 @@
 // whole tokens left, t seconds until that bucket is full again. On a 429 it
 // reports the refusing policy, and t equals Retry-After: the seconds until
 // enough tokens exist, rounded up, at least 1.
+//
+// # Plans, shadow policies and costs known later
+//
+// Config.Plans gives callers their own policies (a plan or a tenant's
+// override), chosen per request by Config.PlanFunc, by default from the
+// principal's Metadata["plan"] ([PrincipalPlan]); callers without a plan get
+// Config.Policies. Choosing a plan allocates nothing: New precomputes each
+// plan's headers and telemetry attributes. A plan name PlanFunc returns that
+// is not in Plans is answered 500 and logged, as the wiring bug it is.
+//
+// A policy with Shadow set is a dry run: decided, counted as
+// shadow_limited, reported in RateLimit and logged once per caller per
+// window when it would refuse, but never enforced; the way to roll out a new
+// limit safely.
+//
+// With Config.DeferredCost, a handler that learns the real cost of its work
+// only at the end charges it with [AddCost]; the front door applies it when
+// the handler returns ([Limiter.Begin], [Deferred.End]) and the caller's
+// buckets may go into debt, so its next requests wait for it.
+//
+// Anonymous IPv6 callers are keyed by their /64 (Config.IPv6PrefixLen), as
+// one host can rotate through its whole /64; see [IPKey].
+//
+// # Telemetry
+//
+// Every decision is counted in the OpenTelemetry counter
+// apiguard.ratelimit.decisions with the attributes apiguard.ratelimit.policy
+// (the reported policy's name) and apiguard.ratelimit.outcome (allowed,
+// limited, shadow_limited, error); store calls are timed in
+// apiguard.store.duration (apiguard.store "memory" or "redis", operation
+// "take" or "charge") and, under a recording span, traced as its children;
+// a recording request span gets the outcome, the policy and the remaining
+// tokens. With the default no-op providers none of it allocates. See
+// package telemetry and Config.Telemetry.
+//
+// # Concurrency limit
+//
+// [NewConcurrency] limits the requests of one caller in flight at once
+// (by default per tenant, else key id, else client IP): one more answers
+// 429 rate_limit_exceeded with Retry-After. Each request holds a slot on a
+// lease that the guard renews every Lease/3 while the handler runs, so the
+// slot of a process that died frees itself after at most one lease. The
+// quota is advertised with the draft's quota unit for concurrency:
+//
+//	RateLimit-Policy: "inflight";q=2;qu="concurrent-requests"
+//	RateLimit: "inflight";r=1
+//
+// The front doors are middleware.ConcurrencyLimit, echo5.ConcurrencyLimit
+// and nethttp.ConcurrencyLimit; put them after RateLimit on a route (the
+// rate limiter sets its header fields, the concurrency guard adds its own).
+// Slots live in a [MemoryConcurrencyStore] by default, or in Redis
+// (redisstore.NewConcurrency: one sorted set per caller, Cluster-safe,
+// leases on the Redis server's clock).
 package ratelimit

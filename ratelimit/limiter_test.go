@@ -27,9 +27,10 @@ func coreApp(_ testing.TB, cfg ratelimit.Config, h func(http.ResponseWriter, *ht
 	renderer := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+doortest.Path, func(w http.ResponseWriter, r *http.Request) {
-		err := l.Limit(w, r, r.Pattern)
+		r, d, err := l.Begin(w, r, r.Pattern)
 		if err == nil {
 			err = h(w, r)
+			defer d.End()
 		}
 		if err != nil {
 			renderer.Write(w, r, r.Pattern, errorsx.From(err))
@@ -110,7 +111,9 @@ func TestDefaultKey(t *testing.T) {
 		want     string
 	}{
 		{"peer_ipv4", req("192.0.2.1:1234", "-"), nil, "ip:192.0.2.1"},
-		{"peer_ipv6", req("[2001:db8::1]:443", "-"), nil, "ip:2001:db8::1"},
+		{"peer_ipv6_is_its_64", req("[2001:db8::1]:443", "-"), nil, "ip:2001:db8::/64"},
+		{"peer_ipv6_same_64", req("[2001:db8:0:0:ffff:1:2:3]:443", "-"), nil, "ip:2001:db8::/64"},
+		{"peer_ipv4_mapped_is_ipv4", req("[::ffff:192.0.2.7]:443", "-"), nil, "ip:192.0.2.7"},
 		{"peer_without_port", req("192.0.2.1", "-"), nil, "ip:192.0.2.1"},
 		{"key_id", req("192.0.2.1:1234", "key_1"), nil, "key:key_1"},
 		{"empty_key_id_is_the_ip", req("192.0.2.1:1234", ""), nil, "ip:192.0.2.1"},
@@ -128,6 +131,36 @@ func TestDefaultKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestIPKey(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		bits int
+		want string
+	}{
+		{"192.0.2.1", 64, "ip:192.0.2.1"},
+		{"192.0.2.1", 128, "ip:192.0.2.1"},
+		{"::ffff:192.0.2.1", 64, "ip:192.0.2.1"},
+		{"::ffff:192.0.2.1", 128, "ip:192.0.2.1"},
+		{"2001:db8:1:2:3:4:5:6", 64, "ip:2001:db8:1:2::/64"},
+		{"2001:db8:1:2:3:4:5:6", 0, "ip:2001:db8:1:2::/64"},
+		{"2001:db8:1:2:3:4:5:6", 200, "ip:2001:db8:1:2::/64"},
+		{"2001:db8:1:2:3:4:5:6", 48, "ip:2001:db8:1::/48"},
+		{"2001:db8:1:2:3:4:5:6", 56, "ip:2001:db8:1::/56"},
+		{"2001:0db8:0001:0002:0003:0004:0005:0006", 128, "ip:2001:db8:1:2:3:4:5:6"},
+		{"fe80::1%eth0", 128, "ip:fe80::1"},
+		{"fe80::1:2:3:4%eth0", 64, "ip:fe80::/64"},
+		{"not:an:ip", 64, "ip:not:an:ip"},
+		{"", 64, "ip:"},
+	} {
+		if got := ratelimit.IPKey(tc.ip, tc.bits); got != tc.want {
+			t.Errorf("IPKey(%q, %d) = %q, want %q", tc.ip, tc.bits, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = ratelimit.IPKey("2001:db8:1:2:3:4:5:6", 64) }); n != 1 {
+		t.Errorf("IPKey allocates %v times, want 1 (the string)", n)
 	}
 }
 

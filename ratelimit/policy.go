@@ -52,6 +52,14 @@ type Policy struct {
 	// spend at once, and the largest cost a request may have. Zero means
 	// Rate. Burst × Period / Rate must not exceed [MaxRefill].
 	Burst int64
+
+	// Shadow makes the policy a dry run: the limiter decides it and counts
+	// the outcome (shadow_limited when it would refuse), logs a would-be
+	// refusal once per caller per window ([Policy.Refill]) and reports the
+	// policy in the RateLimit headers, but it never refuses a request. Its
+	// bucket is charged like an enforced one's, so it shows what enforcing
+	// it would do. Stores ignore the field. Default false: enforced.
+	Shadow bool
 }
 
 // PerSecond returns a policy named name of rate tokens per second with the
@@ -204,8 +212,11 @@ type Decision struct {
 }
 
 // Decide is the pure bucket math. ahead is how far the bucket's theoretical
-// arrival time lies after now: 0 for a full (or unknown) bucket, up to
-// [Policy.Refill] for an empty one; values outside that range are clamped.
+// arrival time lies after now: 0 for a full (or unknown) bucket,
+// [Policy.Refill] for an empty one, and more for a bucket in debt (charged
+// after a response, see [Charger]), up to [Policy.DebtLimit]; values outside
+// [0, DebtLimit] are clamped. A bucket in debt refuses every request, cost 0
+// included, until the debt is paid.
 // It returns the decision for a request of the given cost; when it is
 // allowed, the bucket's new ahead is the decision's ResetAfter.
 //
@@ -222,6 +233,37 @@ func (p Policy) Decide(ahead time.Duration, cost int64) (Decision, error) {
 	return decide(t, tau, int64(ahead), cost), nil
 }
 
+// DebtLimit returns the largest ahead a bucket may reach when it is charged
+// after a response ([Charger]): one more Burst beyond empty
+// (2 × [Policy.Refill]), but never more than [MaxRefill]. It is 0 for an
+// invalid policy.
+func (p Policy) DebtLimit() time.Duration {
+	_, tau, err := p.params()
+	if err != nil {
+		return 0
+	}
+	return time.Duration(debtLimit(tau))
+}
+
+// debtLimit is DebtLimit on a valid tau (≤ MaxRefill).
+func debtLimit(tau int64) int64 {
+	return min(2*tau, int64(MaxRefill))
+}
+
+// charge returns the ahead of a bucket after a charge of cost tokens of t
+// each: ahead (clamped at 0) plus cost×t, at most the debt limit.
+func charge(t, tau, ahead, cost int64) int64 {
+	limit := debtLimit(tau)
+	ahead = max(ahead, 0)
+	if cost <= 0 {
+		return min(ahead, limit)
+	}
+	if cost > (limit-ahead)/t {
+		return limit
+	}
+	return min(ahead+cost*t, limit)
+}
+
 func checkCost(p Policy, burst, cost int64) error {
 	if cost < 0 {
 		return fmt.Errorf("%w: %d is negative", ErrInvalidCost, cost)
@@ -236,13 +278,13 @@ func checkCost(p Policy, burst, cost int64) error {
 func decide(t, tau, ahead, cost int64) Decision {
 	if ahead < 0 {
 		ahead = 0
-	} else if ahead > tau {
-		ahead = tau
+	} else if limit := debtLimit(tau); ahead > limit {
+		ahead = limit
 	}
 	need := cost * t
 	if ahead > tau-need {
 		return Decision{
-			Remaining:  (tau - ahead) / t,
+			Remaining:  max(tau-ahead, 0) / t,
 			RetryAfter: time.Duration(ahead - (tau - need)),
 			ResetAfter: time.Duration(ahead),
 		}

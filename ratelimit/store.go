@@ -21,3 +21,17 @@ type Store interface {
 	// store could not decide.
 	Take(ctx context.Context, key string, policies []Policy, cost int64) (Result, error)
 }
+
+// Charger is implemented by stores that can charge a caller after the
+// response, for costs known only then (see [AddCost] and
+// Config.DeferredCost). The memory store and package redisstore implement
+// it; [New] refuses Config.DeferredCost with a store that does not.
+type Charger interface {
+	// Charge takes cost more tokens from each of key's buckets of the
+	// given policies, unconditionally: a bucket may go into debt, at most
+	// down to [Policy.DebtLimit], and then refuses every request until the
+	// debt is paid by time. A cost of 0 or less changes nothing. Invalid
+	// policies are reported as an error wrapping [ErrInvalidPolicy]; any
+	// other error means the store could not charge.
+	Charge(ctx context.Context, key string, policies []Policy, cost int64) error
+}

@@ -1,23 +1,84 @@
 package ratelimit
 
+import "sync/atomic"
+
 // table is the hash table of one memory-store shard: open addressing with
 // linear probing and backward-shift deletion (no tombstones), keyed by a
-// hash computed once per request. It exists because a decision then costs
-// one probe sequence instead of a Go map's lookup plus assignment, each
-// hashing two strings; it is not safe for concurrent use (the shard's mutex
-// guards it).
+// hash computed once per request. Its slots hold pointers to buckets, so
+// that a decision on an existing bucket needs no lock: it finds the bucket
+// with atomic loads ([table.lookup]) and updates its TAT with a
+// compare-and-swap. Everything that changes the table itself (inserts,
+// deletions, sweeps, resizes) happens under the shard's mutex; a resize
+// publishes a new table through the shard's atomic pointer, and a bucket is
+// marked dead before it leaves the table, so that a decision still holding
+// it fails its compare-and-swap and retries under the lock.
+//
+// A lock-free lookup that races with a deletion's backward shift may miss a
+// bucket that exists; it then falls back to the locked path, which sees the
+// table as it is.
 type table struct {
 	slots []slot // len is a power of two, or 0
-	n     int    // occupied slots
+	n     int    // occupied slots; changed under the shard lock
 }
 
-// slot is one bucket. hash 0 marks an empty slot (real hashes have bit 0
-// set).
+// slot is one place of the table: the bucket's hash, kept inline so that a
+// probe passes other buckets without loading them (0 means empty), and the
+// bucket. Writers set b before hash and clear hash before b; a reader that
+// sees them out of step finds nothing and decides under the lock.
 type slot struct {
+	hash atomic.Uint64
+	b    atomic.Pointer[bucket]
+}
+
+func (s *slot) load() *bucket {
+	if s.hash.Load() == 0 {
+		return nil
+	}
+	return s.b.Load()
+}
+
+func (s *slot) store(b *bucket) {
+	if b == nil {
+		s.hash.Store(0)
+		s.b.Store(nil)
+		return
+	}
+	s.b.Store(b)
+	s.hash.Store(b.hash)
+}
+
+// bucket is one caller's bucket of one policy. hash, key, policy and the
+// cached parameters never change after it is published; tat does, by
+// compare-and-swap.
+type bucket struct {
 	hash   uint64
-	tat    int64 // theoretical arrival time, Unix ns
 	key    string
 	policy string
+	// tat is the theoretical arrival time, encoded (see memory.enc): a
+	// value in [0, lockBit), lockBit set while a several-policy decision
+	// holds the bucket under the shard lock, deadTAT once it is deleted.
+	tat atomic.Int64
+	// The parameters of the policy that created the bucket, sparing the
+	// division of Policy.params on the hot path.
+	rate, period, burst int64
+	t, tau              int64
+}
+
+const (
+	// lockBit marks a bucket held by a several-policy decision (under the
+	// shard lock); a lock-free decision that sees it takes the lock.
+	lockBit = int64(1) << 62
+	// deadTAT marks a bucket deleted from the table.
+	deadTAT = int64(-1)
+)
+
+// params returns the emission interval and tolerance of p, from the
+// bucket's cache when p is the policy that created it.
+func (b *bucket) params(p Policy) (t, tau int64, err error) {
+	if b.rate == p.Rate && b.period == int64(p.Period) && b.burst == p.Burst {
+		return b.t, b.tau, nil
+	}
+	return p.params()
 }
 
 const minTableSize = 8
@@ -30,79 +91,78 @@ func bucketHash(keyHash uint64, policy string) uint64 {
 	return (keyHash ^ uint64(len(policy))*0x9e3779b97f4a7c15) | 1
 }
 
-// find returns the index of the bucket (h, key, policy) and true, or the
-// index of the empty slot where it belongs and false. The table must not be
-// full.
-func (t *table) find(h uint64, key, policy string) (int, bool) {
+// lookup returns the bucket (h, key, policy), or nil. It takes no lock and
+// may be called on a table other goroutines change under the shard lock.
+func (t *table) lookup(h uint64, key, policy string) *bucket {
+	if t == nil || len(t.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i, n := h&mask, 0; n < len(t.slots); i, n = (i+1)&mask, n+1 {
+		sl := &t.slots[i]
+		sh := sl.hash.Load()
+		if sh == 0 {
+			return nil
+		}
+		if sh == h {
+			if b := sl.b.Load(); b != nil && b.hash == h && b.key == key && b.policy == policy {
+				return b
+			}
+		}
+	}
+	return nil
+}
+
+// find returns the index of the bucket (h, key, policy) and the bucket, or
+// the index of the empty slot where it belongs and nil. The table must not
+// be full. Under the shard lock only.
+func (t *table) find(h uint64, key, policy string) (int, *bucket) {
 	if len(t.slots) == 0 {
-		return -1, false
+		return -1, nil
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.hash == 0 {
-			return int(i), false
+		b := t.slots[i].load()
+		if b == nil {
+			return int(i), nil
 		}
-		if s.hash == h && s.key == key && s.policy == policy {
-			return int(i), true
+		if b.hash == h && b.key == key && b.policy == policy {
+			return int(i), b
 		}
 	}
 }
 
-// get returns the TAT of a bucket and whether it exists.
-func (t *table) get(h uint64, key, policy string) (int64, bool) {
-	i, ok := t.find(h, key, policy)
-	if !ok {
-		return 0, false
-	}
-	return t.slots[i].tat, true
-}
-
-// set stores the TAT of a bucket, growing the table when it is 3/4 full.
-// It reports whether the bucket is new.
-func (t *table) set(h uint64, key, policy string, tat int64) bool {
-	i, ok := t.find(h, key, policy)
-	if ok {
-		t.slots[i].tat = tat
-		return false
-	}
-	if (t.n+1)*4 > len(t.slots)*3 {
-		t.resize(max(minTableSize, len(t.slots)*2))
-		i, _ = t.find(h, key, policy)
-	}
-	t.slots[i] = slot{hash: h, tat: tat, key: key, policy: policy}
-	t.n++
-	return true
-}
-
-// resize rehashes every bucket into a table of size slots.
-func (t *table) resize(size int) {
-	old := t.slots
-	t.slots = make([]slot, size)
+// resized returns a new table of size slots holding t's buckets.
+func (t *table) resized(size int) *table {
+	nt := &table{slots: make([]slot, size), n: t.n}
 	mask := uint64(size - 1)
-	for _, s := range old {
-		if s.hash == 0 {
+	for i := range t.slots {
+		b := t.slots[i].load()
+		if b == nil {
 			continue
 		}
-		i := s.hash & mask
-		for t.slots[i].hash != 0 {
-			i = (i + 1) & mask
+		j := b.hash & mask
+		for nt.slots[j].load() != nil {
+			j = (j + 1) & mask
 		}
-		t.slots[i] = s
+		nt.slots[j].store(b)
 	}
+	return nt
 }
 
 // deleteAt empties slot i and shifts back the entries of its probe run so
-// that every remaining bucket stays reachable.
+// that every remaining bucket stays reachable. The bucket in slot i must
+// already be marked dead. Under the shard lock only.
 func (t *table) deleteAt(i int) {
 	mask := len(t.slots) - 1
 	j := i
 	for {
 		j = (j + 1) & mask
-		if t.slots[j].hash == 0 {
+		bj := t.slots[j].load()
+		if bj == nil {
 			break
 		}
-		home := int(t.slots[j].hash) & mask
+		home := int(bj.hash) & mask
 		// Entry j may move to i only if its home is not cyclically in (i, j].
 		if i <= j {
 			if i < home && home <= j {
@@ -111,60 +171,9 @@ func (t *table) deleteAt(i int) {
 		} else if i < home || home <= j {
 			continue
 		}
-		t.slots[i] = t.slots[j]
+		t.slots[i].store(bj)
 		i = j
 	}
-	t.slots[i] = slot{}
+	t.slots[i].store(nil)
 	t.n--
-}
-
-// sweep deletes every bucket whose TAT is at or before now and returns how
-// many it deleted; it then shrinks the table when it is mostly empty.
-func (t *table) sweep(now int64) int {
-	deleted := 0
-	for i := 0; i < len(t.slots); {
-		s := &t.slots[i]
-		if s.hash != 0 && s.tat <= now {
-			t.deleteAt(i)
-			deleted++
-			continue // another bucket may have shifted into slot i
-		}
-		i++
-	}
-	if len(t.slots) > minTableSize && t.n*8 < len(t.slots) {
-		size := minTableSize
-		for size*3 < t.n*4*2 { // room to double before the next growth
-			size *= 2
-		}
-		t.resize(size)
-	}
-	return deleted
-}
-
-// evict makes room for one new bucket: it deletes the first full bucket
-// (TAT at or before now) among the 8 occupied slots from position start,
-// else the one of them nearest to full.
-func (t *table) evict(start uint64, now int64) {
-	if t.n == 0 {
-		return
-	}
-	mask := uint64(len(t.slots) - 1)
-	victim, seen := -1, 0
-	for i := start & mask; seen < 8; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.hash == 0 {
-			continue
-		}
-		if s.tat <= now {
-			t.deleteAt(int(i))
-			return
-		}
-		if victim < 0 || s.tat < t.slots[victim].tat {
-			victim = int(i)
-		}
-		if seen++; seen == t.n {
-			break
-		}
-	}
-	t.deleteAt(victim)
 }

@@ -12,11 +12,13 @@ func TestTableMatchesMap(t *testing.T) {
 	for _, hashes := range []uint64{3, 64, 1 << 40} {
 		t.Run(strconv.FormatUint(hashes, 10)+"_hashes", func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(hashes, 7))
-			var tb table
+			st := NewMemoryStore(MemoryConfig{Shards: 1, SweepInterval: -1})
+			defer st.Close()
+			tb := newTestTable(st.m)
 			ref := map[string]int64{}
 			hashOf := func(k string) uint64 {
 				n, _ := strconv.Atoi(k)
-				return (uint64(n)%hashes)<<1 | 1
+				return uint64(n) % hashes
 			}
 			now := int64(0)
 			for op := range 20_000 {
@@ -39,11 +41,11 @@ func TestTableMatchesMap(t *testing.T) {
 					if deleted != want {
 						t.Fatalf("op %d: sweep deleted %d, want %d", op, deleted, want)
 					}
-				case r < 64 && tb.n > 0:
-					before := tb.n
+				case r < 64 && tb.n() > 0:
+					before := tb.n()
 					tb.evict(rng.Uint64(), now)
-					if tb.n != before-1 {
-						t.Fatalf("op %d: evict left %d of %d", op, tb.n, before)
+					if tb.n() != before-1 {
+						t.Fatalf("op %d: evict left %d of %d", op, tb.n(), before)
 					}
 					// Find which one went and drop it from the reference.
 					for rk := range ref {
@@ -58,8 +60,8 @@ func TestTableMatchesMap(t *testing.T) {
 						t.Fatalf("op %d: get(%s) = %d, %v; want %d, %v", op, k, got, ok, want, wok)
 					}
 				}
-				if tb.n != len(ref) {
-					t.Fatalf("op %d: table holds %d, want %d", op, tb.n, len(ref))
+				if tb.n() != len(ref) {
+					t.Fatalf("op %d: table holds %d, want %d", op, tb.n(), len(ref))
 				}
 			}
 			for rk, v := range ref {
@@ -73,13 +75,56 @@ func TestTableMatchesMap(t *testing.T) {
 
 // The same key under two policy names is two buckets.
 func TestTableSeparatesPolicies(t *testing.T) {
-	var tb table
-	tb.set(bucketHash(1, "a"), "k", "a", 10)
-	tb.set(bucketHash(1, "b"), "k", "b", 20)
-	if got, _ := tb.get(bucketHash(1, "a"), "k", "a"); got != 10 {
+	st := NewMemoryStore(MemoryConfig{Shards: 1, SweepInterval: -1})
+	defer st.Close()
+	tb := newTestTable(st.m)
+	tb.setPolicy(1, "k", "a", 10)
+	tb.setPolicy(1, "k", "b", 20)
+	if got, _ := tb.getPolicy(1, "k", "a"); got != 10 {
 		t.Fatalf("got %d for policy a, want 10", got)
 	}
-	if got, _ := tb.get(bucketHash(1, "b"), "k", "b"); got != 20 {
+	if got, _ := tb.getPolicy(1, "k", "b"); got != 20 {
 		t.Fatalf("got %d for policy b, want 20", got)
 	}
 }
+
+// testTable drives the one shard of a memory store as a plain table: kh is
+// the caller key's hash, the policy "p" unless named.
+type testTable struct {
+	m *memory
+	s *shard
+}
+
+func newTestTable(m *memory) testTable { return testTable{m: m, s: &m.shards[0]} }
+
+func (tt testTable) set(kh uint64, key, _ string, tat int64) { tt.setPolicy(kh, key, "p", tat) }
+
+func (tt testTable) get(kh uint64, key, _ string) (int64, bool) { return tt.getPolicy(kh, key, "p") }
+
+func (tt testTable) setPolicy(kh uint64, key, policy string, tat int64) {
+	tt.s.mu.Lock()
+	defer tt.s.mu.Unlock()
+	tt.m.put(tt.s, kh, key, Policy{Name: policy, Rate: 1}, 1, 1, tat, 0)
+}
+
+func (tt testTable) getPolicy(kh uint64, key, policy string) (int64, bool) {
+	b := tt.s.tab.Load().lookup(bucketHash(kh, policy), key, policy)
+	if b == nil {
+		return 0, false
+	}
+	return tt.m.dec(b.tat.Load()), true
+}
+
+func (tt testTable) sweep(now int64) int {
+	tt.s.mu.Lock()
+	defer tt.s.mu.Unlock()
+	return tt.m.sweepShard(tt.s, now)
+}
+
+func (tt testTable) evict(start uint64, now int64) {
+	tt.s.mu.Lock()
+	defer tt.s.mu.Unlock()
+	tt.m.evict(tt.s.tab.Load(), start, now)
+}
+
+func (tt testTable) n() int { return tt.s.tab.Load().n }

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,19 +50,36 @@ type app struct {
 	clock *storetest.Clock
 }
 
+// memoryStore is the store of [Run]: a memory store on the suite's clock.
+func memoryStore(t *testing.T, now func() time.Time) ratelimit.Store {
+	s := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: now})
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // newTestApp builds an app whose handler counts its calls and answers 200
 // "ok" (or the error of fail, when set). A nil cfg.Store becomes a memory
 // store on the app's clock.
 func newTestApp(t *testing.T, newApp NewApp, cfg ratelimit.Config) *app {
+	return newStoreApp(t, newApp, cfg, memoryStore)
+}
+
+// newStoreApp is newTestApp with a nil cfg.Store built by newStore on the
+// app's clock. Its handler also adds the cost of the query parameter
+// "addcost" with ratelimit.AddCost and reports AddCost's result in the
+// X-Cost-Added header.
+func newStoreApp(t *testing.T, newApp NewApp, cfg ratelimit.Config, newStore storetest.NewStore) *app {
 	t.Helper()
 	a := &app{clock: &storetest.Clock{}}
 	if cfg.Store == nil {
-		s := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: a.clock.Now})
-		t.Cleanup(func() { _ = s.Close() })
-		cfg.Store = s
+		cfg.Store = newStore(t, a.clock.Now)
 	}
 	h, err := newApp(t, cfg, func(w http.ResponseWriter, r *http.Request) error {
 		a.calls.Add(1)
+		if c := r.URL.Query().Get("addcost"); c != "" {
+			n, _ := strconv.ParseInt(c, 10, 64)
+			w.Header().Set("X-Cost-Added", strconv.FormatBool(ratelimit.AddCost(r.Context(), n)))
+		}
 		if r.URL.Query().Get("fail") != "" {
 			return errorsx.NotFound()
 		}
@@ -171,6 +189,18 @@ func Run(t *testing.T, newApp NewApp) {
 	t.Run("store_failure", func(t *testing.T) { storeFailure(t, newApp) })
 	t.Run("invalid_config", func(t *testing.T) { invalidConfig(t, newApp) })
 	t.Run("parallel_load", func(t *testing.T) { parallelLoad(t, newApp) })
+	RunStore(t, newApp, memoryStore)
+}
+
+// RunStore runs the part of the suite whose behaviour depends on the store
+// (plans, shadow policies, costs added after the response, IPv6 keys) with
+// stores built by newStore, e.g. a Redis store: [Run] runs it on the memory
+// store.
+func RunStore(t *testing.T, newApp NewApp, newStore storetest.NewStore) {
+	t.Run("plans", func(t *testing.T) { plans(t, newApp, newStore) })
+	t.Run("shadow", func(t *testing.T) { shadow(t, newApp, newStore) })
+	t.Run("deferred_cost", func(t *testing.T) { deferredCost(t, newApp, newStore) })
+	t.Run("ipv6", func(t *testing.T) { ipv6(t, newApp, newStore) })
 }
 
 func headersOnEveryResponse(t *testing.T, newApp NewApp) {
@@ -499,6 +529,267 @@ func parallelLoad(t *testing.T, newApp NewApp) {
 	if got := a.calls.Load(); got != 200 {
 		t.Errorf("handler ran %d times, want 200", got)
 	}
+}
+
+// withPrincipal puts a principal into the request's context, as an auth
+// guard does.
+func withPrincipal(p *principal.Principal) func(*http.Request) *http.Request {
+	return func(r *http.Request) *http.Request {
+		return r.WithContext(principal.NewContext(r.Context(), p))
+	}
+}
+
+func checkPolicy(t *testing.T, i int, rec *httptest.ResponseRecorder, want string) {
+	t.Helper()
+	if got := rec.Header().Get("RateLimit-Policy"); got != want {
+		t.Errorf("request %d: got RateLimit-Policy %q, want %q", i, got, want)
+	}
+}
+
+// Per-caller plans: free 2/s burst 5, pro 50/s burst 100, one tenant's
+// override; the plan from the key's metadata by default.
+func plans(t *testing.T, newApp NewApp, newStore storetest.NewStore) {
+	cfg := func() ratelimit.Config {
+		return ratelimit.Config{
+			Policies: []ratelimit.Policy{ratelimit.PerSecond("anonymous", 1, 1)},
+			Plans: map[string][]ratelimit.Policy{
+				"free":        {ratelimit.PerSecond("rate", 2, 5)},
+				"pro":         {ratelimit.PerSecond("rate", 50, 100)},
+				"tenant-acme": {ratelimit.PerSecond("rate", 10, 20), ratelimit.PerDay("daily", 1000)},
+			},
+		}
+	}
+	free := withPrincipal(&principal.Principal{KeyID: "k_free", Metadata: map[string]string{"plan": "free"}})
+	pro := withPrincipal(&principal.Principal{KeyID: "k_pro", Metadata: map[string]string{"plan": "pro"}})
+	none := withPrincipal(&principal.Principal{KeyID: "k_none"})
+	acme := withPrincipal(&principal.Principal{KeyID: "k_acme", Tenant: "acme", Metadata: map[string]string{"plan": "free"}})
+	t.Run("from_the_key_metadata", func(t *testing.T) {
+		a := newStoreApp(t, newApp, cfg(), newStore)
+		for i := 1; i <= 5; i++ {
+			rec := a.do(t, free)
+			check(t, i, rec, wantResp{status: 200, rateLimit: fmt.Sprintf(`"rate";r=%d;t=%d`, 5-i, (i+1)/2)})
+			checkPolicy(t, i, rec, `"rate";q=5;w=3`)
+		}
+		check(t, 6, a.do(t, free), wantResp{status: 429, rateLimit: `"rate";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"})
+		for i := 1; i <= 100; i++ {
+			rec := a.do(t, pro)
+			if rec.Code != 200 {
+				t.Fatalf("pro request %d: got %d, want 200", i, rec.Code)
+			}
+			if i == 1 {
+				check(t, i, rec, wantResp{status: 200, rateLimit: `"rate";r=99;t=1`})
+				checkPolicy(t, i, rec, `"rate";q=100;w=2`)
+			}
+		}
+		check(t, 101, a.do(t, pro), wantResp{status: 429, rateLimit: `"rate";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"})
+		// No plan in the metadata, or no principal: the default plan.
+		rec := a.do(t, none)
+		check(t, 0, rec, wantResp{status: 200, rateLimit: `"anonymous";r=0;t=1`})
+		checkPolicy(t, 0, rec, `"anonymous";q=1;w=1`)
+		check(t, 1, a.do(t, nil), wantResp{status: 200, rateLimit: `"anonymous";r=0;t=1`})
+		check(t, 2, a.do(t, nil), wantResp{status: 429, rateLimit: `"anonymous";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"})
+		if got := a.calls.Load(); got != 5+100+2 {
+			t.Errorf("handler ran %d times, want 107", got)
+		}
+	})
+	t.Run("tenant_override", func(t *testing.T) {
+		c := cfg()
+		c.PlanFunc = func(r *http.Request) (string, error) {
+			if p, ok := principal.FromContext(r.Context()); ok && p.Tenant == "acme" {
+				return "tenant-acme", nil
+			}
+			return ratelimit.PrincipalPlan(r)
+		}
+		a := newStoreApp(t, newApp, c, newStore)
+		rec := a.do(t, acme)
+		check(t, 0, rec, wantResp{status: 200, rateLimit: `"rate";r=19;t=1`})
+		checkPolicy(t, 0, rec, `"rate";q=20;w=2, "daily";q=1000;w=86400`)
+		check(t, 1, a.do(t, free), wantResp{status: 200, rateLimit: `"rate";r=4;t=1`})
+	})
+	t.Run("unknown_plan_is_a_wiring_bug", func(t *testing.T) {
+		var logs bytes.Buffer
+		c := cfg()
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		a := newStoreApp(t, newApp, c, newStore)
+		gold := withPrincipal(&principal.Principal{KeyID: "k_gold", Metadata: map[string]string{"plan": "gold"}})
+		rec := a.do(t, gold)
+		check(t, 0, rec, wantResp{status: 500, code: "internal_error"})
+		if strings.Contains(rec.Body.String(), "gold") {
+			t.Errorf("the body names the plan: %s", rec.Body)
+		}
+		if got := a.calls.Load(); got != 0 {
+			t.Errorf("handler ran %d times, want 0", got)
+		}
+		if log := logs.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "plan=gold") || strings.Count(log, "\n") != 1 {
+			t.Errorf("got log %q, want one ERROR record naming the plan", log)
+		}
+	})
+	t.Run("plan_func_error_is_returned", func(t *testing.T) {
+		c := cfg()
+		c.PlanFunc = func(*http.Request) (string, error) { return "", errorsx.InvalidAPIKey() }
+		a := newStoreApp(t, newApp, c, newStore)
+		check(t, 0, a.do(t, free), wantResp{status: 401, code: "invalid_api_key"})
+	})
+	t.Run("invalid_plans", func(t *testing.T) {
+		h := func(http.ResponseWriter, *http.Request) error { return nil }
+		for _, tc := range []struct {
+			name string
+			cfg  ratelimit.Config
+			want error
+		}{
+			{"empty_plan", ratelimit.Config{Policies: cfg().Policies, Plans: map[string][]ratelimit.Policy{"x": nil}}, ratelimit.ErrInvalidPolicy},
+			{"invalid_policy", ratelimit.Config{Policies: cfg().Policies, Plans: map[string][]ratelimit.Policy{"x": {{Name: "z"}}}}, ratelimit.ErrInvalidPolicy},
+			{"empty_name", ratelimit.Config{Policies: cfg().Policies, Plans: map[string][]ratelimit.Policy{"": cfg().Policies}}, ratelimit.ErrInvalidConfig},
+			{"plan_func_without_plans", ratelimit.Config{Policies: cfg().Policies, PlanFunc: ratelimit.PrincipalPlan}, ratelimit.ErrInvalidConfig},
+			{"ipv6_prefix_129", ratelimit.Config{Policies: cfg().Policies, IPv6PrefixLen: 129}, ratelimit.ErrInvalidConfig},
+		} {
+			if _, err := newApp(t, tc.cfg, h); !errors.Is(err, tc.want) {
+				t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+			}
+		}
+	})
+}
+
+// A shadow policy decides, reports and logs, but never refuses; the
+// enforced policies still take tokens.
+func shadow(t *testing.T, newApp NewApp, newStore storetest.NewStore) {
+	var logs syncBuffer
+	a := newStoreApp(t, newApp, ratelimit.Config{
+		Policies: []ratelimit.Policy{
+			ratelimit.PerSecond("enforced", 10, 10),
+			{Name: "trial", Rate: 1, Period: time.Second, Burst: 2, Shadow: true},
+		},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	}, newStore)
+	policy := `"enforced";q=10;w=1, "trial";q=2;w=2`
+	steps := []wantResp{
+		{status: 200, rateLimit: `"trial";r=1;t=1`},
+		{status: 200, rateLimit: `"trial";r=0;t=2`},
+		{status: 200, rateLimit: `"trial";r=0;t=1`}, // would be a 429: reported, not enforced
+	}
+	for i, want := range steps {
+		rec := a.do(t, nil)
+		check(t, i, rec, want)
+		checkPolicy(t, i, rec, policy)
+	}
+	if got := strings.Count(logs.String(), "msg="); got != 1 {
+		t.Fatalf("got %d shadow log records, want 1: %q", got, logs.String())
+	}
+	for i := 3; i < 10; i++ {
+		check(t, i, a.do(t, nil), wantResp{status: 200, rateLimit: `"trial";r=0;t=1`})
+	}
+	// The enforced policy took a token each time: the 11th is refused.
+	check(t, 10, a.do(t, nil), wantResp{status: 429, rateLimit: `"enforced";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"})
+	log := logs.String()
+	if got := strings.Count(log, "msg="); got != 1 {
+		t.Errorf("got %d shadow log records for one caller in one window, want 1: %q", got, log)
+	}
+	if !strings.Contains(log, "level=INFO") || !strings.Contains(log, "policy=trial") || strings.Contains(log, "192.0.2.1") || strings.Contains(log, "ip:") {
+		t.Errorf("got log %q, want an INFO record naming the policy and not the caller's address", log)
+	}
+	// Another caller is logged on its own, by key id.
+	k := withPrincipal(&principal.Principal{KeyID: "key_shadow"})
+	for range 3 {
+		if rec := a.do(t, k); rec.Code != 200 {
+			t.Fatalf("got %d, want 200", rec.Code)
+		}
+	}
+	log = logs.String()
+	if got := strings.Count(log, "msg="); got != 2 || !strings.Contains(log, "key_id=key_shadow") {
+		t.Errorf("got log %q, want a second record with the key id", log)
+	}
+	if got := a.calls.Load(); got != 13 {
+		t.Errorf("handler ran %d times, want 13", got)
+	}
+	// Only shadow policies: nothing is ever refused.
+	b := newStoreApp(t, newApp, ratelimit.Config{
+		Policies: []ratelimit.Policy{{Name: "dry", Rate: 1, Burst: 1, Shadow: true}},
+		Logger:   slog.New(slog.DiscardHandler),
+	}, newStore)
+	check(t, 0, b.do(t, nil), wantResp{status: 200, rateLimit: `"dry";r=0;t=1`})
+	check(t, 1, b.do(t, nil), wantResp{status: 200, rateLimit: `"dry";r=0;t=1`})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A handler charges what it learns after the work with AddCost; the next
+// requests wait for it.
+func deferredCost(t *testing.T, newApp NewApp, newStore storetest.NewStore) {
+	a := newStoreApp(t, newApp, ratelimit.Config{
+		Policies:     []ratelimit.Policy{ratelimit.PerSecond("units", 1, 10)},
+		DeferredCost: true,
+	}, newStore)
+	rec := a.do(t, query("addcost=5"))
+	check(t, 0, rec, wantResp{status: 200, rateLimit: `"units";r=9;t=1`})
+	if got := rec.Header().Get("X-Cost-Added"); got != "true" {
+		t.Errorf("AddCost returned %q, want true", got)
+	}
+	check(t, 1, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=3;t=7`})
+	// Into debt, capped at one more Burst (20s ahead).
+	check(t, 2, a.do(t, query("addcost=50")), wantResp{status: 200, rateLimit: `"units";r=2;t=8`})
+	check(t, 3, a.do(t, nil), wantResp{status: 429, rateLimit: `"units";r=0;t=11`, retryAfter: "11", code: "rate_limit_exceeded"})
+	a.clock.Advance(10 * time.Second)
+	check(t, 4, a.do(t, nil), wantResp{status: 429, rateLimit: `"units";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"})
+	a.clock.Advance(time.Second)
+	check(t, 5, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=0;t=10`})
+	// A handler's error still charges what it added.
+	a.clock.Advance(time.Hour)
+	check(t, 6, a.do(t, query("addcost=3&fail=1")), wantResp{status: 404, rateLimit: `"units";r=9;t=1`, code: "not_found"})
+	check(t, 7, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=5;t=5`})
+
+	// Without DeferredCost, AddCost reports false and charges nothing.
+	b := newStoreApp(t, newApp, ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("units", 1, 10)}}, newStore)
+	rec = b.do(t, query("addcost=5"))
+	if got := rec.Header().Get("X-Cost-Added"); got != "false" {
+		t.Errorf("AddCost without DeferredCost returned %q, want false", got)
+	}
+	check(t, 1, b.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=8;t=2`})
+
+	// A store that cannot charge is refused at construction.
+	_, err := newApp(t, ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("u", 1, 1)}, Store: failingStore{}, DeferredCost: true},
+		func(http.ResponseWriter, *http.Request) error { return nil })
+	if !errors.Is(err, ratelimit.ErrInvalidConfig) {
+		t.Errorf("DeferredCost with a store that is not a Charger: got %v, want ErrInvalidConfig", err)
+	}
+}
+
+// Anonymous IPv6 callers share their /64 (by default).
+func ipv6(t *testing.T, newApp NewApp, newStore storetest.NewStore) {
+	policies := []ratelimit.Policy{ratelimit.PerSecond("default", 1, 1)}
+	ok := wantResp{status: 200, rateLimit: `"default";r=0;t=1`}
+	limited := wantResp{status: 429, rateLimit: `"default";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"}
+	a := newStoreApp(t, newApp, ratelimit.Config{Policies: policies}, newStore)
+	check(t, 0, a.do(t, remote("[2001:db8:1:2::1]:1000")), ok)
+	check(t, 1, a.do(t, remote("[2001:db8:1:2:ffff:ee:dd:cc]:1001")), limited)
+	check(t, 2, a.do(t, remote("[2001:db8:1:3::1]:1000")), ok)
+	check(t, 3, a.do(t, remote("192.0.2.50:1")), ok)
+	check(t, 4, a.do(t, remote("[::ffff:192.0.2.50]:2")), limited)
+	check(t, 5, a.do(t, remote("192.0.2.51:1")), ok)
+
+	b := newStoreApp(t, newApp, ratelimit.Config{Policies: policies, IPv6PrefixLen: 128}, newStore)
+	check(t, 0, b.do(t, remote("[2001:db8:1:2::1]:1000")), ok)
+	check(t, 1, b.do(t, remote("[2001:db8:1:2::2]:1000")), ok)
+	check(t, 2, b.do(t, remote("[2001:db8:1:2:0::1]:9")), limited)
+
+	c := newStoreApp(t, newApp, ratelimit.Config{Policies: policies, IPv6PrefixLen: 48}, newStore)
+	check(t, 0, c.do(t, remote("[2001:db8:1:2::1]:1000")), ok)
+	check(t, 1, c.do(t, remote("[2001:db8:1:ffff::1]:1000")), limited)
 }
 
 // benchWriter is a ResponseWriter that keeps only the headers and the

@@ -103,6 +103,7 @@ type Store struct {
 	timeout time.Duration
 	now     func() time.Time
 	sha     any // the script's SHA-1, boxed once
+	shaCh   any // the charge script's SHA-1, boxed once
 
 	batching bool
 	maxBatch int
@@ -146,12 +147,14 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 		return nil, errors.New("redisstore: Prefix must not contain '{' or '}' (the Cluster hash tag is the caller key's)")
 	}
 	sum := sha1.Sum([]byte(script))
+	sumCh := sha1.Sum([]byte(chargeScript))
 	s := &Store{
 		client:   client,
 		prefix:   cfg.Prefix,
 		timeout:  cfg.Timeout,
 		now:      cfg.Now,
 		sha:      any(hex.EncodeToString(sum[:])),
+		shaCh:    any(hex.EncodeToString(sumCh[:])),
 		maxBatch: cfg.MaxBatch,
 		stop:     make(chan struct{}),
 	}
@@ -201,14 +204,44 @@ type noRetry struct{ *redis.IntSliceCmd }
 // NoRetry implements the go-redis command option.
 func (noRetry) NoRetry() bool { return true }
 
+// Name returns "redis", the store's name in apiguard's telemetry (the
+// apiguard.store attribute).
+func (s *Store) Name() string { return "redis" }
+
 // Take implements [ratelimit.Store].
 func (s *Store) Take(ctx context.Context, key string, policies []ratelimit.Policy, cost int64) (ratelimit.Result, error) {
 	if err := ratelimit.CheckRequest(policies, cost); err != nil {
 		return ratelimit.Result{}, err
 	}
+	cmd, err := s.run1(ctx, s.sha, key, policies, cost)
+	if err != nil {
+		return ratelimit.Result{}, err
+	}
+	return parse(cmd.Val(), policies, cost)
+}
+
+// Charge implements [ratelimit.Charger] in one script run: each of key's
+// buckets of policies is charged cost more tokens, into debt if need be (at
+// most ratelimit.Policy.DebtLimit). Like Take, it is never re-sent after a
+// timeout.
+func (s *Store) Charge(ctx context.Context, key string, policies []ratelimit.Policy, cost int64) error {
+	for _, p := range policies {
+		if err := p.Validate(); err != nil {
+			return err
+		}
+	}
+	if cost <= 0 || len(policies) == 0 {
+		return nil
+	}
+	_, err := s.run1(ctx, s.shaCh, key, policies, cost)
+	return err
+}
+
+// run1 runs the script whose SHA-1 is sha for one request.
+func (s *Store) run1(ctx context.Context, sha any, key string, policies []ratelimit.Policy, cost int64) (*redis.IntSliceCmd, error) {
 	n := len(policies)
 	args := make([]any, 3+n+2+2*n)
-	args[0], args[1], args[2] = "evalsha", s.sha, n
+	args[0], args[1], args[2] = "evalsha", sha, n
 	for i, p := range policies {
 		args[3+i] = s.Key(key, p)
 	}
@@ -223,17 +256,10 @@ func (s *Store) Take(ctx context.Context, key string, policies []ratelimit.Polic
 		a[2+2*i] = int64(p.Interval())
 		a[3+2*i] = int64(p.Refill())
 	}
-	var cmd *redis.IntSliceCmd
-	var err error
 	if s.batching {
-		cmd, err = s.viaBatch(ctx, args)
-	} else {
-		cmd, err = s.direct(ctx, args)
+		return s.viaBatch(ctx, args)
 	}
-	if err != nil {
-		return ratelimit.Result{}, err
-	}
-	return parse(cmd.Val(), policies, cost)
+	return s.direct(ctx, args)
 }
 
 // parse turns the script's reply into the Result, recomputing each policy's
@@ -265,10 +291,14 @@ func isNoScript(err error) bool {
 	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
 }
 
-func toEval(args []any) []any {
+func (s *Store) toEval(args []any) []any {
 	ev := make([]any, len(args))
 	copy(ev, args)
-	ev[0], ev[1] = "eval", script
+	src := script
+	if args[1] == s.shaCh {
+		src = chargeScript
+	}
+	ev[0], ev[1] = "eval", src
 	return ev
 }
 
@@ -279,7 +309,7 @@ func (s *Store) direct(ctx context.Context, args []any) (*redis.IntSliceCmd, err
 	cmd := redis.NewIntSliceCmd(ctx, args...)
 	err := s.client.Process(ctx, noRetry{cmd})
 	if isNoScript(err) {
-		cmd = redis.NewIntSliceCmd(ctx, toEval(args)...)
+		cmd = redis.NewIntSliceCmd(ctx, s.toEval(args)...)
 		err = s.client.Process(ctx, noRetry{cmd})
 	}
 	return cmd, err
@@ -387,7 +417,7 @@ func (s *Store) run(batch []*call) {
 		if len(retry) > 0 {
 			pipe = s.client.Pipeline()
 			for _, c := range retry {
-				c.cmd = redis.NewIntSliceCmd(c.ctx, toEval(c.cmd.Args())...)
+				c.cmd = redis.NewIntSliceCmd(c.ctx, s.toEval(c.cmd.Args())...)
 				_ = pipe.Process(ctx, noRetry{c.cmd})
 			}
 			_, _ = pipe.Exec(ctx)

@@ -16,7 +16,8 @@ package redisstore
 // It returns {allowed, ahead_1, …, ahead_n}: allowed is 1 when every policy
 // allowed the request (and then every bucket was advanced by cost*T), and
 // ahead_i is how far bucket i's TAT lay after now BEFORE the request,
-// clamped to [0, tau]. The Go side recomputes each decision from ahead_i
+// clamped to [0, limit], limit = min(2*tau, 2^53) (ratelimit.Policy.DebtLimit:
+// a bucket charged after a response may be in debt, ahead > tau). The Go side recomputes each decision from ahead_i
 // with the same pure function as the memory store.
 //
 // Lua numbers are doubles, exact for integers below 2^53. Absolute times
@@ -51,7 +52,8 @@ for i = 1, n do
     if ns then
       a = (sec - nowSec) * 1000000000 + (ns - nowNs)
     end
-    if a < 0 then a = 0 elseif a > tau then a = tau end
+    local limit = math.min(2 * tau, 9007199254740992)
+    if a < 0 then a = 0 elseif a > limit then a = limit end
   end
   aheads[i] = a
   out[i + 1] = a
@@ -73,4 +75,51 @@ if out[1] == 1 and cost > 0 then
   end
 end
 return out
+`
+
+// chargeScript charges cost more tokens to every bucket, unconditionally
+// (Store.Charge): bucket i's ahead becomes min(ahead_i + cost*T_i, limit_i),
+// limit_i = min(2*tau_i, 2^53), so it may go into debt. KEYS and ARGV are
+// laid out as for script. It returns {1}.
+const chargeScript = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local cost = tonumber(ARGV[1])
+local nowSec, nowNs
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  nowSec = tonumber(t[1])
+  nowNs = tonumber(t[2]) * 1000
+else
+  local s = ARGV[2]
+  nowSec = tonumber(string.sub(s, 1, -10)) or 0
+  nowNs = tonumber(string.sub(s, -9))
+end
+for i = 1, #KEYS do
+  local T = tonumber(ARGV[1 + 2 * i])
+  local tau = tonumber(ARGV[2 + 2 * i])
+  local limit = math.min(2 * tau, 9007199254740992)
+  local a = 0
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    local sec = tonumber(string.sub(v, 1, -10)) or 0
+    local ns = tonumber(string.sub(v, -9))
+    if ns then
+      a = (sec - nowSec) * 1000000000 + (ns - nowNs)
+    end
+    if a < 0 then a = 0 elseif a > limit then a = limit end
+  end
+  local rel
+  if cost > (limit - a) / T then rel = limit else rel = a + cost * T end
+  if rel > 0 then
+    local relSec = math.floor(rel / 1000000000)
+    local ns = nowNs + (rel - relSec * 1000000000)
+    local sec = nowSec + relSec
+    while ns < 0 do sec = sec - 1; ns = ns + 1000000000 end
+    while ns >= 1000000000 do sec = sec + 1; ns = ns - 1000000000 end
+    local ms = math.ceil(rel / 1000000)
+    if ms < 1 then ms = 1 end
+    redis.call('SET', KEYS[i], string.format('%d%09d', sec, ns), 'PX', ms)
+  end
+end
+return {1}
 `

@@ -279,6 +279,70 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("concurrent_takers_never_overspend", func(t *testing.T) { concurrent(t, newStore) })
 	t.Run("matches_the_reference_model", func(t *testing.T) { model(t, newStore) })
 	t.Run("cancelled_context_is_an_error_or_a_decision", func(t *testing.T) { cancelled(t, newStore) })
+	t.Run("charge_after_the_response", func(t *testing.T) { charge(t, newStore) })
+}
+
+// charge checks [ratelimit.Charger]: a charge takes tokens unconditionally,
+// may leave a bucket in debt (refusing everything, cost 0 included, until
+// paid), is capped at Policy.DebtLimit and touches only the given policies'
+// buckets. Stores that do not implement it skip this part.
+func charge(t *testing.T, newStore NewStore) {
+	var clock Clock
+	s := newStore(t, clock.Now)
+	ch, ok := s.(ratelimit.Charger)
+	if !ok {
+		t.Skip("the store does not implement ratelimit.Charger")
+	}
+	ctx := context.Background()
+	prefix := uniq()
+	units := ratelimit.PerSecond("units", 1, 10)
+	day := ratelimit.PerDay("day", 100)
+	both := []ratelimit.Policy{units, day}
+	take := func(i int, key string, ps []ratelimit.Policy, cost int64, want ratelimit.Result) {
+		t.Helper()
+		got, err := s.Take(ctx, prefix+key, ps, cost)
+		if err != nil {
+			t.Fatalf("step %d: Take: %v", i, err)
+		}
+		if got != want {
+			t.Fatalf("step %d: Take(cost %d)\n got %+v\nwant %+v", i, cost, got, want)
+		}
+	}
+	do := func(i int, key string, ps []ratelimit.Policy, cost int64) {
+		t.Helper()
+		if err := ch.Charge(ctx, prefix+key, ps, cost); err != nil {
+			t.Fatalf("step %d: Charge: %v", i, err)
+		}
+	}
+	sec := time.Second
+	// Into debt: 10 taken, 5 more charged; the next request waits for 6.
+	take(0, "a", both[:1], 10, allow(0, 0, 10*sec))
+	do(1, "a", both[:1], 5)
+	take(2, "a", both[:1], 1, refuse(0, 0, 6*sec, 15*sec))
+	take(3, "a", both[:1], 0, refuse(0, 0, 5*sec, 15*sec))
+	clock.Advance(5 * sec)
+	take(4, "a", both[:1], 0, allow(0, 0, 10*sec))
+	take(5, "a", both[:1], 1, refuse(0, 0, sec, 10*sec))
+	clock.Advance(sec)
+	take(6, "a", both[:1], 1, allow(0, 0, 10*sec))
+	// Capped at the debt limit (2 × Refill): never more than one more Burst.
+	do(7, "b", both[:1], 1_000_000)
+	take(8, "b", both[:1], 1, refuse(0, 0, 11*sec, 20*sec))
+	do(9, "b", both[:1], 1<<62)
+	take(10, "b", both[:1], 1, refuse(0, 0, 11*sec, 20*sec))
+	// Several policies, on a fresh caller; 0 and negative charge nothing.
+	do(11, "c", both, 0)
+	do(12, "c", both, -3)
+	take(13, "c", both, 0, allow(0, 10, 0))
+	do(14, "c", both, 4)
+	take(15, "c", both, 1, allow(0, 5, 5*sec))
+	take(16, "c", both[1:], 0, allow(0, 95, 5*864*sec))
+	// Other callers are untouched.
+	take(17, "d", both[:1], 1, allow(0, 9, sec))
+	// An invalid policy is an error.
+	if err := ch.Charge(ctx, prefix+"e", []ratelimit.Policy{{Name: "zero"}}, 1); !errors.Is(err, ratelimit.ErrInvalidPolicy) {
+		t.Fatalf("Charge with an invalid policy: got %v, want ErrInvalidPolicy", err)
+	}
 }
 
 func matches(err, want error) bool {
