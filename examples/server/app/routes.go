@@ -67,8 +67,8 @@ type App struct {
 // serving it on its own server should set them likewise.
 func (s *App) Handler() http.Handler { return s.handler }
 
-// Close releases what New opened: the Redis client and the stores it
-// created (not those passed in Config). Call it once, after the handler
+// Close releases what New opened: the Redis client, the PostgreSQL pool
+// and the stores it created (not those passed in Config). Call it once, after the handler
 // has stopped serving.
 func (s *App) Close() error {
 	var errs []error
