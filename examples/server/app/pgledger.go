@@ -43,14 +43,16 @@ const pgStatementTimeout = 2 * time.Second
 // database shares balances and generations.
 //
 // hold only checks the balance; charge takes the cost with a conditional
-// update (credits >= cost) and inserts the generation. When the
-// idempotency guard opened a transaction for the request
-// (pgstore.TxFromContext), both statements run in it, so the charge, the
+// update (credits >= cost) and inserts the generation, in one statement.
+// When the idempotency guard opened a transaction for the request
+// (pgstore.TxFromContext), the statements run in it, so the charge, the
 // generation and the stored response commit together: a replay never
 // charges again, and a crash before the COMMIT leaves nothing behind.
-// Without one (no Idempotency-Key) charge commits its own transaction. A
-// balance never goes below zero under any concurrency: the update is
-// conditional and the row lock serialises the charges of one tenant.
+// Without one (no Idempotency-Key) the charge statement commits on its
+// own. A balance never goes below zero under any concurrency: the update
+// is conditional and the row lock serialises the charges of one tenant
+// (which also bounds one tenant's generations per second: the lock is
+// held from the charge to the COMMIT).
 // release has nothing to give back, since nothing is taken before charge.
 //
 // Every database error is returned as 503 service_unavailable whose cause
@@ -140,45 +142,26 @@ func (l *pgLedger) hold(ctx context.Context, tenant string, cost int64) (bool, e
 
 func (l *pgLedger) release(context.Context, string, int64) {}
 
-func (l *pgLedger) charge(ctx context.Context, g generation) (ok bool, err error) {
+func (l *pgLedger) charge(ctx context.Context, g generation) (bool, error) {
 	if !l.ready() {
 		return false, unavailable(ctx, "charge", errNotReady)
 	}
 	qctx, cancel := context.WithTimeout(ctx, pgStatementTimeout)
 	defer cancel()
-	q, inRequest := pgstore.TxFromContext(ctx)
-	if !inRequest {
-		tx, err := l.pool.Begin(qctx)
-		if err != nil {
-			return false, unavailable(ctx, "charge", err)
-		}
-		defer func() {
-			if err == nil && ok {
-				if cerr := tx.Commit(qctx); cerr != nil {
-					ok, err = false, unavailable(ctx, "charge", cerr)
-				}
-			}
-			if err != nil || !ok {
-				_ = tx.Rollback(context.WithoutCancel(qctx))
-			}
-		}()
-		q = tx
-	}
-	tag, err := q.Exec(qctx,
-		`UPDATE clipia_credits SET credits = credits - $2 WHERE tenant = $1 AND credits >= $2`, g.tenant, g.Cost)
+	// One statement, so one round trip and atomic on its own: the
+	// conditional update takes the cost (and locks the tenant's row until
+	// the transaction ends) and the insert records the generation only
+	// when it did.
+	tag, err := l.on(ctx).Exec(qctx, `WITH charged AS (
+  UPDATE clipia_credits SET credits = credits - $7 WHERE tenant = $2 AND credits >= $7 RETURNING 1
+)
+INSERT INTO clipia_generations (id, tenant, model, prompt, duration, resolution, cost, status)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM charged`,
+		g.ID, g.tenant, g.Model, g.Prompt, g.Duration, g.Resolution, g.Cost, g.Status)
 	if err != nil {
 		return false, unavailable(ctx, "charge", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
-	}
-	if _, err := q.Exec(qctx,
-		`INSERT INTO clipia_generations (id, tenant, model, prompt, duration, resolution, cost, status)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		g.ID, g.tenant, g.Model, g.Prompt, g.Duration, g.Resolution, g.Cost, g.Status); err != nil {
-		return false, unavailable(ctx, "record", err)
-	}
-	return true, nil
+	return tag.RowsAffected() == 1, nil
 }
 
 func (l *pgLedger) generation(ctx context.Context, tenant, id string) (generation, bool, error) {
