@@ -401,7 +401,7 @@ func TestPostgresKilledHolderFreesKey(t *testing.T) {
 func TestPostgresUnreachableAtStart(t *testing.T) {
 	pg := pgtest.Start(t)
 	pg.Stop()
-	s := startServer(t, "-postgres", pg.URL, "-work-delay", "0s")
+	s := startServer(t, "-postgres", pg.URL, "-work-delay", "0s", "-rate", "1000", "-burst", "1000")
 	for _, r := range []resp{
 		do(t, s.url, post("sk_test_full", okBody, newKey("down"))),
 		do(t, s.url, post("sk_test_full", okBody, "")),
