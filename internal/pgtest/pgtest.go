@@ -156,7 +156,12 @@ func Pool(tb testing.TB) *pgxpool.Pool {
 // [URL] and [Start] copy. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is [Main] for a TestMain with cleanup of its own: it runs the tests
+// of m, stops and removes what [URL] and [Start] left, and returns the
+// exit code for os.Exit.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
@@ -165,7 +170,7 @@ func Main(m *testing.M) {
 	if templateDir != "" {
 		_ = os.RemoveAll(templateDir)
 	}
-	os.Exit(code)
+	return code
 }
 
 // Start starts a private cluster on a free loopback port, stopped and

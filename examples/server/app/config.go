@@ -50,10 +50,22 @@ type Config struct {
 	// default 0: off).
 	MaxInFlight int
 	// PostgresURL, when not empty, keeps the credits ledger, the
-	// generations and the idempotency records in that PostgreSQL database
-	// (the app creates its tables), so several processes share balances
-	// and generations (-postgres, DATABASE_URL). Rate limits stay in Redis
-	// with RedisURL, else in memory.
+	// generations and the idempotency records in that PostgreSQL database,
+	// e.g. postgres://user@127.0.0.1:5432/clipia (-postgres,
+	// DATABASE_URL), so several processes share balances and generations.
+	// A charge is a conditional update in the same transaction as the
+	// generation row and the completed idempotency record: a balance never
+	// goes below zero and a replay never charges again. The app creates its
+	// tables (apiguard_idempotency, clipia_credits, clipia_generations)
+	// when missing, and a demo tenant with Credits only when the database
+	// does not hold it yet: a process that starts later never resets a
+	// balance. An unreachable database is not fatal: the routes that need
+	// it answer 503 service_unavailable until it is back. The pool opens
+	// connections with a 2s timeout and holds at most 64 (a guarded
+	// generation holds one from its claim to its commit); the URL's
+	// connect_timeout, pool_max_conns and pool_min_conns win. Rate limits
+	// stay in Redis with RedisURL, else in memory. IdempotencyStore, when
+	// set, replaces the idempotency store only.
 	PostgresURL string
 	// Credits are the starting credits of every demo tenant that starts
 	// with credits, not negative (-credits, CREDITS; default 1000).
@@ -115,7 +127,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0,
 		"most generations in flight per tenant on POST /v1/generations; 0: off [MAX_IN_FLIGHT]")
 	fs.StringVar(&cfg.PostgresURL, "postgres", envString(getenv, "DATABASE_URL", ""),
-		"PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/clipia: ledger, generations and idempotency records live there [DATABASE_URL]")
+		"PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/clipia: credits, generations and idempotency records live there,\n"+
+			"shared by every process on the database (tables created when missing; rate limits stay in Redis with -redis) [DATABASE_URL]")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "requests per second per API key [RATE]")
 	fs.IntVar(&cfg.Burst, "burst", 20, "rate-limit burst per API key [BURST]")
 	fs.DurationVar(&cfg.WorkDelay, "work-delay", 200*time.Millisecond, "how long a generation runs [WORK_DELAY]")

@@ -1,7 +1,18 @@
 // Package app is apiguard's reference server as a package: a small
 // Clipia-like video generation API that wires every apiguard middleware the
-// way a real app would, with its configuration, handlers, in-memory ledger,
-// Redis client and run loop (timeouts, graceful shutdown).
+// way a real app would, with its configuration, handlers, ledger, Redis
+// client and run loop (timeouts, graceful shutdown).
+//
+// The ledger (credits and generations) lives in process memory, or with
+// -postgres in PostgreSQL, shared by every process on the database. There
+// the idempotency records live in the same database
+// (idempotency/pgstore): the guard opens a transaction after the claim,
+// the handler charges the credits and inserts the generation in it
+// (pgstore.TxFromContext), and the guard commits the stored response in
+// that COMMIT and holds the response back until then. A crash, a lost
+// lease or a failed commit leaves no charge behind, a replay never charges
+// again, and the conditional update keeps every balance at zero or above
+// under any concurrency. Database errors answer 503 service_unavailable.
 //
 // Command examples/server is a short main over Run. Benchmarks and tests
 // build the very same app in this process with New and serve its Handler:

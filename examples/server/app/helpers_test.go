@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clipia/apiguard/internal/pgtest"
 )
 
 // The end-to-end tests talk to the server over a real TCP listener, either
@@ -35,7 +37,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Run(m) // stops and removes the PostgreSQL clusters the tests started
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}

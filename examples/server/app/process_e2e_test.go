@@ -81,7 +81,8 @@ func TestHelpExitsZero(t *testing.T) {
 		t.Errorf("-h: %v, want exit 0\n%s", err, out)
 	}
 	for _, f := range []string{"-addr", "-redis", "-rate", "-burst", "-work-delay", "-idempotency-ttl", "-lock-ttl", "-credits",
-		"-read-header-timeout", "-read-timeout", "-write-timeout", "-idle-timeout", "WRITE_TIMEOUT", "IDLE_TIMEOUT"} {
+		"-read-header-timeout", "-read-timeout", "-write-timeout", "-idle-timeout", "WRITE_TIMEOUT", "IDLE_TIMEOUT",
+		"-postgres", "DATABASE_URL"} {
 		if !bytes.Contains(out, []byte(f)) {
 			t.Errorf("-h output does not mention %s:\n%s", f, out)
 		}

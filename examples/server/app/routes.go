@@ -67,8 +67,8 @@ type App struct {
 // serving it on its own server should set them likewise.
 func (s *App) Handler() http.Handler { return s.handler }
 
-// Close releases what New opened: the Redis client and the stores it
-// created (not those passed in Config). Call it once, after the handler
+// Close releases what New opened: the Redis client, the PostgreSQL pool
+// and the stores it created (not those passed in Config). Call it once, after the handler
 // has stopped serving.
 func (s *App) Close() error {
 	var errs []error
@@ -88,7 +88,10 @@ func (s *App) Close() error {
 // It checks cfg as ParseConfig does. With RedisURL set it connects to that
 // Redis (an unreachable Redis is logged, not an error: the stores answer
 // 503 or fail open until it is back; ctx bounds the first ping) and points
-// go-redis's process-wide logger at logger.
+// go-redis's process-wide logger at logger. With PostgresURL set it opens a
+// pool on that database and creates the app's tables (an unreachable
+// database is logged, not an error: the routes that need it answer 503
+// until it is back, and the tables are created then).
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -104,10 +107,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		}
 	}()
 
-	// Stores: those of cfg when given; else in Redis when -redis is set,
+	// Stores: those of cfg when given; else the idempotency records in
+	// PostgreSQL when -postgres is set; else in Redis when -redis is set,
 	// in memory by default.
 	rlStore, idemStore := cfg.RateLimitStore, cfg.IdempotencyStore
 	var inFlightStore ratelimit.ConcurrencyStore // nil: in memory
+	var led ledger
+	if cfg.PostgresURL != "" {
+		pg, err := newPGBackend(ctx, cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, pg.close)
+		if idemStore == nil {
+			idemStore = pg.idempotencyStore()
+		}
+		led = pg.ledger
+	}
 	switch {
 	case rlStore != nil && idemStore != nil:
 		s.storeName = "custom"
@@ -161,6 +177,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		}
 	}
 
+	if cfg.PostgresURL != "" {
+		s.storeName = "postgres"
+		if cfg.RedisURL != "" {
+			s.storeName = "postgres+redis" // rate limits in Redis
+		}
+	}
+	if led == nil {
+		led = newMemLedger(startCredits(cfg.Credits))
+	}
+
 	keys, err := auth.NewMemoryKeyStore(demoKeys)
 	if err != nil {
 		return nil, err
@@ -198,7 +224,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		}
 	}
 
-	h := &handlers{ledger: newMemLedger(startCredits(cfg.Credits)), generate: cfg.Generate}
+	h := &handlers{ledger: led, generate: cfg.Generate}
 	if h.generate == nil {
 		delay := cfg.WorkDelay
 		h.generate = func(ctx context.Context, _ string) error { return wait(ctx, delay) }
