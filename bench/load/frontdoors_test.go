@@ -16,15 +16,19 @@ import (
 // GET /v1/models and POST /v1/generations (no work in the handler) on each
 // front door (Echo v4, Echo v5, net/http): the bare framework doing the
 // same handler work (BareStack), the reference server's app built in this
-// process on that front door with memory stores (Apiguard), and the
-// reference server process itself run with -framework. All over loopback
-// HTTP with the same client and concurrency; the cells of one round run
-// interleaved (route by route, every target in turn), so a noisy
-// neighbour weighs on all of them alike. It prints a markdown table
-// (frontdoors.md under APIGUARD_RESULTS) with each target's req/s over its
-// bare framework's.
+// process on that front door with memory stores (Apiguard); then the same
+// pair as processes: the reference server run with -framework and the bare
+// server (bench/load/bareserver). All over loopback HTTP with the same
+// client and concurrency; the cells of one round run interleaved (route by
+// route, every target in turn), so a noisy neighbour weighs on all of them
+// alike. It prints a markdown table (frontdoors.md under APIGUARD_RESULTS)
+// with each target's req/s over its bare framework's in the same setting
+// (in process, or process).
 func TestFrontDoors(t *testing.T) {
 	d, workers, rounds := cellTime()
+	if !Long() {
+		d /= 2 // 24 cells: keep the short version short
+	}
 	type target struct {
 		framework, stack, url string
 	}
@@ -34,7 +38,7 @@ func TestFrontDoors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		targets = append(targets, target{fw, "bare", Serve(t, bare)})
+		targets = append(targets, target{fw, "bare, in process", Serve(t, bare)})
 
 		ms := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{})
 		t.Cleanup(func() { ms.Close() })
@@ -50,6 +54,7 @@ func TestFrontDoors(t *testing.T) {
 			"-work-delay", "0", "-credits", "9000000000000000000")
 		t.Cleanup(func() { srv.CheckNoRace(t) })
 		targets = append(targets, target{fw, "reference server process", srv.URL})
+		targets = append(targets, target{fw, "bare server process", StartBareServer(t, fw).URL})
 	}
 
 	body := []byte(`{"model":"clipia-fast","prompt":"a cat riding a bicycle","duration":5}`)
@@ -106,16 +111,24 @@ func formatFrontDoors(cells []cell, d time.Duration, workers, rounds int) string
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Front doors end to end (%d closed-loop clients, %v per cell, median of %d rounds, loopback, GOMAXPROCS %s)\n\n", workers, d, rounds, gomaxprocs())
 	b.WriteString("| route | front door | stack | req/s | p50 | p99 | req/s vs bare |\n|---|---|---|---:|---:|---:|---:|\n")
+	// setting is "in process" or "process": each stack is compared with
+	// the bare framework in the same setting.
+	setting := func(stack string) string {
+		if strings.HasSuffix(stack, "in process") {
+			return "in process"
+		}
+		return "process"
+	}
 	base := map[string]float64{}
 	for _, c := range cells {
-		if fw, st, _ := strings.Cut(c.stack, "|"); st == "bare" {
-			base[c.route+"|"+fw] = c.st.RPS()
+		if fw, st, _ := strings.Cut(c.stack, "|"); strings.HasPrefix(st, "bare") {
+			base[c.route+"|"+fw+"|"+setting(st)] = c.st.RPS()
 		}
 	}
 	for _, c := range cells {
 		fw, st, _ := strings.Cut(c.stack, "|")
 		rel := "—"
-		if a := base[c.route+"|"+fw]; a > 0 {
+		if a := base[c.route+"|"+fw+"|"+setting(st)]; a > 0 {
 			rel = fmt.Sprintf("%.2f", c.st.RPS()/a)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %v | %v | %s |\n", c.route, fw, st, c.st.RPS(),
