@@ -24,7 +24,7 @@ status=$?
 grep -E '^(--- (PASS|FAIL|SKIP)|ok|FAIL|panic)' "$log" >&2
 
 printf '## apiguard under load and faults (%s, %s cores)\n\n' "$(date -u +%Y-%m-%d)" "$(nproc)"
-for f in throughput.md mixed-memory.md mixed-redis.md burst-memory.md burst-redis.md outage.md sigkill.md frozen.md sigterm.md slow-redis.md cluster.md; do
+for f in throughput.md frontdoors.md mixed-memory.md mixed-redis.md burst-memory.md burst-redis.md outage.md sigkill.md frozen.md sigterm.md slow-redis.md cluster.md; do
   if [ -f "$APIGUARD_RESULTS/$f" ]; then
     cat "$APIGUARD_RESULTS/$f"
     echo

@@ -19,6 +19,7 @@ var (
 	buildMu  sync.Mutex
 	builtBin string
 	buildDir string
+	bareBin  string
 )
 
 // BuildServer builds the reference server (examples/server of the root
@@ -57,14 +58,39 @@ func BuildServer(tb testing.TB) string {
 	return bin
 }
 
-// Cleanup removes what BuildServer built.
+// BuildBareServer builds the bare server (bench/load/bareserver: a bare
+// framework serving the Bare stacks' two routes) once per test binary, in
+// the directory of BuildServer's binary, and returns its path. Under -race
+// it is built with -race too.
+func BuildBareServer(tb testing.TB) string {
+	tb.Helper()
+	BuildServer(tb)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bareBin != "" {
+		return bareBin
+	}
+	bin := filepath.Join(buildDir, "bareserver")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/clipia/apiguard/bench/load/bareserver")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		tb.Fatalf("go build bench/load/bareserver: %v\n%s", err, out)
+	}
+	bareBin = bin
+	return bin
+}
+
+// Cleanup removes what BuildServer and BuildBareServer built.
 func Cleanup() {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
-	builtBin, buildDir = "", ""
+	builtBin, buildDir, bareBin = "", "", ""
 }
 
 // RootDir returns the directory of the github.com/clipia/apiguard module as
@@ -93,7 +119,21 @@ type Server struct {
 // It is killed when tb ends if still running.
 func StartServer(tb testing.TB, flags ...string) *Server {
 	tb.Helper()
-	bin := BuildServer(tb)
+	return startProcess(tb, BuildServer(tb), flags)
+}
+
+// StartBareServer starts the bare server of a front door (FrameworkEcho4,
+// FrameworkEcho5 or FrameworkNetHTTP: the stack BareStack(framework)) as a
+// process on a free loopback port, as StartServer does.
+func StartBareServer(tb testing.TB, framework string) *Server {
+	tb.Helper()
+	return startProcess(tb, BuildBareServer(tb), []string{"-framework", framework})
+}
+
+// startProcess starts bin with flags and -addr on a free loopback port and
+// waits until GET /healthz answers 200.
+func startProcess(tb testing.TB, bin string, flags []string) *Server {
+	tb.Helper()
 	dir := tb.TempDir()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {

@@ -19,6 +19,7 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
+	echov5 "github.com/labstack/echo/v5"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 )
@@ -32,24 +33,58 @@ import (
 type Stack int
 
 const (
-	// Bare is a bare Echo instance: the handler binds and validates itself
-	// (c.Bind, go-playground validator), no middleware.
+	// Bare is a bare Echo v4 instance: the handler binds and validates
+	// itself (c.Bind, go-playground validator), no middleware.
 	Bare Stack = iota
 	// EchoMiddlewares adds Echo's own RequestID, Recover, KeyAuth (a map of
 	// keys) and RateLimiter (its memory store, keyed by the API key).
 	EchoMiddlewares
 	// Apiguard is the reference server's app itself, built in this process
 	// by examples/server/app.New: request id, request log, recover, header
-	// limit, auth, rate limit, scopes, idempotency, validation
-	// (middleware.Bind with the model registry), errorsx renderer, and its
-	// own handlers (credits without limit). Its stores come from
-	// StackConfig.
+	// limit, auth, rate limit, scopes, idempotency, validation (Bind with
+	// the model registry), errorsx renderer, and its own handlers (credits
+	// without limit), on the front door of StackConfig.Framework. Its
+	// stores come from StackConfig.
 	Apiguard
+	// BareEcho5 is Bare on Echo v5: a bare Echo v5 instance whose handler
+	// binds and validates itself (c.Bind, go-playground validator).
+	BareEcho5
+	// BareNetHTTP is Bare on net/http: a bare http.ServeMux whose handler
+	// decodes with encoding/json and validates with go-playground
+	// validator.
+	BareNetHTTP
 )
+
+// The front doors of StackConfig.Framework (the reference server's
+// -framework values).
+const (
+	FrameworkEcho4   = app.FrameworkEcho4
+	FrameworkEcho5   = app.FrameworkEcho5
+	FrameworkNetHTTP = app.FrameworkNetHTTP
+)
+
+// Frameworks are the front doors, in the order the tables list them.
+var Frameworks = []string{FrameworkEcho4, FrameworkEcho5, FrameworkNetHTTP}
+
+// BareStack returns the bare stack of a front door: Bare (Echo v4),
+// BareEcho5 or BareNetHTTP.
+func BareStack(framework string) Stack {
+	switch framework {
+	case FrameworkEcho5:
+		return BareEcho5
+	case FrameworkNetHTTP:
+		return BareNetHTTP
+	}
+	return Bare
+}
 
 // StackConfig configures NewStack.
 type StackConfig struct {
 	Stack Stack
+	// Framework is Apiguard's front door: FrameworkEcho4 (also when
+	// empty), FrameworkEcho5 or FrameworkNetHTTP. The other stacks name
+	// their framework themselves.
+	Framework string
 	// RateStore and IdemStore are Apiguard's stores; nil means memory
 	// stores that are never closed.
 	RateStore ratelimit.Store
@@ -116,9 +151,8 @@ type handlers struct {
 	onGenerate func(string)
 }
 
-func (h *handlers) listModels(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"data": genModels})
-}
+// modelList is the body of GET /v1/models.
+func modelList() any { return map[string]any{"data": genModels} }
 
 func findGenModel(id string) (genModel, bool) {
 	for _, m := range genModels {
@@ -129,21 +163,49 @@ func findGenModel(id string) (genModel, bool) {
 	return genModel{}, false
 }
 
-// generate is the handler work after the body is bound and valid.
-func (h *handlers) generate(c echo.Context, req *GenRequest, m genModel) error {
-	if err := h.wait(c.Request().Context()); err != nil {
-		return err
+// checkGen is the bare stacks' check of a bound, valid body: the model
+// exists, the defaults are filled in, the duration and resolution are the
+// model's. It returns the model, or the error's status and message.
+func checkGen(req *GenRequest) (genModel, int, string) {
+	m, ok := findGenModel(req.Model)
+	if !ok {
+		return m, http.StatusNotFound, "unknown model"
+	}
+	if req.Duration == nil {
+		d := 5
+		req.Duration = &d
+	}
+	if req.Resolution == "" {
+		req.Resolution = m.Resolutions[0]
+	}
+	if *req.Duration > m.MaxDuration {
+		return m, http.StatusUnprocessableEntity, "duration too long"
+	}
+	ok = false
+	for _, r := range m.Resolutions {
+		ok = ok || r == req.Resolution
+	}
+	if !ok {
+		return m, http.StatusUnprocessableEntity, "resolution"
+	}
+	return m, 0, ""
+}
+
+// run is the handler work after the body is bound, valid and checked: it
+// returns the generation to answer 201 with (its Location is
+// "/v1/generations/" + its ID).
+func (h *handlers) run(ctx context.Context, req *GenRequest, m genModel) (generation, error) {
+	if err := h.wait(ctx); err != nil {
+		return generation{}, err
 	}
 	if h.onGenerate != nil {
 		h.onGenerate(req.Prompt)
 	}
-	g := generation{
+	return generation{
 		ID: "gen_" + itoa(h.seq.Add(1)), Object: "generation", Model: m.ID, Prompt: req.Prompt,
 		Duration: *req.Duration, Resolution: req.Resolution,
 		Cost: int64(*req.Duration) * int64(m.PricePerSecond), Status: "succeeded",
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+g.ID)
-	return c.JSON(http.StatusCreated, g)
+	}, nil
 }
 
 // wait stands for the generation's work: it takes h.work, or ends early
@@ -180,6 +242,13 @@ func NewStack(cfg StackConfig) (http.Handler, error) {
 		return newApp(cfg, h, logger, rateN, burst)
 	}
 
+	switch cfg.Stack {
+	case BareEcho5:
+		return newBareEcho5(h), nil
+	case BareNetHTTP:
+		return newBareNetHTTP(h), nil
+	}
+
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
@@ -192,28 +261,16 @@ func NewStack(cfg StackConfig) (http.Handler, error) {
 		if err := v.Struct(&req); err != nil {
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		}
-		m, ok := findGenModel(req.Model)
-		if !ok {
-			return echo.NewHTTPError(http.StatusNotFound, "unknown model")
+		m, status, msg := checkGen(&req)
+		if status != 0 {
+			return echo.NewHTTPError(status, msg)
 		}
-		if req.Duration == nil {
-			d := 5
-			req.Duration = &d
+		g, err := h.run(c.Request().Context(), &req, m)
+		if err != nil {
+			return err
 		}
-		if req.Resolution == "" {
-			req.Resolution = m.Resolutions[0]
-		}
-		if *req.Duration > m.MaxDuration {
-			return echo.NewHTTPError(http.StatusUnprocessableEntity, "duration too long")
-		}
-		ok = false
-		for _, r := range m.Resolutions {
-			ok = ok || r == req.Resolution
-		}
-		if !ok {
-			return echo.NewHTTPError(http.StatusUnprocessableEntity, "resolution")
-		}
-		return h.generate(c, &req, m)
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/generations/"+g.ID)
+		return c.JSON(http.StatusCreated, g)
 	}
 	var mws []echo.MiddlewareFunc
 	if cfg.Stack == EchoMiddlewares {
@@ -234,9 +291,75 @@ func NewStack(cfg StackConfig) (http.Handler, error) {
 		e.Use(echomw.RequestID(), echomw.Recover())
 	}
 	v1 := e.Group("/v1", mws...)
-	v1.GET("/models", h.listModels)
+	v1.GET("/models", func(c echo.Context) error { return c.JSON(http.StatusOK, modelList()) })
 	v1.POST("/generations", gen)
 	return e, nil
+}
+
+// newBareEcho5 is BareEcho5: Bare in Echo v5's types.
+func newBareEcho5(h *handlers) http.Handler {
+	e := echov5.New()
+	v := validator.New()
+	e.GET("/v1/models", func(c *echov5.Context) error { return c.JSON(http.StatusOK, modelList()) })
+	e.POST("/v1/generations", func(c *echov5.Context) error {
+		var req GenRequest
+		if err := c.Bind(&req); err != nil {
+			return err
+		}
+		if err := v.Struct(&req); err != nil {
+			return echov5.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		m, status, msg := checkGen(&req)
+		if status != 0 {
+			return echov5.NewHTTPError(status, msg)
+		}
+		g, err := h.run(c.Request().Context(), &req, m)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echov5.HeaderLocation, "/v1/generations/"+g.ID)
+		return c.JSON(http.StatusCreated, g)
+	})
+	return e
+}
+
+// newBareNetHTTP is BareNetHTTP: Bare on a ServeMux, with encoding/json
+// and plain-text errors (http.Error).
+func newBareNetHTTP(h *handlers) http.Handler {
+	v := validator.New()
+	writeJSON := func(w http.ResponseWriter, status int, body any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, modelList())
+	})
+	mux.HandleFunc("POST /v1/generations", func(w http.ResponseWriter, r *http.Request) {
+		var req GenRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "malformed JSON", http.StatusBadRequest)
+			return
+		}
+		if err := v.Struct(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		m, status, msg := checkGen(&req)
+		if status != 0 {
+			http.Error(w, msg, status)
+			return
+		}
+		g, err := h.run(r.Context(), &req, m)
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Location", "/v1/generations/"+g.ID)
+		writeJSON(w, http.StatusCreated, g)
+	})
+	return mux
 }
 
 // newApp builds the Apiguard stack: the reference server's app itself
@@ -255,6 +378,7 @@ func newApp(cfg StackConfig, h *handlers, logger *slog.Logger, rateN, burst int6
 	}
 	acfg.RateLimitStore, acfg.IdempotencyStore = cfg.RateStore, cfg.IdemStore
 	acfg.RateLimitFailClosed = cfg.FailClosed
+	acfg.Framework = cfg.Framework
 	if h.onGenerate != nil {
 		acfg.Generate = func(ctx context.Context, prompt string) error {
 			if err := h.wait(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +32,16 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	flag.Parse()
+	// The tests mostly wait (on server processes, work delays and SDK
+	// back-offs), and each runs once per front door: unless -parallel is
+	// given, run more of them at once than go test's default of
+	// GOMAXPROCS, which would triple the run's wall time.
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(8, 4*runtime.GOMAXPROCS(0))))
+	}
 	dir, err := os.MkdirTemp("", "apiguard-interop-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "interop:", err)
@@ -69,7 +81,48 @@ const (
 // serverEnv are the environment variables the server reads; the tests pass
 // every setting as a flag, so none may leak in from the developer's shell
 // (REDIS_URL would make parallel tests share rate-limit buckets).
-var serverEnv = []string{"ADDR", "REDIS_URL", "RATE", "BURST", "WORK_DELAY", "IDEMPOTENCY_TTL", "LOCK_TTL", "CREDITS"}
+var serverEnv = []string{
+	"ADDR", "REDIS_URL", "RATE", "BURST", "WORK_DELAY", "IDEMPOTENCY_TTL", "LOCK_TTL", "CREDITS",
+	"FRAMEWORK", "MAX_IN_FLIGHT", "DATABASE_URL",
+	"READ_HEADER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT",
+}
+
+// allFrameworks are the reference server's front doors (its -framework
+// flag): Echo v4, Echo v5 and net/http.
+var allFrameworks = []string{"echo4", "echo5", "nethttp"}
+
+// frameworks returns the front doors the tests run against: every one of
+// allFrameworks, or those that $APIGUARD_FRAMEWORKS lists (comma
+// separated, e.g. "echo4,nethttp"). An unknown name is an error.
+func frameworks() ([]string, error) {
+	env := os.Getenv("APIGUARD_FRAMEWORKS")
+	if env == "" {
+		return allFrameworks, nil
+	}
+	var out []string
+	for _, fw := range strings.Split(env, ",") {
+		fw = strings.TrimSpace(fw)
+		if !containsString(allFrameworks, fw) {
+			return nil, fmt.Errorf("APIGUARD_FRAMEWORKS: unknown front door %q (want %s)", fw, strings.Join(allFrameworks, ", "))
+		}
+		out = append(out, fw)
+	}
+	return out, nil
+}
+
+// eachFramework runs test once per front door, as a parallel subtest
+// named after it, each with its own server processes.
+func eachFramework(t *testing.T, test func(t *testing.T, fw string)) {
+	t.Helper()
+	fws, err := frameworks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Parallel()
+	for _, fw := range fws {
+		t.Run(fw, func(t *testing.T) { test(t, fw) })
+	}
+}
 
 // server is one running reference server process.
 type server struct {
@@ -79,12 +132,13 @@ type server struct {
 	log bytes.Buffer
 }
 
-// startServer starts the reference server with args on a free loopback port
-// (-addr 127.0.0.1:0; the port is read from its "listening" log line), waits
-// for /healthz, and stops it with SIGTERM when the test ends, checking that
-// it drains and exits 0.
-func startServer(t *testing.T, args ...string) *server {
+// startServer starts the reference server on front door fw (-framework)
+// with args on a free loopback port (-addr 127.0.0.1:0; the port is read
+// from its "listening" log line), waits for /healthz, and stops it with
+// SIGTERM when the test ends, checking that it drains and exits 0.
+func startServer(t *testing.T, fw string, args ...string) *server {
 	t.Helper()
+	args = append([]string{"-framework", fw}, args...)
 	cmd := exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")

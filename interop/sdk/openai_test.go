@@ -77,9 +77,11 @@ func checkStainlessRetryCount(t *testing.T, as []attempt) {
 // SDK's own retry logic and error parsing apply. Non-retryable rows are sent
 // once; 500 and 503 are retried (MaxRetries 2: three attempts), 503 after
 // the server's Retry-After: 1, 500 after the SDK's own backoff.
-func TestOpenAIErrorRows(t *testing.T) {
+func TestOpenAIErrorRows(t *testing.T) { eachFramework(t, testOpenAIErrorRows) }
+
+func testOpenAIErrorRows(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
 	for _, tc := range generationRows() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -123,9 +125,11 @@ func TestOpenAIErrorRows(t *testing.T) {
 
 // TestOpenAITypedModels calls the SDK's typed Models service, whose paths
 // are ours too: GET /v1/models and GET /v1/models/:id.
-func TestOpenAITypedModels(t *testing.T) {
+func TestOpenAITypedModels(t *testing.T) { eachFramework(t, testOpenAITypedModels) }
+
+func testOpenAITypedModels(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000")
 	ctx := context.Background()
 
 	t.Run("list", func(t *testing.T) {
@@ -184,9 +188,11 @@ func TestOpenAITypedModels(t *testing.T) {
 // X-Should-Retry: false is what keeps it from retrying idempotency_key_reuse.
 // The counterfactual subtest strips the header in the proxy and shows the
 // three attempts the SDK would otherwise make.
-func TestOpenAIIdempotencyKeyReuse(t *testing.T) {
+func TestOpenAIIdempotencyKeyReuse(t *testing.T) { eachFramework(t, testOpenAIIdempotencyKeyReuse) }
+
+func testOpenAIIdempotencyKeyReuse(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
 	ctx := context.Background()
 	first := map[string]any{"model": "clipia-fast", "prompt": "a lighthouse at dusk", "duration": 2}
 	changed := map[string]any{"model": "clipia-fast", "prompt": "a lighthouse at dawn", "duration": 2}
@@ -238,9 +244,11 @@ func TestOpenAIIdempotencyKeyReuse(t *testing.T) {
 // retries it once a second: with MaxRetries 2 it gives up after three
 // attempts; with more retries it receives the first request's replayed 201,
 // and the tenant is charged once.
-func TestOpenAIRequestInProgress(t *testing.T) {
+func TestOpenAIRequestInProgress(t *testing.T) { eachFramework(t, testOpenAIRequestInProgress) }
+
+func testOpenAIRequestInProgress(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "3500ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "3500ms")
 	ctx := context.Background()
 	body := map[string]any{"model": "clipia-fast", "prompt": "waves on a pier", "duration": 5}
 	const cost = 5
@@ -310,9 +318,11 @@ func TestOpenAIRequestInProgress(t *testing.T) {
 // 429 with Retry-After: 1; openai-go waits exactly that long and the retry
 // succeeds. A MaxRetryDelay below the Retry-After makes the SDK give up at
 // once instead of retrying early.
-func TestOpenAIRateLimit(t *testing.T) {
+func TestOpenAIRateLimit(t *testing.T) { eachFramework(t, testOpenAIRateLimit) }
+
+func testOpenAIRateLimit(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1", "-burst", "1")
+	srv := startServer(t, fw, "-rate", "1", "-burst", "1")
 	ctx := context.Background()
 	p := newProxy(t, srv)
 	const path = "/v1/models"

@@ -107,9 +107,11 @@ func retryableDo(t *testing.T, c *retryablehttp.Client, p *proxy, method, path, 
 // TestRetryableHTTPErrorRows: go-retryablehttp's DefaultRetryPolicy never
 // retries a 4xx other than 429, retries 500 with its exponential backoff and
 // 503 after the server's Retry-After, RetryMax times.
-func TestRetryableHTTPErrorRows(t *testing.T) {
+func TestRetryableHTTPErrorRows(t *testing.T) { eachFramework(t, testRetryableHTTPErrorRows) }
+
+func testRetryableHTTPErrorRows(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
 	for _, tc := range generationRows() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -164,9 +166,11 @@ func TestRetryableHTTPErrorRows(t *testing.T) {
 // once gets 429 with Retry-After: 1; the client waits that second (above its
 // RetryWaitMax of 200 ms) and the retry succeeds. So does the client with
 // the X-Should-Retry policy.
-func TestRetryableHTTPRateLimit(t *testing.T) {
+func TestRetryableHTTPRateLimit(t *testing.T) { eachFramework(t, testRetryableHTTPRateLimit) }
+
+func testRetryableHTTPRateLimit(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1", "-burst", "1")
+	srv := startServer(t, fw, "-rate", "1", "-burst", "1")
 	p := newProxy(t, srv)
 	const path = "/v1/models"
 	c := newRetryable(3)
@@ -207,9 +211,11 @@ func TestRetryableHTTPRateLimit(t *testing.T) {
 // A CheckRetry that obeys X-Should-Retry (shouldRetryPolicy, with
 // retryAfterBackoff) retries it once a second until the replay, and still
 // sends idempotency_key_reuse once.
-func TestRetryableHTTPIdempotency(t *testing.T) {
+func TestRetryableHTTPIdempotency(t *testing.T) { eachFramework(t, testRetryableHTTPIdempotency) }
+
+func testRetryableHTTPIdempotency(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "2500ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "2500ms")
 	body := map[string]any{"model": "clipia-fast", "prompt": "rain on a window", "duration": 3}
 	const cost = 3
 
@@ -281,8 +287,12 @@ func TestRetryableHTTPIdempotency(t *testing.T) {
 // error rows keep the default's attempt counts (4xx once, 500 and 503
 // retried): the header and the status agree on every other row.
 func TestRetryableHTTPShouldRetryPolicyRows(t *testing.T) {
+	eachFramework(t, testRetryableHTTPShouldRetryPolicyRows)
+}
+
+func testRetryableHTTPShouldRetryPolicyRows(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
 	for _, tc := range generationRows() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -114,9 +114,11 @@ func checkStripeError(t *testing.T, err error, last attempt, status int, code, t
 // sends every row once, the retryable 500 and 503 included: stripe-go
 // retries an API error only when it is a 429 with code lock_timeout, and it
 // decides that before it looks at Stripe-Should-Retry or the status.
-func TestStripeErrorRows(t *testing.T) {
+func TestStripeErrorRows(t *testing.T) { eachFramework(t, testStripeErrorRows) }
+
+func testStripeErrorRows(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "10ms")
 	for _, tc := range generationRows() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -190,9 +192,11 @@ func TestStripeErrorRows(t *testing.T) {
 // TestStripeFormEncodedBody: stripe-go's ordinary Call form-encodes /v1
 // bodies (application/x-www-form-urlencoded); the server takes JSON only and
 // answers 400 invalid_request, which stripe-go reads like any other error.
-func TestStripeFormEncodedBody(t *testing.T) {
+func TestStripeFormEncodedBody(t *testing.T) { eachFramework(t, testStripeFormEncodedBody) }
+
+func testStripeFormEncodedBody(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000")
 	p := newProxy(t, srv)
 	type generationParams struct {
 		stripe.Params `form:"*"`
@@ -217,9 +221,11 @@ func TestStripeFormEncodedBody(t *testing.T) {
 // TestStripeRequestInProgress: 409 request_in_progress is retryable by the
 // contract (X-Should-Retry: true, Retry-After: 1), but stripe-go sends it
 // once even with MaxNetworkRetries 2, and maps it to *stripe.IdempotencyError.
-func TestStripeRequestInProgress(t *testing.T) {
+func TestStripeRequestInProgress(t *testing.T) { eachFramework(t, testStripeRequestInProgress) }
+
+func testStripeRequestInProgress(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1000", "-burst", "1000", "-work-delay", "1500ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "1500ms")
 	body := map[string]any{"model": "clipia-fast", "prompt": "a tide pool", "duration": 4}
 	first := startInFlight(t, srv, keyFull, "interop-stripe-inprogress", body, 4)
 	p := newProxy(t, srv)
@@ -240,9 +246,11 @@ func TestStripeRequestInProgress(t *testing.T) {
 // TestStripeRateLimit: a 429 reaches the caller as *stripe.Error with type
 // rate_limit_error after one attempt: stripe-go does not retry rate limits
 // (only its own lock_timeout 429s).
-func TestStripeRateLimit(t *testing.T) {
+func TestStripeRateLimit(t *testing.T) { eachFramework(t, testStripeRateLimit) }
+
+func testStripeRateLimit(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, "-rate", "1", "-burst", "1")
+	srv := startServer(t, fw, "-rate", "1", "-burst", "1")
 	p := newProxy(t, srv)
 	b := newStripe(p, 2)
 	const path = "/v1/models"
