@@ -21,7 +21,7 @@ import (
 // server (bench/load/bareserver). All over loopback HTTP with the same
 // client and concurrency; the cells of one round run interleaved (route by
 // route, every target in turn), so a noisy neighbour weighs on all of them
-// alike. It prints a markdown table (frontdoors.md under APIGUARD_RESULTS)
+// alike. It prints a markdown table (the file frontdoors under APIGUARD_RESULTS, .md)
 // with each target's req/s over its bare framework's in the same setting
 // (in process, or process).
 func TestFrontDoors(t *testing.T) {
