@@ -13,6 +13,7 @@ import (
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func keyRequest(ctx context.Context, authorization string) *http.Request {
@@ -142,5 +143,39 @@ func TestAuthAllocatesNothingWithoutSDK(t *testing.T) {
 		if n := testing.AllocsPerRun(500, func() { _ = sc.Check(c) }); n != 0 {
 			t.Errorf("Check %s: %v allocations, want 0", name, n)
 		}
+	}
+}
+
+// BenchmarkAuthenticateTelemetry is BenchmarkAuthenticate's accepted key
+// without an SDK (the default), with the SDK counting and timing the
+// lookup, and with the SDK and a recording request span (a child span per
+// lookup).
+func BenchmarkAuthenticateTelemetry(b *testing.B) {
+	sdk := telemetrytest.New(b)
+	for _, bc := range []struct {
+		name  string
+		tc    telemetry.Config
+		trace bool
+	}{
+		{"no-sdk", telemetry.Config{}, false},
+		{"sdk-metrics", sdk.Config(), false},
+		{"sdk-metrics+span", sdk.Config(), true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			a := must(auth.New(auth.Config{Store: must(auth.NewMemoryKeyStore(authDemoKeys())), Telemetry: bc.tc}))
+			ctx := context.Background()
+			if bc.trace {
+				var span interface{ End(...trace.SpanEndOption) }
+				ctx, span = sdk.Start(ctx)
+				defer span.End()
+			}
+			req := keyRequest(ctx, "Bearer sk_test_full")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.Authenticate(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

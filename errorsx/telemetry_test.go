@@ -109,3 +109,37 @@ func TestRendererAnnotatesSpan(t *testing.T) {
 		t.Errorf("%d spans ended, want the 3 request spans only", n)
 	}
 }
+
+// BenchmarkRenderTelemetry is the renderer's 404 without an SDK (the
+// default), with the SDK counting, and with the SDK and a recording
+// request span: the cost of telemetry per rendered error.
+func BenchmarkRenderTelemetry(b *testing.B) {
+	sdk := telemetrytest.New(b)
+	for _, bc := range []struct {
+		name  string
+		cfg   errorsx.HandlerConfig
+		trace bool
+	}{
+		{"no-sdk", errorsx.HandlerConfig{Logger: discardLogger()}, false},
+		{"sdk-metrics", errorsx.HandlerConfig{Logger: discardLogger(), Telemetry: sdk.Config()}, false},
+		{"sdk-metrics+span", errorsx.HandlerConfig{Logger: discardLogger(), Telemetry: sdk.Config()}, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rd := errorsx.NewRenderer(bc.cfg)
+			req := benchRequest()
+			if bc.trace {
+				ctx, span := sdk.Start(req.Context())
+				defer span.End()
+				req = req.WithContext(ctx)
+			}
+			w := &discardWriter{h: make(http.Header)}
+			err := errorsx.NotFound()
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				w.h[errorsx.HeaderRequestID] = presetID
+				rd.Write(w, req, "/v1/models/:id", err)
+			}
+		})
+	}
+}

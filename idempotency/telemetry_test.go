@@ -10,6 +10,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
+	"github.com/clipia/apiguard/idempotency/guardtest"
 	"github.com/clipia/apiguard/idempotency/pgstore"
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/telemetrytest"
@@ -217,4 +218,33 @@ func TestStoreNames(t *testing.T) {
 			t.Errorf("StoreName(%T) = %q, want %q", s, got, want)
 		}
 	}
+}
+
+// BenchmarkGuardSDK is BenchmarkGuard with the OpenTelemetry SDK counting
+// and timing store calls (no recording span): compare with BenchmarkGuard
+// for the cost of telemetry with an SDK installed.
+func BenchmarkGuardSDK(b *testing.B) {
+	sdk := telemetrytest.New(b)
+	guardtest.Bench(b, func(cfg *idempotency.Config, h http.HandlerFunc) http.Handler {
+		mux := http.NewServeMux()
+		if cfg == nil {
+			mux.HandleFunc("POST /v1/generations", h)
+			return mux
+		}
+		c := *cfg
+		c.Telemetry = sdk.Config()
+		g, err := idempotency.New(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rd := errorsx.NewRenderer(errorsx.HandlerConfig{Telemetry: sdk.Config()})
+		next := func(w http.ResponseWriter, r *http.Request) error { h(w, r); return nil }
+		render := func(w http.ResponseWriter, r *http.Request, err error) { rd.Write(w, r, r.Pattern, err) }
+		mux.HandleFunc("POST /v1/generations", func(w http.ResponseWriter, r *http.Request) {
+			if err := g.Serve(w, r, r.Pattern, next, render); err != nil {
+				render(w, r, err)
+			}
+		})
+		return mux
+	})
 }
