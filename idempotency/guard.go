@@ -610,8 +610,8 @@ func (g *Guard) notStored(req *http.Request, status int, streamed, over, shouldR
 }
 
 func (g *Guard) release(c *call, h *holder, reason string) {
+	g.obs.count(c.r.Context(), outcomeReleased)
 	ctx := context.WithoutCancel(c.r.Context())
-	g.obs.count(ctx, outcomeReleased)
 	err := h.end(nil)
 	level := slog.LevelDebug
 	msg := "idempotency: claim released, response not stored"

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Pending counts the background work of the guards configured with it
@@ -82,6 +84,7 @@ type holder struct {
 	reqID  string
 	route  string
 	logCtx context.Context // the request's values, never cancelled
+	span   trace.Span      // the request's span, for the outcome
 	cancel context.CancelCauseFunc
 	finish chan finishReq
 	exited chan struct{} // closed when the goroutine returns
@@ -126,6 +129,7 @@ func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCau
 	*h = holder{
 		g: g, key: key, fp: fp, reqID: reqID, route: route,
 		logCtx:   context.WithoutCancel(reqCtx),
+		span:     trace.SpanFromContext(reqCtx),
 		cancel:   cancel,
 		finish:   make(chan finishReq, 1), // one per holder: sending never blocks
 		exited:   make(chan struct{}),
@@ -340,7 +344,7 @@ func (h *holder) commit(resp Response, first chan<- error) {
 	for attempt := 1; ; attempt++ {
 		err := h.commitOnce(resp)
 		if err == nil || errors.Is(err, errCommitted) {
-			h.g.obs.count(h.logCtx, outcomeExecuted)
+			h.g.obs.countOn(h.logCtx, h.span, outcomeExecuted)
 			if attempt > 1 {
 				h.g.log.LogAttrs(h.logCtx, slog.LevelInfo, "idempotency: response stored after a store failure",
 					slog.String("request_id", h.reqID), slog.String("route", h.route), slog.Int("attempts", attempt))
@@ -397,7 +401,7 @@ func (h *holder) commitTx(tx Tx, resp Response) error {
 		sc.End(storeFailure(err))
 		cancel()
 		if err == nil {
-			h.g.obs.count(h.logCtx, outcomeExecuted)
+			h.g.obs.countOn(h.logCtx, h.span, outcomeExecuted)
 			return nil
 		}
 	} else {

@@ -43,11 +43,18 @@ func newObserver(in *telemetry.Instruments) observer {
 	return o
 }
 
-// count counts one outcome and sets it on the request's span when that is
-// still recording.
+// count counts one outcome and sets it on the request's span (the one in
+// ctx) when that is still recording.
 func (o *observer) count(ctx context.Context, outcome int) {
+	o.countOn(ctx, trace.SpanFromContext(ctx), outcome)
+}
+
+// countOn is count with the request's span given: the holder keeps it,
+// since finding it in a context.WithoutCancel context allocates (the
+// context is a value type, boxed for each lookup).
+func (o *observer) countOn(ctx context.Context, span trace.Span, outcome int) {
 	o.requests.Add(ctx, 1, o.opts[outcome]...)
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+	if span.IsRecording() {
 		span.SetAttributes(o.attrs[outcome])
 	}
 }

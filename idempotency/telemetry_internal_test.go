@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TestTelemetryAllocatesNothingWithoutSDK: with the default (global,
@@ -27,9 +28,16 @@ func TestTelemetryAllocatesNothingWithoutSDK(t *testing.T) {
 			t.Errorf("timing %s: %v allocations, want 0", op, n)
 		}
 	}
+	// The holder counts on a context.WithoutCancel context, where finding
+	// the span would allocate: it passes the span it kept.
+	bg := context.WithoutCancel(ctx)
+	span := trace.SpanFromContext(ctx)
 	for outcome := range numOutcomes {
 		if n := testing.AllocsPerRun(1000, func() { g.obs.count(ctx, outcome) }); n != 0 {
 			t.Errorf("counting outcome %d: %v allocations, want 0", outcome, n)
+		}
+		if n := testing.AllocsPerRun(1000, func() { g.obs.countOn(bg, span, outcome) }); n != 0 {
+			t.Errorf("counting outcome %d in the background: %v allocations, want 0", outcome, n)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/clipia/apiguard/internal/telemetrytest"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // claimFails is a store whose claims fail, as an unreachable store's do.
@@ -247,4 +248,29 @@ func BenchmarkGuardSDK(b *testing.B) {
 		})
 		return mux
 	})
+}
+
+// TestTxHandlerSeesTheRequestSpan: with a TxStore, the handler runs under
+// the request's span (not under the ended span of the Begin call), so its
+// own spans and the renderer's annotations land on the request.
+func TestTxHandlerSeesTheRequestSpan(t *testing.T) {
+	sdk := telemetrytest.New(t)
+	var inHandler trace.SpanContext
+	app := newApp(t, idempotency.Config{Store: newTxDouble(t), Telemetry: sdk.Config()}, func(w http.ResponseWriter, r *http.Request) error {
+		inHandler = trace.SpanContextFromContext(r.Context())
+		return created(w, "x")
+	})
+	ctx, span := sdk.Start(context.Background())
+	doCtx(app, ctx, req{Key: "k"})
+	span.End()
+	if inHandler.SpanID() != span.SpanContext().SpanID() {
+		t.Errorf("the handler's active span is %v, want the request's %v", inHandler.SpanID(), span.SpanContext().SpanID())
+	}
+	var names []string
+	for _, s := range sdk.Spans.Ended() {
+		names = append(names, s.Name())
+	}
+	if want := "apiguard.store claim,apiguard.store begin,apiguard.store tx_commit,request"; strings.Join(names, ",") != want {
+		t.Errorf("spans %v, want %s", names, want)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/clipia/apiguard/errorsx"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // errHijackHeld is what a Hijack of a held-back response returns.
@@ -38,6 +39,12 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 		g.obs.count(req.Context(), outcomeStoreError)
 		g.releaseClaim(c)
 		return errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: begin: %w", berr))
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		// The handler's context derives from Begin's, whose active span
+		// is the ended "apiguard.store begin": make the request's span
+		// the active one again.
+		txCtx = trace.ContextWithSpan(txCtx, span)
 	}
 	f := &txFlight{bw: bufferWriter{w: c.w, header: c.w.Header().Clone(), allow: g.allow, limit: g.maxResp}}
 	h := &f.h
