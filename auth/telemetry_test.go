@@ -114,7 +114,7 @@ func TestAuthStoreFailureSpan(t *testing.T) {
 	}
 	for _, s := range ended {
 		for _, kv := range s.Attributes() {
-			if strings.Contains(kv.Value.Emit(), "sk_live_secret") {
+			if strings.Contains(kv.Value.String(), "sk_live_secret") {
 				t.Errorf("span %s carries the key in %s", s.Name(), kv.Key)
 			}
 		}

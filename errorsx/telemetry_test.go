@@ -92,7 +92,7 @@ func TestRendererAnnotatesSpan(t *testing.T) {
 		ended := sdk.Spans.Ended()
 		got := ended[len(ended)-1]
 		if v, ok := telemetrytest.Attr(got, telemetry.AttrErrorCode); !ok || v.AsString() != tc.code {
-			t.Errorf("%s: span attribute apiguard.error.code = %v (set %v), want %s", tc.code, v.Emit(), ok, tc.code)
+			t.Errorf("%s: span attribute apiguard.error.code = %v (set %v), want %s", tc.code, v.String(), ok, tc.code)
 		}
 		if got.Status().Code != tc.wantStatus {
 			t.Errorf("%s: span status %v, want %v", tc.code, got.Status().Code, tc.wantStatus)

@@ -102,7 +102,7 @@ func (s *SDK) Counts(t testing.TB, name string, key attribute.Key, allowed ...at
 				ok = ok || kv.Key == a
 			}
 			if !ok {
-				t.Errorf("%s carries attribute %s=%s, not part of its contract", name, kv.Key, kv.Value.Emit())
+				t.Errorf("%s carries attribute %s=%s, not part of its contract", name, kv.Key, kv.Value.String())
 			}
 		}
 		v, ok := p.Attrs.Value(key)
@@ -110,7 +110,7 @@ func (s *SDK) Counts(t testing.TB, name string, key attribute.Key, allowed ...at
 			t.Errorf("%s point %v lacks %s", name, p.Attrs.ToSlice(), key)
 			continue
 		}
-		out[v.Emit()] += p.Value
+		out[v.String()] += p.Value
 	}
 	return out
 }
