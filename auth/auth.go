@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/textproto"
@@ -8,6 +9,10 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/principal"
+	"github.com/clipia/apiguard/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultMaxKeyLength is the longest API key, in bytes, that an
@@ -45,6 +50,17 @@ type Config struct {
 	// MaxKeyLength is the longest key in bytes; longer ones are rejected as
 	// malformed without asking the store. Default [DefaultMaxKeyLength].
 	MaxKeyLength int
+
+	// Telemetry selects the OpenTelemetry providers. Every authentication
+	// (not a skipped one) is counted in apiguard.auth.requests with
+	// apiguard.auth.outcome ok, invalid_key or store_error, and set on the
+	// request's span when it is recording; each key lookup is timed in
+	// apiguard.store.duration (apiguard.store "memory" for a
+	// [MemoryKeyStore], else what the store's Name method returns, else
+	// "custom"; operation "lookup") and, under a recording span, becomes a
+	// child span. The zero value uses the global providers, no-ops until
+	// the application installs an SDK; see docs/observability.md.
+	Telemetry telemetry.Config
 }
 
 // Reasons a key is rejected, as logged under "reason".
@@ -102,6 +118,43 @@ type Authenticator struct {
 	apiKeyHeader string // canonical; "" when disabled
 	maxKeyLen    int
 	rejected     map[rejectedError]error // reason and header → the one 401 with that cause
+	obs          observer
+	lookup       *telemetry.StoreOp
+}
+
+// observer counts the outcomes of authentications and scope checks in
+// apiguard.auth.requests, with options built once.
+type observer struct {
+	requests metric.Int64Counter
+	opts     [numOutcomes][]metric.AddOption
+	attrs    [numOutcomes]attribute.KeyValue
+}
+
+// Outcomes, indexes into observer's arrays.
+const (
+	outcomeOK = iota
+	outcomeInvalidKey
+	outcomeInsufficientScope
+	outcomeStoreError
+	numOutcomes
+)
+
+func newObserver(in *telemetry.Instruments) observer {
+	o := observer{requests: in.AuthRequests}
+	for i, v := range [numOutcomes]string{telemetry.AuthOK, telemetry.AuthInvalidKey, telemetry.AuthInsufficientScope, telemetry.AuthStoreError} {
+		o.attrs[i] = telemetry.AttrAuthOutcome.String(v)
+		o.opts[i] = telemetry.Add(o.attrs[i])
+	}
+	return o
+}
+
+// count counts one outcome and sets it on the request's span when that is
+// recording. It allocates nothing without an SDK.
+func (o *observer) count(ctx context.Context, outcome int) {
+	o.requests.Add(ctx, 1, o.opts[outcome]...)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(o.attrs[outcome])
+	}
 }
 
 // New returns an [Authenticator] for cfg. It returns an error when Store is
@@ -120,6 +173,9 @@ func New(cfg Config) (*Authenticator, error) {
 		maxKeyLen: cfg.MaxKeyLength,
 		rejected:  make(map[rejectedError]error),
 	}
+	in := telemetry.New(cfg.Telemetry)
+	a.obs = newObserver(in)
+	a.lookup = in.StoreOp(telemetry.StoreName(cfg.Store), "lookup")
 	if a.maxKeyLen == 0 {
 		a.maxKeyLen = DefaultMaxKeyLength
 	}
@@ -177,28 +233,45 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	if a.skip != nil && a.skip(r) {
 		return nil, nil
 	}
+	ctx := r.Context()
 	key, source, reason := a.extract(r.Header)
 	if reason != "" {
+		a.obs.count(ctx, outcomeInvalidKey)
 		return nil, a.reject(reason, source, "")
 	}
-	p, err := a.store.Lookup(r.Context(), key)
+	lctx, call := a.lookup.Begin(ctx)
+	p, err := a.store.Lookup(lctx, key)
 	switch {
 	case err == nil && p != nil:
+		call.End(nil)
+		a.obs.count(ctx, outcomeOK)
 		return p, nil
 	case err == nil:
-		return nil, errorsx.Internal().WithCause(errors.New("apiguard: key store returned neither a principal nor an error"))
+		call.End(errNoPrincipal)
+		a.obs.count(ctx, outcomeStoreError)
+		return nil, errorsx.Internal().WithCause(errNoPrincipal)
 	case errors.Is(err, ErrKeyRevoked):
+		call.End(nil) // an answer, not a failure of the store
+		a.obs.count(ctx, outcomeInvalidKey)
 		id := ""
 		if p != nil {
 			id = p.KeyID
 		}
 		return nil, a.reject(reasonRevoked, source, id)
 	case errors.Is(err, ErrKeyNotFound):
+		call.End(nil)
+		a.obs.count(ctx, outcomeInvalidKey)
 		return nil, a.reject(reasonUnknown, source, "")
 	default:
+		call.End(err)
+		a.obs.count(ctx, outcomeStoreError)
 		return nil, errorsx.ServiceUnavailable().WithCause(err)
 	}
 }
+
+// errNoPrincipal is the cause of the 500 of a store that returned neither a
+// principal nor an error.
+var errNoPrincipal = errors.New("apiguard: key store returned neither a principal nor an error")
 
 // extract finds the key in the request headers. It returns the key and the
 // header it came from, or the reason it is unusable; source is "" when no

@@ -7,7 +7,8 @@ import (
 )
 
 // TestAuthImportsNoFramework: auth is core. Of apiguard it depends on
-// principal and errorsx only, and on no web framework or validator.
+// principal, errorsx and telemetry only, and on no web framework, no
+// validator, and of OpenTelemetry on the API only.
 func TestAuthImportsNoFramework(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -23,6 +24,7 @@ func TestAuthImportsNoFramework(t *testing.T) {
 		"github.com/clipia/apiguard/auth":      true,
 		"github.com/clipia/apiguard/principal": true,
 		"github.com/clipia/apiguard/errorsx":   true,
+		"github.com/clipia/apiguard/telemetry": true,
 	}
 	seen := 0
 	for _, pkg := range strings.Fields(string(out)) {
@@ -30,8 +32,11 @@ func TestAuthImportsNoFramework(t *testing.T) {
 		switch {
 		case strings.HasPrefix(pkg, "github.com/clipia/apiguard/") && !ours[pkg],
 			strings.HasPrefix(pkg, "github.com/labstack/"),
-			strings.HasPrefix(pkg, "github.com/go-playground/"):
-			t.Errorf("auth depends on %s; want apiguard's principal and errorsx only, no framework or validator", pkg)
+			strings.HasPrefix(pkg, "github.com/go-playground/"),
+			strings.HasPrefix(pkg, "go.opentelemetry.io/otel/sdk"),
+			strings.HasPrefix(pkg, "go.opentelemetry.io/otel/exporters"),
+			strings.HasPrefix(pkg, "github.com/prometheus/"):
+			t.Errorf("auth depends on %s; want apiguard's principal, errorsx and telemetry only, no framework, validator or OpenTelemetry SDK", pkg)
 		}
 	}
 	if seen == 0 {

@@ -79,6 +79,9 @@ type MemoryKeyStore struct {
 	table atomic.Pointer[keyTable]
 }
 
+// Name returns "memory", the store's name in apiguard.store.duration.
+func (s *MemoryKeyStore) Name() string { return "memory" }
+
 // keyTable is an immutable snapshot of the keys.
 type keyTable struct {
 	// byPrefix indexes entries by the first 8 bytes of their digest;

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/principal"
+	"github.com/clipia/apiguard/telemetry"
 )
 
 // ScopeConfig configures [NewScopes]: which scopes a route needs. The zero
@@ -24,6 +25,15 @@ type ScopeConfig struct {
 	// Skip, when it returns true, skips the check ([Scopes.CheckRequest]
 	// lets the request through). Nil checks every request.
 	Skip func(r *http.Request) bool
+
+	// Telemetry selects the OpenTelemetry providers. A check that refuses
+	// is counted in apiguard.auth.requests with apiguard.auth.outcome
+	// insufficient_scope (or invalid_key when no principal is present) and
+	// set on the request's span when it is recording; a check that passes
+	// is not counted again (the authentication counted the request ok).
+	// The zero value uses the global providers, no-ops until the
+	// application installs an SDK; see docs/observability.md.
+	Telemetry telemetry.Config
 }
 
 // ErrNoPrincipal is the cause of the 401 a scope check returns when no
@@ -40,6 +50,7 @@ type Scopes struct {
 	noPrinc    error
 	missing1   map[string]error // one missing scope → its prebuilt 403
 	missingAny error
+	obs        observer
 }
 
 // NewScopes returns the check of cfg. It returns an error when a scope is
@@ -60,6 +71,7 @@ func NewScopes(cfg ScopeConfig) (*Scopes, error) {
 		any:      dedupe(cfg.Any),
 		noPrinc:  errorsx.InvalidAPIKey().WithCause(ErrNoPrincipal),
 		missing1: make(map[string]error),
+		obs:      newObserver(telemetry.New(cfg.Telemetry)),
 	}
 	if len(sc.any) > 0 {
 		sc.missingAny = errorsx.InsufficientScope().
@@ -100,9 +112,14 @@ func RequireAnyScope(scopes ...string) (*Scopes, error) {
 func (sc *Scopes) Check(ctx context.Context) error {
 	p, ok := principal.FromContext(ctx)
 	if !ok {
+		sc.obs.count(ctx, outcomeInvalidKey)
 		return sc.noPrinc
 	}
-	return sc.check(p)
+	err := sc.check(p)
+	if err != nil {
+		sc.obs.count(ctx, outcomeInsufficientScope)
+	}
+	return err
 }
 
 // CheckRequest is what a front door calls: nil when [ScopeConfig.Skip]

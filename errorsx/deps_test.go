@@ -8,7 +8,9 @@ import (
 
 // TestDependenciesPointOneWay: errorsx imports no web framework and no
 // validator, and a user of client compiles nothing of apiguard but errorsx
-// (checked with go list -deps, as a user's build sees it).
+// and telemetry (the renderer counts errors through the OpenTelemetry API;
+// never its SDK, an exporter or a Prometheus client), checked with go list
+// -deps, as a user's build sees it.
 func TestDependenciesPointOneWay(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -21,7 +23,8 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		}
 		return strings.Fields(string(out))
 	}
-	forbidden := []string{"github.com/labstack/", "github.com/go-playground/", "github.com/redis/", "github.com/jackc/"}
+	forbidden := []string{"github.com/labstack/", "github.com/go-playground/", "github.com/redis/", "github.com/jackc/",
+		"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "github.com/prometheus/"}
 	for _, pkg := range []string{"github.com/clipia/apiguard/errorsx", "github.com/clipia/apiguard/client"} {
 		for _, d := range deps(pkg) {
 			for _, f := range forbidden {
@@ -29,8 +32,9 @@ func TestDependenciesPointOneWay(t *testing.T) {
 					t.Errorf("%s depends on %s", pkg, d)
 				}
 			}
-			if strings.HasPrefix(d, "github.com/clipia/apiguard/") && d != pkg && d != "github.com/clipia/apiguard/errorsx" {
-				t.Errorf("%s depends on %s; want errorsx only", pkg, d)
+			if strings.HasPrefix(d, "github.com/clipia/apiguard/") && d != pkg &&
+				d != "github.com/clipia/apiguard/errorsx" && d != "github.com/clipia/apiguard/telemetry" {
+				t.Errorf("%s depends on %s; want errorsx and telemetry only", pkg, d)
 			}
 		}
 	}

@@ -8,6 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/clipia/apiguard/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Header names set by the renderer.
@@ -55,6 +61,15 @@ type HandlerConfig struct {
 	// whoever raised it (middleware.Auth, a scope check without a
 	// principal, a handler). Default "api".
 	Realm string
+
+	// Telemetry selects the OpenTelemetry providers. Every rendered error
+	// is counted in apiguard.errors (attributes http.response.status_code
+	// and apiguard.error.code), and the request's span, when it is
+	// recording, gets apiguard.error.code and, on 5xx, the status Error
+	// (described by the code only, never the cause). The zero value uses
+	// the global providers, no-ops until the application installs an SDK;
+	// see docs/observability.md.
+	Telemetry telemetry.Config
 }
 
 // ErrCredentialRejected marks the cause of a 401 whose request presented a
@@ -153,6 +168,15 @@ func NewRenderer(cfg HandlerConfig) *Renderer {
 	if r.r.cfg.Realm == "" {
 		r.r.cfg.Realm = "api"
 	}
+	in := telemetry.New(cfg.Telemetry)
+	r.r.errors = in.Errors
+	for i := range rows {
+		// Built once: counting an error allocates nothing.
+		r.r.errOpts[i] = telemetry.Add(
+			telemetry.AttrStatusCode.Int(rows[i].Status),
+			telemetry.AttrErrorCode.String(string(rows[i].Code)))
+		r.r.spanAttr[i] = telemetry.AttrErrorCode.String(string(rows[i].Code))
+	}
 	r.r.challenge = `Bearer realm=` + quoteHeader(r.r.cfg.Realm)
 	r.r.challengeToken = r.r.challenge + `, error="invalid_token"`
 	for i := range rows {
@@ -196,16 +220,47 @@ type renderer struct {
 	challenge      string
 	challengeToken string
 	problemTypes   [len(rows)]string // problem "type" URI per row
+
+	errors   metric.Int64Counter
+	errOpts  [len(rows)][]metric.AddOption // the attributes of each row's count
+	spanAttr [len(rows)]attribute.KeyValue // apiguard.error.code of each row
+}
+
+// rowIndex returns the index of row in the catalogue, or -1 when row is
+// not one of its rows.
+func rowIndex(row *Row) int {
+	for i := range rows {
+		if row == &rows[i] {
+			return i
+		}
+	}
+	return -1
 }
 
 // problemType returns the problem "type" URI of row.
 func (r *renderer) problemType(row *Row) string {
-	for i := range rows {
-		if row == &rows[i] {
-			return r.problemTypes[i]
-		}
+	if i := rowIndex(row); i >= 0 {
+		return r.problemTypes[i]
 	}
 	return r.cfg.ProblemTypeBase + string(row.Code)
+}
+
+// observe counts the rendered error e in apiguard.errors and annotates the
+// request's span when it is recording. Neither allocates without an SDK.
+func (r *renderer) observe(req *http.Request, e *Error) {
+	ctx := req.Context()
+	i := rowIndex(e.row)
+	if i < 0 {
+		return // unreachable: every *Error holds a catalogue row
+	}
+	r.errors.Add(ctx, 1, r.errOpts[i]...)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(r.spanAttr[i])
+		if e.row.Status >= 500 {
+			// The code only: the cause may name infrastructure.
+			span.SetStatus(codes.Error, string(e.row.Code))
+		}
+	}
 }
 
 func (r *renderer) logger() *slog.Logger {
@@ -220,6 +275,7 @@ func (r *renderer) write(w http.ResponseWriter, req *http.Request, route string,
 	h := w.Header()
 	id := RequestID(h, req)
 	r.log(req, route, id, e, err)
+	r.observe(req, e)
 
 	// Every value set below shares one backing array: one allocation
 	// instead of one per header. Each value is capped to length 1, so a

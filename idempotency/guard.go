@@ -16,6 +16,7 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/bodyread"
 	"github.com/clipia/apiguard/principal"
+	"github.com/clipia/apiguard/telemetry"
 )
 
 // Defaults of [Config].
@@ -113,6 +114,18 @@ type Config struct {
 	// [Pending.Wait] can wait for it at shutdown or in tests. Nil means
 	// the work is not counted; it ends by itself all the same.
 	Pending *Pending
+
+	// Telemetry selects the OpenTelemetry providers. Each request with a
+	// valid Idempotency-Key on a guarded method is counted once in
+	// apiguard.idempotency.requests under its outcome (executed, replayed,
+	// in_progress, key_reuse, released, lease_lost or store_error; see
+	// docs/observability.md), which is also set on the request's span when
+	// it is recording; every store call is timed in apiguard.store.duration
+	// (apiguard.store is what the store's Name method returns: "memory",
+	// "redis", "postgres", else "custom") and, under a recording span,
+	// becomes a child span. The zero value uses the global providers,
+	// no-ops until the application installs an SDK.
+	Telemetry telemetry.Config
 }
 
 // forbiddenStored are headers never stored, whatever the configuration.
@@ -150,6 +163,8 @@ type Guard struct {
 	log        *slog.Logger
 	pending    *Pending
 	local      localPending
+	obs        observer
+	ops        storeOps
 }
 
 // New returns the idempotency guard of cfg; see [Guard.Serve] for what it
@@ -237,6 +252,9 @@ func New(cfg Config) (*Guard, error) {
 		g.store = NewMemoryStore(MemoryConfig{})
 	}
 	g.tx, _ = g.store.(TxStore)
+	in := telemetry.New(cfg.Telemetry)
+	g.obs = newObserver(in)
+	g.ops = newStoreOps(in, telemetry.StoreName(g.store))
 	return g, nil
 }
 
@@ -416,28 +434,38 @@ func (g *Guard) Serve(w http.ResponseWriter, r *http.Request, route string,
 	fp := Fingerprint(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), body)
 	rk := RecordKey(scope, r.Method, route, key)
 
+	ctx := r.Context()
 	if pfp, ok := g.local.lookup(rk); ok {
 		// This process still stores the first response (see holder.commit).
 		if pfp != fp {
+			g.obs.count(ctx, outcomeKeyReuse)
 			return errorsx.IdempotencyKeyReuse()
 		}
+		g.obs.count(ctx, outcomeInProgress)
 		return errorsx.RequestInProgress().WithRetryAfter(g.retryAfter)
 	}
 	claimedAt := time.Now()
-	res, err := g.store.Claim(r.Context(), rk, fp, g.lease)
+	sctx, sc := g.ops.claim.Begin(ctx)
+	res, err := g.store.Claim(sctx, rk, fp, g.lease)
+	sc.End(err)
 	if err != nil {
+		g.obs.count(ctx, outcomeStoreError)
 		return errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: claim: %w", err))
 	}
 	if !res.Claimed {
 		rec := res.Record
 		switch {
 		case rec.Fingerprint != fp:
+			g.obs.count(ctx, outcomeKeyReuse)
 			return errorsx.IdempotencyKeyReuse()
 		case rec.State == StateCompleted && rec.Response != nil:
+			g.obs.count(ctx, outcomeReplayed)
 			return g.replay(w, r, rec.Response)
 		case rec.State == StateCompleted:
+			g.obs.count(ctx, outcomeStoreError)
 			return errorsx.ServiceUnavailable().WithCause(errors.New("idempotency: completed record without a response"))
 		}
+		g.obs.count(ctx, outcomeInProgress)
 		return errorsx.RequestInProgress().WithRetryAfter(g.retryAfter)
 	}
 	// next and render stay out of call: they must not escape, so that a
@@ -549,7 +577,7 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 	if resp.Body == nil {
 		resp.Body = []byte{}
 	}
-	if cerr := h.end(&resp); cerr != nil { // the claim was lost while the handler ran
+	if cerr := h.end(&resp); cerr != nil && cerr != errLostRecorded { // the claim was lost while the handler ran
 		g.recordLost(context.WithoutCancel(req.Context()), c.requestID(), c.route, cerr)
 	}
 	return err
@@ -582,6 +610,7 @@ func (g *Guard) notStored(req *http.Request, status int, streamed, over, shouldR
 }
 
 func (g *Guard) release(c *call, h *holder, reason string) {
+	g.obs.count(c.r.Context(), outcomeReleased)
 	ctx := context.WithoutCancel(c.r.Context())
 	err := h.end(nil)
 	level := slog.LevelDebug

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Pending counts the background work of the guards configured with it
@@ -82,6 +84,7 @@ type holder struct {
 	reqID  string
 	route  string
 	logCtx context.Context // the request's values, never cancelled
+	span   trace.Span      // the request's span, for the outcome
 	cancel context.CancelCauseFunc
 	finish chan finishReq
 	exited chan struct{} // closed when the goroutine returns
@@ -100,6 +103,11 @@ type finishReq struct {
 	tx     Tx // commit resp with tx, not with the store (TxStore mode)
 	result chan error
 }
+
+// errLostRecorded is what the holder answers a handler's response with when
+// the claim was lost before it could store it, after passing recordLost
+// itself: the caller must not record it a second time.
+var errLostRecorded = fmt.Errorf("%w (recorded)", ErrLeaseLost)
 
 // errCommitted: a claim attempt found the record completed with our own
 // token, so an earlier commit whose answer was lost did land.
@@ -121,6 +129,7 @@ func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCau
 	*h = holder{
 		g: g, key: key, fp: fp, reqID: reqID, route: route,
 		logCtx:   context.WithoutCancel(reqCtx),
+		span:     trace.SpanFromContext(reqCtx),
 		cancel:   cancel,
 		finish:   make(chan finishReq, 1), // one per holder: sending never blocks
 		exited:   make(chan struct{}),
@@ -211,12 +220,14 @@ func (h *holder) loop() {
 			case errors.Is(err, ErrLeaseLost):
 				select {
 				case f := <-h.finish: // the handler is done: end may have stopped waiting
+					lostErr := ErrLeaseLost
 					if f.tx != nil {
 						h.rollback(f.tx)
 					} else if f.resp != nil {
 						h.g.recordLost(h.logCtx, h.reqID, h.route, err)
+						lostErr = errLostRecorded
 					}
-					f.result <- ErrLeaseLost
+					f.result <- lostErr
 				default:
 					h.lose(err)
 				}
@@ -250,7 +261,9 @@ func (h *holder) renew() error {
 	}
 	start := time.Now()
 	ctx, cancel := h.callCtx()
+	ctx, sc := h.g.ops.renew.Begin(ctx)
 	err := h.g.store.Renew(ctx, h.key, h.token, h.g.lease)
+	sc.End(storeFailure(err))
 	cancel()
 	switch {
 	case err == nil:
@@ -280,7 +293,9 @@ func (h *holder) reclaim() error {
 		return ErrLeaseLost
 	}
 	ctx, cancel := h.callCtx()
+	ctx, sc := h.g.ops.claim.Begin(ctx)
 	res, err := h.g.store.Claim(ctx, h.key, h.fp, h.g.lease)
+	sc.End(err)
 	cancel()
 	switch {
 	case err != nil:
@@ -310,7 +325,10 @@ func (h *holder) release() error {
 	}
 	ctx, cancel := h.callCtx()
 	defer cancel()
-	return h.g.store.Release(ctx, h.key, h.token)
+	ctx, sc := h.g.ops.release.Begin(ctx)
+	err := h.g.store.Release(ctx, h.key, h.token)
+	sc.End(storeFailure(err))
+	return err
 }
 
 // commit stores resp, retrying after store errors for as long as the claim
@@ -326,6 +344,7 @@ func (h *holder) commit(resp Response, first chan<- error) {
 	for attempt := 1; ; attempt++ {
 		err := h.commitOnce(resp)
 		if err == nil || errors.Is(err, errCommitted) {
+			h.g.obs.countOn(h.logCtx, h.span, outcomeExecuted)
 			if attempt > 1 {
 				h.g.log.LogAttrs(h.logCtx, slog.LevelInfo, "idempotency: response stored after a store failure",
 					slog.String("request_id", h.reqID), slog.String("route", h.route), slog.Int("attempts", attempt))
@@ -377,9 +396,12 @@ func (h *holder) commitTx(tx Tx, resp Response) error {
 	var err error
 	if time.Now().Before(h.deadline) {
 		ctx, cancel := h.callCtx()
+		ctx, sc := h.g.ops.txCommit.Begin(ctx)
 		err = tx.Commit(ctx, resp, h.g.retention)
+		sc.End(storeFailure(err))
 		cancel()
 		if err == nil {
+			h.g.obs.countOn(h.logCtx, h.span, outcomeExecuted)
 			return nil
 		}
 	} else {
@@ -404,18 +426,24 @@ func (h *holder) commitOnce(resp Response) error {
 	if !time.Now().Before(h.deadline) {
 		return fmt.Errorf("%w: the lease ended before the response could be stored", ErrLeaseLost)
 	}
-	ctx, cancel := h.callCtx()
-	err := h.g.store.Commit(ctx, h.key, h.token, resp, h.g.retention)
-	cancel()
+	err := h.commitCall(resp)
 	if !errors.Is(err, ErrLeaseLost) {
 		return err
 	}
 	if err := h.reclaim(); err != nil {
 		return err
 	}
-	ctx, cancel = h.callCtx()
+	return h.commitCall(resp)
+}
+
+// commitCall is one timed Commit, bounded by the lease.
+func (h *holder) commitCall(resp Response) error {
+	ctx, cancel := h.callCtx()
 	defer cancel()
-	return h.g.store.Commit(ctx, h.key, h.token, resp, h.g.retention)
+	ctx, sc := h.g.ops.commit.Begin(ctx)
+	err := h.g.store.Commit(ctx, h.key, h.token, resp, h.g.retention)
+	sc.End(storeFailure(err))
+	return err
 }
 
 // recordLost is where a response that the client received is given up for
@@ -423,6 +451,7 @@ func (h *holder) commitOnce(resp Response) error {
 // request will run the handler again. Every such outcome passes here (count
 // it here).
 func (g *Guard) recordLost(ctx context.Context, reqID, route string, err error) {
+	g.obs.count(ctx, outcomeLeaseLost)
 	g.log.LogAttrs(ctx, slog.LevelError, "idempotency: response not stored; a retry will run the request again",
 		slog.String("request_id", reqID), slog.String("route", route), slog.String("error", err.Error()))
 }

@@ -39,6 +39,9 @@ type MemoryStore struct {
 	s *memStore
 }
 
+// Name returns "memory", the store's name in apiguard.store.duration.
+func (m *MemoryStore) Name() string { return "memory" }
+
 type memStore struct {
 	mu    sync.Mutex
 	now   func() time.Time

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/clipia/apiguard/errorsx"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // errHijackHeld is what a Hijack of a held-back response returns.
@@ -31,10 +32,19 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	reqID := c.requestID() // before the headers are copied: it may set X-Request-Id
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(context.Canceled)
-	txCtx, tx, berr := g.tx.Begin(ctx, c.key, c.token)
+	bctx, sc := g.ops.begin.Begin(ctx)
+	txCtx, tx, berr := g.tx.Begin(bctx, c.key, c.token)
+	sc.End(berr)
 	if berr != nil {
+		g.obs.count(req.Context(), outcomeStoreError)
 		g.releaseClaim(c)
 		return errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: begin: %w", berr))
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		// The handler's context derives from Begin's, whose active span
+		// is the ended "apiguard.store begin": make the request's span
+		// the active one again.
+		txCtx = trace.ContextWithSpan(txCtx, span)
 	}
 	f := &txFlight{bw: bufferWriter{w: c.w, header: c.w.Header().Clone(), allow: g.allow, limit: g.maxResp}}
 	h := &f.h
@@ -79,6 +89,11 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 		resp.Body = []byte{}
 	}
 	if cerr := h.endTx(tx, &resp); cerr != nil {
+		if errors.Is(cerr, ErrLeaseLost) {
+			g.obs.count(req.Context(), outcomeLeaseLost)
+		} else {
+			g.obs.count(req.Context(), outcomeStoreError)
+		}
 		g.log.LogAttrs(context.WithoutCancel(req.Context()), slog.LevelError, "idempotency: transaction not committed and rolled back; the client gets 503 service_unavailable",
 			slog.String("request_id", reqID), slog.String("route", c.route), slog.String("error", cerr.Error()))
 		e := errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: commit: %w", cerr))
@@ -93,7 +108,10 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 func (g *Guard) releaseClaim(c *call) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), g.lease)
 	defer cancel()
-	if err := g.store.Release(ctx, c.key, c.token); err != nil && !errors.Is(err, ErrLeaseLost) {
+	sctx, sc := g.ops.release.Begin(ctx)
+	err := g.store.Release(sctx, c.key, c.token)
+	sc.End(storeFailure(err))
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
 		g.log.LogAttrs(ctx, slog.LevelError, "idempotency: releasing claim failed; the key stays in progress until the lease expires",
 			slog.String("request_id", c.requestID()), slog.String("route", c.route), slog.String("error", err.Error()))
 	}
@@ -103,7 +121,10 @@ func (g *Guard) releaseClaim(c *call) {
 func (g *Guard) rollback(ctx context.Context, tx Tx, reqID, route string) {
 	ctx, cancel := context.WithTimeout(ctx, g.lease)
 	defer cancel()
-	if err := tx.Rollback(ctx); err != nil {
+	sctx, sc := g.ops.rollback.Begin(ctx)
+	err := tx.Rollback(sctx)
+	sc.End(err)
+	if err != nil {
 		g.log.LogAttrs(ctx, slog.LevelError, "idempotency: rolling back the transaction failed",
 			slog.String("request_id", reqID), slog.String("route", route), slog.String("error", err.Error()))
 	}

@@ -151,6 +151,9 @@ type Store struct {
 	closeOnce sync.Once
 }
 
+// Name returns "postgres", the store's name in apiguard.store.duration.
+func (s *Store) Name() string { return "postgres" }
+
 var (
 	_ idempotency.Store   = (*Store)(nil)
 	_ idempotency.TxStore = (*Store)(nil)

@@ -61,6 +61,9 @@ type Store struct {
 	timeout time.Duration
 }
 
+// Name returns "redis", the store's name in apiguard.store.duration.
+func (s *Store) Name() string { return "redis" }
+
 var _ idempotency.Store = (*Store)(nil)
 
 // New returns a store on rdb: a *redis.Client, *redis.ClusterClient,

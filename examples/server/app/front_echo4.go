@@ -4,12 +4,17 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/labstack/echo/v4"
 )
 
 // frontEcho4 serves the app with Echo v4 (package middleware).
 func frontEcho4(g guards, h *handlers) (*echo.Echo, error) {
+	g, m, err := withMetrics(g)
+	if err != nil {
+		return nil, err
+	}
 	head, err := middleware.Head(middleware.HeadConfig{})
 	if err != nil {
 		return nil, err
@@ -54,7 +59,7 @@ func frontEcho4(g guards, h *handlers) (*echo.Echo, error) {
 	}
 	scopes := make(map[string]echo.MiddlewareFunc, len(routeScopes))
 	for _, sc := range routeScopes {
-		if scopes[sc], err = middleware.RequireScopes(sc); err != nil {
+		if scopes[sc], err = middleware.Scopes(auth.ScopeConfig{All: []string{sc}, Telemetry: m.telemetry()}); err != nil {
 			return nil, err
 		}
 	}
@@ -77,6 +82,7 @@ func frontEcho4(g guards, h *handlers) (*echo.Echo, error) {
 	e.Use(headerLimit)
 
 	e.GET("/healthz", handle(h.healthz))
+	e.GET(metricsPath, echo.WrapHandler(m.handler))
 	// Auth and the limiter on the group, as most Echo apps wire them: an
 	// unknown path under /v1 still answers 404 with no key and no token
 	// spent, since every guard answers an unmatched route 404 first.

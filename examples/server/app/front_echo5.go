@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/echo5"
 	"github.com/labstack/echo/v5"
 )
@@ -12,6 +13,10 @@ import (
 // frontEcho5 serves the app with Echo v5 (package echo5): the same wiring
 // as frontEcho4, in Echo v5's types.
 func frontEcho5(g guards, h *handlers) (*echo.Echo, error) {
+	g, m, err := withMetrics(g)
+	if err != nil {
+		return nil, err
+	}
 	head, err := echo5.Head(echo5.HeadConfig{})
 	if err != nil {
 		return nil, err
@@ -56,7 +61,7 @@ func frontEcho5(g guards, h *handlers) (*echo.Echo, error) {
 	}
 	scopes := make(map[string]echo.MiddlewareFunc, len(routeScopes))
 	for _, sc := range routeScopes {
-		if scopes[sc], err = echo5.RequireScopes(sc); err != nil {
+		if scopes[sc], err = echo5.Scopes(auth.ScopeConfig{All: []string{sc}, Telemetry: m.telemetry()}); err != nil {
 			return nil, err
 		}
 	}
@@ -73,6 +78,7 @@ func frontEcho5(g guards, h *handlers) (*echo.Echo, error) {
 	e.Use(headerLimit)
 
 	e.GET("/healthz", handle(h.healthz))
+	e.GET(metricsPath, echo.WrapHandler(m.handler))
 	v1 := e.Group("/v1", authMW, limit)
 	v1.GET("/models", handle(h.listModels), scopes[scopeModelsRead])
 	v1.GET("/models/:id", handle(h.getModel), scopes[scopeModelsRead])

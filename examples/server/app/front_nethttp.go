@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/nethttp"
 	"github.com/clipia/apiguard/principal"
 )
@@ -19,6 +20,10 @@ import (
 // nethttp.Handler in front of the mux answers unknown routes, HEAD, request
 // ids and panics.
 func frontNetHTTP(g guards, h *handlers) (http.Handler, error) {
+	g, m, err := withMetrics(g)
+	if err != nil {
+		return nil, err
+	}
 	authMW, err := nethttp.Auth(g.auth)
 	if err != nil {
 		return nil, err
@@ -47,7 +52,7 @@ func frontNetHTTP(g guards, h *handlers) (http.Handler, error) {
 	}
 	scopes := make(map[string]func(http.Handler) http.Handler, len(routeScopes))
 	for _, sc := range routeScopes {
-		if scopes[sc], err = nethttp.RequireScopes(sc); err != nil {
+		if scopes[sc], err = nethttp.Scopes(auth.ScopeConfig{All: []string{sc}, Telemetry: m.telemetry()}); err != nil {
 			return nil, err
 		}
 	}
@@ -71,6 +76,7 @@ func frontNetHTTP(g guards, h *handlers) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", noteRoute(handle(h.healthz)))
+	mux.Handle("GET "+metricsPath, noteRoute(m.handler))
 	mux.Handle("GET /v1/models", v1(h.listModels, scopes[scopeModelsRead]))
 	mux.Handle("GET /v1/models/{id}", v1(h.getModel, scopes[scopeModelsRead]))
 	mux.Handle("POST /v1/generations", v1(h.createGeneration, append(generationGuards, scopes[scopeGenerationsWrite], idem, bindMW)...))
