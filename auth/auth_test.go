@@ -1,16 +1,16 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/clipia/apiguard/internal/authtest"
+	"github.com/clipia/apiguard/internal/logtest"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/clipia/apiguard/auth"
@@ -19,63 +19,10 @@ import (
 )
 
 // authDemoKeys is the reference server's table (examples/server/README.md).
-func authDemoKeys() []auth.KeyConfig {
-	rw := []string{"models:read", "generations:read", "generations:write"}
-	return []auth.KeyConfig{
-		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: rw},
-		{Key: "sk_test_other", KeyID: "key_other", Tenant: "globex", Scopes: rw},
-		{Key: "sk_test_readonly", KeyID: "key_readonly", Tenant: "acme", Scopes: []string{"models:read", "generations:read"}},
-		{Key: "sk_test_nocredits", KeyID: "key_nocredits", Tenant: "initech", Scopes: rw},
-		{Key: "sk_test_revoked", KeyID: "key_revoked", Tenant: "acme", Scopes: rw, Revoked: true},
-	}
-}
+func authDemoKeys() []auth.KeyConfig { return authtest.DemoKeys() }
 
-// authLog is a concurrency-safe buffer for a JSON slog handler.
-type authLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *authLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *authLog) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Reset()
-}
-
-func (l *authLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// records returns the decoded records whose msg is msg, or all for "".
-func (l *authLog) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var r map[string]any
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if msg == "" || r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (l *authLog) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+// authLog collects the JSON log records of the app under test.
+type authLog = logtest.Buffer
 
 // must returns v, or fails the program: for test setup.
 func must[T any](v T, err error) T {
@@ -101,7 +48,7 @@ func authServerRealm(t testing.TB, cfg auth.Config, log *authLog, realm string) 
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if log != nil {
-		logger = log.logger()
+		logger = log.Logger()
 	}
 	a, err := auth.New(cfg)
 	if err != nil {
@@ -277,14 +224,14 @@ func TestAuth(t *testing.T) {
 			}
 			// One record per failed request, the renderer's, whose error
 			// names why the key was rejected.
-			failed := log.records(t, "request failed")
+			failed := log.Records(t, "request failed")
 			if tt.wantWhy == "" {
 				if tt.wantCode == 401 && len(failed) != 1 {
 					t.Errorf("got %d records, want 1 for a 401: %v", len(failed), failed)
 				}
 				return
 			}
-			if all := log.records(t, ""); len(all) != 1 || len(failed) != 1 {
+			if all := log.Records(t, ""); len(all) != 1 || len(failed) != 1 {
 				t.Fatalf("got %d records (%d request failed), want 1; log:\n%s", len(all), len(failed), log)
 			}
 			r := failed[0]
@@ -411,7 +358,7 @@ func TestAuthNeverLogsKey(t *testing.T) {
 		}
 	}
 	out := log.String()
-	if n := len(log.records(t, "request failed")); n != 12 {
+	if n := len(log.Records(t, "request failed")); n != 12 {
 		t.Errorf("got %d failed-request records, want 12 (10 rejections, a 403, a 503); the log is not being captured?", n)
 	}
 	if strings.Contains(out, secret) {

@@ -1,14 +1,12 @@
 package echo5_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
+	"github.com/clipia/apiguard/internal/logtest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/clipia/apiguard/echo5"
@@ -17,35 +15,8 @@ import (
 	"github.com/labstack/echo/v5"
 )
 
-// logBuffer collects JSON log records from concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(b.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+// logBuffer collects the JSON log records of the app under test.
+type logBuffer = logtest.Buffer
 
 func newApp(t *testing.T) (*echo.Echo, *logBuffer) {
 	t.Helper()
@@ -182,12 +153,12 @@ func TestErrorHandler(t *testing.T) {
 			t.Errorf("%s %s: got %d %v %s", tc.method, tc.path, rec.Code, rec.Header(), rec.Body)
 		}
 	}
-	logs.buf.Reset()
+	logs.Reset()
 	rec := serve(e, "GET", "/stream")
 	if rec.Code != 200 || rec.Body.String() != "partial" {
 		t.Errorf("got %d %q", rec.Code, rec.Body)
 	}
-	if recs := logs.records(t); len(recs) != 1 || recs[0]["msg"] != "error after response was committed" || recs[0]["route"] != "/stream" {
+	if recs := logs.Records(t, ""); len(recs) != 1 || recs[0]["msg"] != "error after response was committed" || recs[0]["route"] != "/stream" {
 		t.Errorf("got records %v", recs)
 	}
 }
@@ -206,7 +177,7 @@ func TestRender(t *testing.T) {
 	if rec.Code != 409 || inspected != 409 || strings.Count(rec.Body.String(), `"error"`) != 1 {
 		t.Errorf("got %d (inspected %d) %s", rec.Code, inspected, rec.Body)
 	}
-	if recs := logs.records(t); len(recs) != 1 {
+	if recs := logs.Records(t, ""); len(recs) != 1 {
 		t.Errorf("got %d records, want 1: %v", len(recs), recs)
 	}
 	if echo5.Render(nil, nil) != nil {

@@ -1,14 +1,12 @@
 package middleware_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
+	"github.com/clipia/apiguard/internal/logtest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/clipia/apiguard/auth"
@@ -19,63 +17,10 @@ import (
 )
 
 // authDemoKeys is the reference server's table (examples/server/README.md).
-func authDemoKeys() []auth.KeyConfig {
-	rw := []string{"models:read", "generations:read", "generations:write"}
-	return []auth.KeyConfig{
-		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: rw},
-		{Key: "sk_test_other", KeyID: "key_other", Tenant: "globex", Scopes: rw},
-		{Key: "sk_test_readonly", KeyID: "key_readonly", Tenant: "acme", Scopes: []string{"models:read", "generations:read"}},
-		{Key: "sk_test_nocredits", KeyID: "key_nocredits", Tenant: "initech", Scopes: rw},
-		{Key: "sk_test_revoked", KeyID: "key_revoked", Tenant: "acme", Scopes: rw, Revoked: true},
-	}
-}
+func authDemoKeys() []auth.KeyConfig { return authtest.DemoKeys() }
 
-// authLog is a concurrency-safe buffer for a JSON slog handler.
-type authLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *authLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *authLog) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Reset()
-}
-
-func (l *authLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// records returns the decoded records whose msg is msg, or all for "".
-func (l *authLog) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var r map[string]any
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if msg == "" || r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (l *authLog) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+// authLog collects the JSON log records of the app under test.
+type authLog = logtest.Buffer
 
 // authEcho builds a real Echo with the renderer, request ids, the auth
 // middleware and routes of the reference server's shape. Handlers answer
@@ -87,7 +32,7 @@ func authEcho(t testing.TB, cfg auth.Config, log *authLog) *echo.Echo {
 	}
 	var logger *slog.Logger
 	if log != nil {
-		logger = log.logger()
+		logger = log.Logger()
 	} else {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -177,8 +122,8 @@ func TestAuthLogsOnce(t *testing.T) {
 			if rec.Code != http.StatusUnauthorized {
 				t.Fatalf("got status %d, want 401", rec.Code)
 			}
-			failed := log.records(t, "request failed")
-			if all := log.records(t, ""); len(all) != 1 || len(failed) != 1 {
+			failed := log.Records(t, "request failed")
+			if all := log.Records(t, ""); len(all) != 1 || len(failed) != 1 {
 				t.Fatalf("got %d records (%d request failed), want 1; log:\n%s", len(all), len(failed), log)
 			}
 			errText, _ := failed[0]["error"].(string)

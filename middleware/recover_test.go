@@ -1,10 +1,9 @@
 package middleware_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clipia/apiguard/internal/logtest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,39 +16,8 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// recoverLogBuf collects JSON log lines from concurrent writers.
-type recoverLogBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *recoverLogBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the log records with the given message, or all of them
-// for "".
-func (b *recoverLogBuf) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(b.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if msg == "" || m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+// recoverLogBuf collects the JSON log records of the app under test.
+type recoverLogBuf = logtest.Buffer
 
 // recoverEcho wires the renderer (its Logger set to a buffer), RequestID and
 // Recover (with cfg) and returns the Echo, the log and the last error the
@@ -122,10 +90,10 @@ func TestRecover(t *testing.T) {
 			}
 			// One record for the failed request: the renderer's, with the
 			// panic value and the stack.
-			if n := len(logs.records(t, "")); n != 1 {
+			if n := len(logs.Records(t, "")); n != 1 {
 				t.Fatalf("got %d log records, want 1", n)
 			}
-			recs := logs.records(t, "request failed")
+			recs := logs.Records(t, "request failed")
 			if len(recs) != 1 {
 				t.Fatalf("got %d request failed records, want 1", len(recs))
 			}
@@ -157,7 +125,7 @@ func TestRecoverRepanicsErrAbortHandler(t *testing.T) {
 	if got != http.ErrAbortHandler {
 		t.Fatalf("got panic %v, want http.ErrAbortHandler", got)
 	}
-	if recs := logs.records(t, ""); len(recs) != 0 {
+	if recs := logs.Records(t, ""); len(recs) != 0 {
 		t.Errorf("got %d log records, want none for an abort", len(recs))
 	}
 }
@@ -217,7 +185,7 @@ func TestRecoverAfterCommit(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Body.String() != "done" {
 		t.Errorf("got %d %q, want the handler's 200 done", rec.Code, rec.Body)
 	}
-	if len(logs.records(t, "error after response was committed")) != 1 {
+	if len(logs.Records(t, "error after response was committed")) != 1 {
 		t.Error("want the late panic logged")
 	}
 }
@@ -226,7 +194,7 @@ func TestRecoverStackSize(t *testing.T) {
 	e, logs, _ := recoverEcho(middleware.RecoverConfig{StackSize: 64})
 	e.GET("/", func(c echo.Context) error { panic("small stack") })
 	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
-	recs := logs.records(t, "request failed")
+	recs := logs.Records(t, "request failed")
 	if len(recs) != 1 {
 		t.Fatalf("got %d records, want 1", len(recs))
 	}

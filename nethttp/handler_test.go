@@ -38,7 +38,7 @@ func TestErrorOnce(t *testing.T) {
 	if res.StatusCode != 429 || strings.Count(body, `"error"`) != 1 || !strings.Contains(body, "rate_limit_exceeded") {
 		t.Fatalf("got %d %s, want one 429 envelope", res.StatusCode, body)
 	}
-	recs := logs.records(t)
+	recs := logs.Records(t, "")
 	if len(recs) != 2 {
 		t.Fatalf("got %d records, want 2: %v", len(recs), recs)
 	}
@@ -72,7 +72,7 @@ func TestErrorAfterWrite(t *testing.T) {
 			if res.StatusCode == 503 || strings.Contains(body, "service_unavailable") {
 				t.Errorf("got %d %q: the error was written over the response", res.StatusCode, body)
 			}
-			if recs := logs.records(t); len(recs) != 1 || recs[0]["msg"] != "error after response was committed" {
+			if recs := logs.Records(t, ""); len(recs) != 1 || recs[0]["msg"] != "error after response was committed" {
 				t.Errorf("got records %v, want one about the committed response", recs)
 			}
 		})
@@ -174,7 +174,7 @@ func TestWriterInterfaces(t *testing.T) {
 	if strings.Join(got, ",") != "flusher,unwrap" {
 		t.Errorf("writer implements %v, want flusher and unwrap", got)
 	}
-	if recs := logs.records(t); len(recs) != 1 || recs[0]["msg"] != "error after response was committed" {
+	if recs := logs.Records(t, ""); len(recs) != 1 || recs[0]["msg"] != "error after response was committed" {
 		t.Errorf("got records %v, want one about the committed response", recs)
 	}
 }
@@ -298,7 +298,7 @@ func TestHandlerRecover(t *testing.T) {
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"code":"internal_error"`) || strings.Contains(rec.Body.String(), "boom") {
 		t.Errorf("got %d %s", rec.Code, rec.Body)
 	}
-	recs := logs.records(t)
+	recs := logs.Records(t, "")
 	if len(recs) != 1 || recs[0]["level"] != "ERROR" || recs[0]["stack"] == nil || recs[0]["route"] != "GET /panic" ||
 		!strings.Contains(fmt.Sprint(recs[0]["error"]), "panic recovered: boom") {
 		t.Errorf("got records %v", recs)
@@ -351,7 +351,7 @@ func TestRecoverMiddleware(t *testing.T) {
 	if rec.Code != 500 || rec.Header().Get("Content-Type") != errorsx.ContentTypeProblem {
 		t.Errorf("got %d %v: not Handler's renderer", rec.Code, rec.Header())
 	}
-	if recs := logs.records(t); len(recs) != 1 || recs[0]["stack"] == nil {
+	if recs := logs.Records(t, ""); len(recs) != 1 || recs[0]["stack"] == nil {
 		t.Errorf("got records %v", recs)
 	}
 }

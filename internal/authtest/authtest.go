@@ -29,6 +29,13 @@ func Keys() []auth.KeyConfig {
 	}
 }
 
+// DemoKeys returns the reference server's whole demo key table: [Keys]
+// and the tenant without credits.
+func DemoKeys() []auth.KeyConfig {
+	rw := []string{"models:read", "generations:read", "generations:write"}
+	return append(Keys(), auth.KeyConfig{Key: "sk_test_nocredits", KeyID: "key_nocredits", Tenant: "initech", Scopes: rw})
+}
+
 // KeyDown is the key whose lookup fails as if the store were down.
 const KeyDown = "sk_test_down"
 

@@ -1,48 +1,17 @@
 package conformance_test
 
 import (
-	"bytes"
-	"encoding/json"
+	"github.com/clipia/apiguard/internal/logtest"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/clipia/apiguard/internal/conformance"
 )
 
-// logBuffer collects JSON log records from concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// take returns the records written since the last call.
-func (b *logBuffer) take(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(b.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	b.buf.Reset()
-	return out
-}
+// logBuffer collects the JSON log records of the app under test.
+type logBuffer = logtest.Buffer
 
 // TestLogOnce: every door logs each failed request exactly once, at Error
 // for a 5xx or an error after the response was written, at Debug for a 4xx,
@@ -72,9 +41,9 @@ func TestLogOnce(t *testing.T) {
 	} {
 		for _, app := range apps {
 			t.Run(tc.name+"/"+app.Name, func(t *testing.T) {
-				buf.take(t)
+				buf.Take(t)
 				conformance.Do(t, app, conformance.Request{Method: tc.method, Path: tc.path, Header: tc.header})
-				recs := buf.take(t)
+				recs := buf.Take(t)
 				if tc.level == "" {
 					if len(recs) != 0 {
 						t.Fatalf("got %d records, want none: %v", len(recs), recs)
