@@ -239,7 +239,7 @@ func testOpenAIIdempotencyKeyReuse(t *testing.T, fw string) {
 }
 
 // TestOpenAIRequestInProgress: while a first request with the same
-// Idempotency-Key runs (work-delay 3.5 s), openai-go's call gets 409
+// Idempotency-Key runs (work-delay 5 s), openai-go's call gets 409
 // request_in_progress with Retry-After: 1 and X-Should-Retry: true, and
 // retries it once a second: with MaxRetries 2 it gives up after three
 // attempts; with more retries it receives the first request's replayed 201,
@@ -248,7 +248,7 @@ func TestOpenAIRequestInProgress(t *testing.T) { eachFramework(t, testOpenAIRequ
 
 func testOpenAIRequestInProgress(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "3500ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "5s")
 	ctx := context.Background()
 	body := map[string]any{"model": "clipia-fast", "prompt": "waves on a pier", "duration": 5}
 	const cost = 5

@@ -215,7 +215,7 @@ func TestRetryableHTTPIdempotency(t *testing.T) { eachFramework(t, testRetryable
 
 func testRetryableHTTPIdempotency(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "2500ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "4s")
 	body := map[string]any{"model": "clipia-fast", "prompt": "rain on a window", "duration": 3}
 	const cost = 3
 

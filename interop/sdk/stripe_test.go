@@ -225,7 +225,7 @@ func TestStripeRequestInProgress(t *testing.T) { eachFramework(t, testStripeRequ
 
 func testStripeRequestInProgress(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "1500ms")
+	srv := startServer(t, fw, "-rate", "1000", "-burst", "1000", "-work-delay", "4s")
 	body := map[string]any{"model": "clipia-fast", "prompt": "a tide pool", "duration": 4}
 	first := startInFlight(t, srv, keyFull, "interop-stripe-inprogress", body, 4)
 	p := newProxy(t, srv)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -386,5 +387,63 @@ func (p *proc) wait(t *testing.T, d time.Duration) error {
 	case <-time.After(d):
 		t.Fatalf("server still running %v after the signal\nlog:\n%s", d, p.log)
 		return errors.New("unreachable")
+	}
+}
+
+// heldServer is the reference server, built with New on this run's front
+// door, whose generations with the prompt "hold" run until release is
+// called: a test that needs a generation in flight does not depend on how
+// fast the machine is. Other prompts finish at once.
+type heldServer struct {
+	url     string
+	started chan struct{}
+	release func()
+}
+
+// startHeld starts a heldServer; change, when not nil, adjusts the
+// configuration of the flags' defaults first.
+func startHeld(t *testing.T, change func(*Config)) *heldServer {
+	t.Helper()
+	cfg, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Framework = framework()
+	if change != nil {
+		change(&cfg)
+	}
+	release := make(chan struct{})
+	h := &heldServer{started: make(chan struct{}, 64)}
+	var once sync.Once
+	h.release = func() { once.Do(func() { close(release) }) }
+	cfg.Generate = func(ctx context.Context, prompt string) error {
+		if prompt != "hold" {
+			return nil
+		}
+		h.started <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	a, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() { h.release(); srv.Close(); _ = a.Close() })
+	h.url = srv.URL
+	return h
+}
+
+// waitStarted waits until a held generation runs.
+func (h *heldServer) waitStarted(t testing.TB) {
+	t.Helper()
+	select {
+	case <-h.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no held generation started within 30s")
 	}
 }

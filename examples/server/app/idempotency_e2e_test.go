@@ -127,10 +127,10 @@ func TestReplayNeedsNoCredits(t *testing.T) {
 // runs) and the same body while the first still runs (request_in_progress,
 // retryable, Retry-After).
 func TestIdempotencyConflicts(t *testing.T) {
-	s := startServer(t, "-work-delay", "1500ms")
-	body := `{"model":"clipia-fast","prompt":"slow"}`
-	// Two identical requests at once: one runs for 1.5 s, the other is
-	// refused at once as in progress; which one wins does not matter.
+	s := startHeld(t, nil)
+	body := `{"model":"clipia-fast","prompt":"hold"}`
+	// Two identical requests at once: one runs until released, the other
+	// is refused at once as in progress; which one wins does not matter.
 	results := make(chan resp, 2)
 	for range 2 {
 		go func() {
@@ -141,6 +141,7 @@ func TestIdempotencyConflicts(t *testing.T) {
 			results <- r
 		}()
 	}
+	s.waitStarted(t)
 	inProgress := <-results
 	checkError(t, inProgress, errorWant{row: rowInProgress, retryAfter: "1"})
 
@@ -151,6 +152,7 @@ func TestIdempotencyConflicts(t *testing.T) {
 	again := do(t, s.url, post("sk_test_full", body, "conflict-1"))
 	checkError(t, again, errorWant{row: rowInProgress, retryAfter: "1"})
 
+	s.release()
 	first := <-results
 	if first.status != http.StatusCreated {
 		t.Fatalf("first: status %d %s, want 201", first.status, first.body)

@@ -11,20 +11,21 @@ import (
 // tenant while the first runs answers 429 rate_limit_exceeded with
 // Retry-After and the concurrency quota in RateLimit-Policy; another
 // tenant is not affected, and once the first ends the tenant may go on.
+//
+// The first generation (prompt "hold") runs until the test releases it, so
+// what the test sees does not depend on how fast the machine is.
 func TestMaxInFlight(t *testing.T) {
-	srv := startServer(t, "-max-in-flight", "1", "-work-delay", "1500ms")
+	srv := startHeld(t, func(cfg *Config) { cfg.MaxInFlight = 1 })
 	const body = `{"model":"clipia-fast","prompt":"a cat","duration":1}`
-
 	var wg sync.WaitGroup
 	var first resp
 	wg.Add(1)
-	go func() { defer wg.Done(); first = do(t, srv.url, post("sk_test_full", body, "")) }()
-	// The first generation is running once acme's slot is taken: poll with
-	// acme's read-only key, which the slot check sees before its scope
-	// (403 while the slot is free, at once; 429 while it is held).
-	waitFor(t, "the first generation to hold acme's slot", func() bool {
-		return do(t, srv.url, post("sk_test_readonly", body, "")).status == http.StatusTooManyRequests
-	})
+	go func() {
+		defer wg.Done()
+		first = do(t, srv.url, post("sk_test_full", `{"model":"clipia-fast","prompt":"hold","duration":1}`, ""))
+	}()
+	srv.waitStarted(t)
+
 	second := do(t, srv.url, post("sk_test_full", body, ""))
 	if second.status != http.StatusTooManyRequests {
 		t.Fatalf("second: %d %s, want 429", second.status, second.body)
@@ -36,15 +37,25 @@ func TestMaxInFlight(t *testing.T) {
 	if p := strings.Join(second.header.Values("RateLimit-Policy"), ", "); !strings.Contains(p, `"generations";q=1;qu="concurrent-requests"`) {
 		t.Errorf("RateLimit-Policy %q, want the generations concurrency quota", p)
 	}
+	// The slot is checked before the scope: acme's read-only key is told
+	// 429 while the slot is held (403 once it is free, below).
+	if r := do(t, srv.url, post("sk_test_readonly", body, "")); r.status != http.StatusTooManyRequests {
+		t.Errorf("read-only key while the slot is held: %d %s, want 429", r.status, r.body)
+	}
 	// Another tenant has its own slot.
 	if other := do(t, srv.url, post("sk_test_other", body, "")); other.status != http.StatusCreated {
 		t.Errorf("another tenant: %d %s, want 201", other.status, other.body)
 	}
+
+	srv.release()
 	wg.Wait()
 	if first.status != http.StatusCreated {
 		t.Fatalf("first: %d %s, want 201", first.status, first.body)
 	}
 	if again := do(t, srv.url, post("sk_test_full", body, "")); again.status != http.StatusCreated {
 		t.Errorf("after the first ended: %d %s, want 201", again.status, again.body)
+	}
+	if r := do(t, srv.url, post("sk_test_readonly", body, "")); r.status != http.StatusForbidden {
+		t.Errorf("read-only key once the slot is free: %d %s, want 403", r.status, r.body)
 	}
 }

@@ -99,7 +99,7 @@ func newKey(prefix string) string {
 // and a process started later never resets a balance.
 func TestPostgresTwoProcesses(t *testing.T) {
 	db := pgDatabase(t)
-	args := []string{"-postgres", db, "-work-delay", "300ms"}
+	args := []string{"-postgres", db, "-work-delay", "2s"}
 	procs := []*proc{startProc(t, args...), startProc(t, args...)}
 	for i, p := range procs {
 		if !strings.Contains(p.log.String(), `"store":"postgres"`) {
