@@ -3,6 +3,7 @@ package faults
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -28,6 +29,22 @@ func waitClaim(t *testing.T, rdb *redis.Client, pattern string) (string, time.Ti
 	}
 	t.Fatalf("no idempotency record %s appeared in Redis", pattern)
 	return "", time.Time{}
+}
+
+// balance is the credits of apiKey's tenant on srv (GET /v1/balance).
+func balance(t *testing.T, client *http.Client, srv *load.Server, apiKey string) int64 {
+	t.Helper()
+	o, _, err := load.Do(client, srv.URL, load.Req{Method: "GET", Path: "/v1/balance", APIKey: apiKey})
+	if err != nil || o.Status != http.StatusOK {
+		t.Fatalf("GET /v1/balance: %v %s", err, o.Key())
+	}
+	var b struct {
+		Credits int64 `json:"credits"`
+	}
+	if err := json.Unmarshal(o.Body, &b); err != nil {
+		t.Fatalf("balance %s: %v", o.Body, err)
+	}
+	return b.Credits
 }
 
 // retryUntilRun retries req on srv every interval until it is answered 201,
@@ -132,9 +149,10 @@ func TestFrozenOwnerCannotCommit(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	common := []string{"-redis", rd.URL(), "-lock-ttl", lease.String(), "-rate", "1000", "-burst", "1000"}
-	a := load.StartServer(t, append(common, "-work-delay", "1500ms")...)
+	a := load.StartServer(t, append(common, "-work-delay", "3s")...)
 	b := load.StartServer(t, append(common, "-work-delay", "50ms")...)
 	client := load.NewHTTPClient(4, 20*time.Second)
+	before := balance(t, client, a, "sk_test_full")
 
 	req := load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full",
 		Body: load.GenBody("frozen owner", 2), Header: map[string]string{"Idempotency-Key": "sigstop-1"}}
@@ -148,6 +166,16 @@ func TestFrozenOwnerCannotCommit(t *testing.T) {
 		aDone <- answer{o, err}
 	}()
 	key, _ := waitClaim(t, rdb, "clipia:idempotency:*sigstop-1*")
+	// Freeze the owner once its handler runs (it has charged the tenant),
+	// not while the claim's answer is still on its way to it: an owner
+	// that never learnt it holds the claim only times out (503).
+	deadline := time.Now().Add(5 * time.Second)
+	for balance(t, client, a, "sk_test_full") == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the first server did not start the generation within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := a.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +210,7 @@ func TestFrozenOwnerCannotCommit(t *testing.T) {
 		l := a.LogText()
 		return strings.Contains(l, "response not stored") || strings.Contains(l, "claim lost while the handler ran")
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline = time.Now().Add(2 * time.Second)
 	for !lostLogged() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
