@@ -212,7 +212,7 @@ func TestRedisDown(t *testing.T) {
 	inHandler, proceed := make(chan struct{}, 1), make(chan struct{}, 1)
 	pending := new(idempotency.Pending)
 	t.Cleanup(func() { waitPending(t, pending) })
-	e := newApp(t, idempotency.Config{Store: store, Logger: logs.logger(), Pending: pending, Lease: 2 * time.Second}, func(w http.ResponseWriter, r *http.Request) error {
+	e := newApp(t, idempotency.Config{Store: store, Logger: logs.logger(), Pending: pending, Lease: 5 * time.Second}, func(w http.ResponseWriter, r *http.Request) error {
 		calls.Add(1)
 		if r.Header.Get("X-Block") != "" {
 			inHandler <- struct{}{}

@@ -373,7 +373,7 @@ func TestBackgroundSweeper(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for count() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the background sweeper left %d rows, want the live one", count())
