@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/clipia/apiguard/idempotency"
 )
@@ -48,29 +47,26 @@ func TestStreamedAndHijackedOverHTTP(t *testing.T) {
 				calls.Add(1)
 				return tc.handler(w, r)
 			})
-			srv := httptest.NewServer(e)
+			// The client can read a hijacked answer before the handler has
+			// returned and the claim is released; a second request then
+			// (rightly) finds the key in progress. The test waits for the
+			// guard to return before it sends the next request.
+			done := make(chan struct{}, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer func() { done <- struct{}{} }()
+				e.ServeHTTP(w, r)
+			}))
 			defer srv.Close()
 			for i := range 2 {
-				var resp *http.Response
-				var body []byte
-				// The client may read a hijacked (or flushed) answer before
-				// the handler has returned and the claim is released: the
-				// second request then finds the key in progress (409), as
-				// it should, and retries until the release.
-				for attempt := 0; ; attempt++ {
-					req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/generations", strings.NewReader(`{}`))
-					req.Header.Set(idempotency.HeaderIdempotencyKey, "stream-key")
-					var err error
-					if resp, err = srv.Client().Do(req); err != nil {
-						t.Fatalf("request %d: %v", i, err)
-					}
-					body, _ = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusConflict || i == 0 || attempt == 100 {
-						break
-					}
-					time.Sleep(20 * time.Millisecond)
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/generations", strings.NewReader(`{}`))
+				req.Header.Set(idempotency.HeaderIdempotencyKey, "stream-key")
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
 				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				<-done
 				if resp.StatusCode != 200 || string(body) != tc.wantBody {
 					t.Fatalf("request %d: got %d %q, want 200 %q", i, resp.StatusCode, body, tc.wantBody)
 				}
