@@ -13,12 +13,15 @@ import (
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // hammer sends n identical requests at once, spread over the Echo
 // instances, and checks that the handler ran exactly once and that every
 // other answer is a replay of the same response or request_in_progress.
-func hammer(t *testing.T, n int, apps []http.Handler, calls *atomic.Int32) {
+// It closes overlapped when a duplicate found the handler running (see
+// slowHandler).
+func hammer(t *testing.T, n int, apps []http.Handler, calls *atomic.Int32, overlapped chan struct{}) {
 	t.Helper()
 	type answer struct {
 		code     int
@@ -28,6 +31,7 @@ func hammer(t *testing.T, n int, apps []http.Handler, calls *atomic.Int32) {
 	}
 	answers := make([]answer, n)
 	start := make(chan struct{})
+	var overlap sync.Once
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -40,6 +44,9 @@ func hammer(t *testing.T, n int, apps []http.Handler, calls *atomic.Int32) {
 			a := answer{code: rec.Code, body: rec.Body.String(), replayed: rec.Header().Get(idempotency.HeaderIdempotentReplayed) == "true"}
 			if rec.Code >= 400 {
 				a.errCode = errorCode(t, rec)
+			}
+			if a.code == 409 && a.errCode == "request_in_progress" {
+				overlap.Do(func() { close(overlapped) })
 			}
 			answers[i] = a
 		})
@@ -79,10 +86,18 @@ func hammer(t *testing.T, n int, apps []http.Handler, calls *atomic.Int32) {
 	}
 }
 
-func slowHandler(calls *atomic.Int32) handler {
+// slowHandler is the handler of hammer: it works for 50 ms, and then
+// until a duplicate has found it running (overlapped closed), which a
+// loaded machine may delay past the 50 ms; a guard that never answers
+// request_in_progress fails hammer after 10 s.
+func slowHandler(calls *atomic.Int32, overlapped <-chan struct{}) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		n := calls.Add(1)
 		time.Sleep(50 * time.Millisecond) // the work; duplicates arrive meanwhile
+		select {
+		case <-overlapped:
+		case <-time.After(10 * time.Second):
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		_, err := fmt.Fprintf(w, `{"id":"gen_%d"}`, n)
@@ -94,9 +109,13 @@ func TestConcurrentDuplicatesRunOnce(t *testing.T) {
 	for _, sk := range storeKinds {
 		t.Run(sk.name, func(t *testing.T) {
 			var calls atomic.Int32
-			e := newApp(t, idempotency.Config{Store: sk.new(t)}, slowHandler(&calls))
-			hammer(t, 100, []http.Handler{e}, &calls)
-			// Afterwards everything is a replay.
+			overlapped := make(chan struct{})
+			pending := new(idempotency.Pending)
+			e := newApp(t, idempotency.Config{Store: sk.new(t), Pending: pending}, slowHandler(&calls, overlapped))
+			hammer(t, 100, []http.Handler{e}, &calls, overlapped)
+			// Afterwards everything is a replay, once the response is
+			// stored (the client may have had it first, see commitWait).
+			waitPending(t, pending)
 			rec := do(e, req{Key: "dup-key", Body: `{"prompt":"one generation please"}`, Tenant: "acme"})
 			if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
 				t.Fatalf("after the storm: got %d replayed=%q, want a replay", rec.Code, rec.Header().Get(idempotency.HeaderIdempotentReplayed))
@@ -108,6 +127,8 @@ func TestConcurrentDuplicatesRunOnce(t *testing.T) {
 func TestConcurrentDuplicatesTwoInstancesOneRedis(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	var calls atomic.Int32
+	overlapped := make(chan struct{})
+	pending := new(idempotency.Pending)
 	var apps []http.Handler
 	for range 2 {
 		// Each instance has its own client and store, as two processes would.
@@ -115,9 +136,10 @@ func TestConcurrentDuplicatesTwoInstancesOneRedis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		apps = append(apps, newApp(t, idempotency.Config{Store: s}, slowHandler(&calls)))
+		apps = append(apps, newApp(t, idempotency.Config{Store: s, Pending: pending}, slowHandler(&calls, overlapped)))
 	}
-	hammer(t, 100, apps, &calls)
+	hammer(t, 100, apps, &calls, overlapped)
+	waitPending(t, pending) // the response is stored
 	for i, e := range apps {
 		rec := do(e, req{Key: "dup-key", Body: `{"prompt":"one generation please"}`, Tenant: "acme"})
 		if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
@@ -137,8 +159,9 @@ func TestLeaseExpiryMemory(t *testing.T) {
 
 // TestLeaseExpiryRedis is the same with Redis, whose clock the test cannot
 // move, and where the owner keeps renewing its lease: the record vanishes
-// from Redis instead (as it does when the owner cannot renew it), well
-// before the owner's first renewal (lease/3 = 1 s).
+// from Redis instead (as it does when the owner cannot renew it), long
+// before the owner's first renewal (lease/3 = 10 s), which would claim the
+// key again (see holder.reclaim).
 func TestLeaseExpiryRedis(t *testing.T) {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t)
@@ -147,7 +170,7 @@ func TestLeaseExpiryRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	rk := prefix + idempotency.RecordKey("ip:192.0.2.1", http.MethodPost, "/v1/generations", "k")
-	leaseExpiry(t, store, 3*time.Second, func() {
+	leaseExpiry(t, store, 30*time.Second, func() {
 		if n, err := rdb.Del(context.Background(), rk).Result(); err != nil || n != 1 {
 			t.Fatalf("deleting the record %s: got %d, %v", rk, n, err)
 		}
@@ -157,9 +180,10 @@ func TestLeaseExpiryRedis(t *testing.T) {
 func leaseExpiry(t *testing.T, store idempotency.Store, lease time.Duration, expire func()) {
 	t.Helper()
 	logs := &logBuffer{}
+	pending := new(idempotency.Pending)
 	var calls atomic.Int32
 	started, unblock := make(chan struct{}), make(chan struct{})
-	e := newApp(t, idempotency.Config{Store: store, Lease: lease, Logger: logs.logger()}, func(w http.ResponseWriter, r *http.Request) error {
+	e := newApp(t, idempotency.Config{Store: store, Lease: lease, Logger: logs.logger(), Pending: pending}, func(w http.ResponseWriter, r *http.Request) error {
 		if n := calls.Add(1); n == 1 {
 			close(started)
 			<-unblock // the owner hangs
@@ -184,6 +208,9 @@ func leaseExpiry(t *testing.T, store idempotency.Store, lease time.Duration, exp
 	if code := <-staleDone; code != 201 {
 		t.Fatalf("stale owner's client: got %d, want its 201 all the same", code)
 	}
+	// Both commits are over (a client may have its answer first, see
+	// commitWait): the retry's stored, the stale owner's refused and logged.
+	waitPending(t, pending)
 	rec = do(e, r)
 	if rec.Body.String() != "retry" || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
 		t.Fatalf("replay: got %q replayed=%q, want the retry's answer replayed", rec.Body, rec.Header().Get(idempotency.HeaderIdempotentReplayed))
@@ -203,7 +230,11 @@ func leaseExpiry(t *testing.T, store idempotency.Store, lease time.Duration, exp
 // is retried.
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	store, err := redisstore.New(srv.Client(t), redisstore.Config{Prefix: redistest.Prefix(t)})
+	// A killed server fails calls at once: the client needs no short
+	// timeouts (the store's Timeout, a second, bounds each call).
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	store, err := redisstore.New(rdb, redisstore.Config{Prefix: redistest.Prefix(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,8 +264,15 @@ func TestRedisDown(t *testing.T) {
 	if code := <-done; code != 201 {
 		t.Fatalf("request whose commit failed: got %d, want 201", code)
 	}
-	if !strings.Contains(logs.String(), "storing the response failed; retrying in the background") {
-		t.Errorf("log: got %q, want the failed commit logged", logs.String())
+	// Logged by the holder after the first attempt, which the client stops
+	// waiting for after commitWait.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "storing the response failed; retrying in the background") {
+		if time.Now().After(deadline) {
+			t.Errorf("log: got %q, want the failed commit logged", logs.String())
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	before := calls.Load()
 
@@ -265,7 +303,7 @@ func TestRedisDown(t *testing.T) {
 	// Back up (empty, as after a crash): requests run again, once each.
 	srv.Restart(t)
 	for i := range 2 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		for ctx.Err() == nil {
 			if rec := doCtx(e, ctx, req{Key: "after"}); rec.Code != 503 {
 				want := []string{"", "true"}[i]

@@ -2,6 +2,7 @@ package idempotency_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,9 +20,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The lease of these tests: long enough that a renewal every lease/3 is far
-// from racing the clock under -race, short enough to wait past it.
+// The lease of the tests where a claim is lost on purpose: the loss is
+// found at the first renewal, lease/3 after the claim.
 const testLease = time.Second
+
+// keptLease is the lease of the tests where a claim must survive: a
+// renewal every lease/3 leaves two seconds of slack against the stalls of
+// a loaded machine under -race, and the tests wait past one lease.
+const keptLease = 3 * time.Second
 
 // waitPending waits for the middleware's background work.
 func waitPending(t *testing.T, p *idempotency.Pending) {
@@ -36,7 +42,7 @@ func waitPending(t *testing.T, p *idempotency.Pending) {
 // TestMain fails the run when a claim holder goroutine outlives the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for holders() != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -70,7 +76,7 @@ func TestSlowHandlerKeepsItsClaim(t *testing.T) {
 			pending := new(idempotency.Pending)
 			var calls atomic.Int32
 			started, finish := make(chan struct{}), make(chan struct{})
-			e := newApp(t, idempotency.Config{Store: sk.new(t), Lease: testLease, Pending: pending}, func(w http.ResponseWriter, r *http.Request) error {
+			e := newApp(t, idempotency.Config{Store: sk.new(t), Lease: keptLease, Pending: pending}, func(w http.ResponseWriter, r *http.Request) error {
 				n := calls.Add(1)
 				close(started)
 				<-finish
@@ -83,7 +89,7 @@ func TestSlowHandlerKeepsItsClaim(t *testing.T) {
 			firstDone := make(chan *httptest.ResponseRecorder)
 			go func() { firstDone <- do(e, r) }()
 			<-started
-			time.Sleep(testLease * 3 / 2) // the handler is now slower than the lease
+			time.Sleep(keptLease + keptLease/6) // the handler is now slower than the lease
 
 			rec := do(e, r)
 			if rec.Code != 409 || errorCode(t, rec) != "request_in_progress" {
@@ -152,11 +158,7 @@ func TestLostClaimCancelsHandler(t *testing.T) {
 			go func() { done <- do(e, req{Key: "k", Tenant: "acme"}) }()
 			<-started
 			rk := recordKey("k")
-			expire(rk)
-			taken, err := store.Claim(ctx, rk, "another request", time.Minute)
-			if err != nil || !taken.Claimed {
-				t.Fatalf("taking the key over: got %+v, %v", taken, err)
-			}
+			taken := takeOver(t, store, rk, expire)
 
 			if cause := <-causes; cause != idempotency.ErrLeaseLost {
 				t.Errorf("context.Cause: got %v, want ErrLeaseLost", cause)
@@ -176,18 +178,92 @@ func TestLostClaimCancelsHandler(t *testing.T) {
 	}
 }
 
-// redisOnPrivateServer returns a store on a private Redis the test may
-// pause or kill, with short timeouts.
-func redisOnPrivateServer(t *testing.T) (*redistest.Server, *redis.Client, idempotency.Store, string) {
+// takeOver makes key, claimed by a running handler, another request's:
+// expire ends the handler's claim in the store, then the key is claimed.
+// The handler's holder may renew in between and, finding its claim gone,
+// claim the key again (see holder.reclaim); then expire and claim again.
+func takeOver(t *testing.T, store idempotency.Store, key string, expire func(key string)) idempotency.ClaimResult {
 	t.Helper()
-	srv := redistest.Start(t)
-	rdb := srv.Client(t)
-	prefix := redistest.Prefix(t)
-	s, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix, Timeout: 200 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		expire(key)
+		taken, err := store.Claim(context.Background(), key, "another request", time.Minute)
+		if err != nil {
+			t.Fatalf("taking the key over: %v", err)
+		}
+		if taken.Claimed {
+			return taken
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("taking the key over: got %+v, want claimed", taken)
+		}
+	}
+}
+
+// storeCallTimeout bounds each call to a private Redis: a paused server
+// fails a call after it, and a live one answers far within it even on a
+// loaded machine.
+const storeCallTimeout = time.Second
+
+// redisOnPrivateServer returns a store on a private Redis the test may
+// pause or kill, and the store's client. The client honours the context's
+// deadline, so each store call is bounded by storeCallTimeout (and a
+// holder's calls by the end of its lease); failures counts the calls that
+// failed.
+func redisOnPrivateServer(t *testing.T) (srv *redistest.Server, rdb *redis.Client, store idempotency.Store, prefix string, failures *atomic.Int32) {
+	t.Helper()
+	srv = redistest.Start(t)
+	rdb = redis.NewClient(&redis.Options{
+		Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1,
+		DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+	})
+	t.Cleanup(func() { _ = rdb.Close() })
+	failures = new(atomic.Int32)
+	rdb.AddHook(failureHook{failures})
+	prefix = redistest.Prefix(t)
+	s, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix, Timeout: storeCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, rdb, s, prefix
+	return srv, rdb, s, prefix, failures
+}
+
+// failureHook counts the Redis commands that fail (a missing key, redis.Nil,
+// is an answer, not a failure).
+type failureHook struct{ n *atomic.Int32 }
+
+func (failureHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h failureHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.n.Add(1)
+		}
+		return err
+	}
+}
+
+func (h failureHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			h.n.Add(1)
+		}
+		return err
+	}
+}
+
+// waitFor polls cond until it holds, failing t after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestStoreDownLongerThanLease: Redis frozen for longer than the lease
@@ -196,7 +272,7 @@ func redisOnPrivateServer(t *testing.T) (*redistest.Server, *redis.Client, idemp
 // limit: the key is free again, and a retry runs the request again.
 func TestStoreDownLongerThanLease(t *testing.T) {
 	t.Parallel()
-	srv, _, store, _ := redisOnPrivateServer(t)
+	srv, rdb, store, prefix, _ := redisOnPrivateServer(t)
 	logs := &logBuffer{}
 	pending := new(idempotency.Pending)
 	var calls atomic.Int32
@@ -218,15 +294,25 @@ func TestStoreDownLongerThanLease(t *testing.T) {
 	if cause := <-causes; cause != idempotency.ErrLeaseLost {
 		t.Errorf("context.Cause: got %v, want ErrLeaseLost", cause)
 	}
+	waitPending(t, pending) // the holder logs the loss after it cancels the handler
 	if !strings.Contains(logs.String(), "claim lost while the handler ran") {
 		t.Errorf("log: got %q, want the lost claim logged", logs.String())
 	}
-	waitPending(t, pending)
+	// The record ends with its lease in Redis too: just after the holder
+	// gave up (the lease began in Redis a round trip after claimedAt), or a
+	// lease later when Redis, resumed, runs a renewal sent during the
+	// freeze. A record that never ends fails here.
+	waitFor(t, "the lost claim's record to end", func() bool {
+		n, err := rdb.Exists(context.Background(), prefix+recordKey("k")).Result()
+		return err == nil && n == 0
+	})
 	var rec *httptest.ResponseRecorder
-	for range 5 { // the client redials after the freeze
-		if rec = do(e, r); rec.Code != 503 {
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the client redials after the freeze
+		if rec = do(e, r); rec.Code != 503 || time.Now().After(deadline) {
 			break
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if rec.Code != 201 || rec.Header().Get(idempotency.HeaderIdempotentReplayed) != "" {
 		t.Errorf("retry: got %d replayed=%q, want a fresh 201", rec.Code, rec.Header().Get(idempotency.HeaderIdempotentReplayed))
@@ -240,7 +326,10 @@ func TestStoreDownLongerThanLease(t *testing.T) {
 // request_in_progress meanwhile, and once Redis is back the response is
 // stored and replayed: the handler ran once.
 func TestCommitSurvivesStoreBlip(t *testing.T) {
-	const lease = 3 * time.Second
+	// Down until the first renewal (lease/3) has failed, after at most
+	// storeCallTimeout, then back: the claim is renewed again with about
+	// three seconds of its lease left.
+	const lease = 6 * time.Second
 	type blip struct {
 		name       string
 		down, back func(t *testing.T, srv *redistest.Server)
@@ -254,7 +343,7 @@ func TestCommitSurvivesStoreBlip(t *testing.T) {
 			t.Run(b.name+" during the "+during, func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
-				srv, rdb, store, prefix := redisOnPrivateServer(t)
+				srv, rdb, store, prefix, failures := redisOnPrivateServer(t)
 				logs := &logBuffer{}
 				pending := new(idempotency.Pending)
 				var calls atomic.Int32
@@ -269,25 +358,21 @@ func TestCommitSurvivesStoreBlip(t *testing.T) {
 				firstDone := make(chan *httptest.ResponseRecorder, 1)
 				go func() { firstDone <- do(e, r) }()
 				<-started
+				failed := failures.Load()
 				b.down(t, srv)
 
 				var first *httptest.ResponseRecorder
 				if during == "handler" {
-					// Down past a renewal (every lease/3), then back.
-					time.Sleep(lease / 2)
+					// Down until a renewal (lease/3 after the claim) has
+					// failed, then back.
+					waitFor(t, "a renewal to fail", func() bool { return failures.Load() > failed })
 					b.back(t, srv)
 					// The claim is in Redis again (after a restart, the
 					// holder claimed it again) before the duplicate.
-					deadline := time.Now().Add(lease)
-					for {
-						if n, _ := rdb.Exists(ctx, prefix+recordKey("k")).Result(); n == 1 {
-							break
-						}
-						if time.Now().After(deadline) {
-							t.Fatal("the claim did not come back to Redis")
-						}
-						time.Sleep(10 * time.Millisecond)
-					}
+					waitFor(t, "the claim to come back to Redis", func() bool {
+						n, _ := rdb.Exists(ctx, prefix+recordKey("k")).Result()
+						return n == 1
+					})
 					if rec := do(e, r); rec.Code != 409 || errorCode(t, rec) != "request_in_progress" {
 						t.Fatalf("duplicate while the handler runs: got %d %s, want 409 request_in_progress", rec.Code, rec.Body)
 					}
@@ -326,7 +411,10 @@ func TestCommitSurvivesStoreBlip(t *testing.T) {
 // in-flight request (0.1/s with the default 30 s lease).
 func TestRenewalCost(t *testing.T) {
 	t.Parallel()
-	const lease, hold = 300 * time.Millisecond, 1500 * time.Millisecond
+	// About four renewals during the work. The lease leaves a second of
+	// slack after each renewal is due: a holder stalled past its lease
+	// would lose the claim without a round trip, and count none.
+	const lease, hold = 1500 * time.Millisecond, 2 * time.Second
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Addr(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
 	rt := &guardtest.RoundTrips{}

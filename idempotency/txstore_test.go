@@ -331,7 +331,6 @@ func TestTxStoreBeginFails(t *testing.T) {
 // context is cancelled with ErrLeaseLost, and its success is not sent:
 // the commit is refused, rolled back, and the client gets 503.
 func TestTxStoreLostClaim(t *testing.T) {
-	ctx := context.Background()
 	clk := newFakeClock()
 	s := &txDouble{Store: newMemoryStore(t, idempotency.MemoryConfig{Now: clk.Now}), db: map[string]string{}}
 	pending := new(idempotency.Pending)
@@ -347,10 +346,7 @@ func TestTxStoreLostClaim(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- do(app, req{Key: "k", Tenant: "acme"}).Code }()
 	<-started
-	clk.Advance(2 * testLease)
-	if taken, err := s.Claim(ctx, recordKey("k"), "another request", time.Minute); err != nil || !taken.Claimed {
-		t.Fatalf("taking the key over: got %+v, %v", taken, err)
-	}
+	takeOver(t, s, recordKey("k"), func(string) { clk.Advance(2 * testLease) })
 	if cause := <-causes; cause != idempotency.ErrLeaseLost {
 		t.Errorf("context.Cause: got %v, want ErrLeaseLost", cause)
 	}

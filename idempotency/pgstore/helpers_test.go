@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/clipia/apiguard/idempotency/pgstore"
 	"github.com/clipia/apiguard/internal/pgtest"
@@ -57,8 +58,14 @@ func randInt() int64 {
 }
 
 // newStore returns a migrated store on its own table of p (the shared pool
-// when nil), without a background sweeper unless cfg asks for one; the
-// table is dropped when t ends.
+// when nil), without a background sweeper unless cfg asks for one, and with
+// a call timeout of 10 s unless cfg sets one; the table is dropped when t
+// ends.
+//
+// The default timeout of a second is short for the concurrency cases on a
+// database that the other test binaries load too (50 claims of one key
+// queue on its row lock); no case here needs a call to time out, except
+// those that set Timeout.
 func newStore(t testing.TB, p *pgxpool.Pool, cfg pgstore.Config) *pgstore.Store {
 	t.Helper()
 	if p == nil {
@@ -66,6 +73,9 @@ func newStore(t testing.TB, p *pgxpool.Pool, cfg pgstore.Config) *pgstore.Store 
 	}
 	if cfg.Table == "" {
 		cfg.Table = uniqueTable(t)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = -1
@@ -113,6 +123,11 @@ func countingPool(t testing.TB, url string, maxConns int32) (*pgxpool.Pool, *ato
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	// No liveness ping before a call: pgxpool pings a connection idle for
+	// over a second, a write that a stall of a loaded machine between two
+	// calls would add to the count. A dead connection is then found when a
+	// call uses it.
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
 	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -256,15 +256,18 @@ func TestTxRenewWhileOpen(t *testing.T) {
 	p := pool(t)
 	s := newStore(t, p, pgstore.Config{})
 	ctx := context.Background()
-	tok := claim(t, s, "k", 300*time.Millisecond)
+	// Renewals keep the claim alive past the first lease: 1.5 s of renewals
+	// every 250 ms, each with over a second of slack against the stalls of
+	// a loaded machine.
+	const lease, every, renewals = 1400 * time.Millisecond, 250 * time.Millisecond, 6
+	tok := claim(t, s, "k", lease)
 	_, tx, err := s.Begin(ctx, "k", tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Renewals keep the claim alive past the first lease.
-	for range 3 {
-		time.Sleep(150 * time.Millisecond)
-		if err := s.Renew(ctx, "k", tok, 300*time.Millisecond); err != nil {
+	for range renewals {
+		time.Sleep(every)
+		if err := s.Renew(ctx, "k", tok, lease); err != nil {
 			t.Fatalf("Renew while the transaction is open: %v", err)
 		}
 	}

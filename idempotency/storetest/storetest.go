@@ -24,8 +24,8 @@ import (
 	"github.com/clipia/apiguard/idempotency"
 )
 
-// Lease and retention used by the expiry cases. Real-clock runs sleep for
-// about twice these.
+// Lease and retention used by the expiry cases, and the unit of their
+// waits. Real-clock runs sleep about five seconds in all.
 const (
 	shortLease     = 150 * time.Millisecond
 	shortRetention = 200 * time.Millisecond
@@ -341,10 +341,16 @@ var cases = []struct {
 	}},
 	{"a completed record expires after the retention", func(t *testing.T, e *env) {
 		tok := e.mustClaim(t, "k", "fp", long)
+		// The retention starts at the store's commit, after start. A Get
+		// that returns less than the retention after start is before its
+		// end by any clock; a stall of a loaded machine can make it later,
+		// when it proves nothing (real-clock runs only: a fake clock does
+		// not move by itself).
+		start := time.Now()
 		if err := e.s.Commit(e.ctx, "k", tok, sampleResponse(), shortRetention); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
-		if _, ok := e.get(t, "k"); !ok {
+		if _, ok := e.get(t, "k"); !ok && time.Since(start) < shortRetention-10*time.Millisecond {
 			t.Fatal("Get before the retention ends: got none")
 		}
 		e.advance(2 * shortRetention)
@@ -354,27 +360,32 @@ var cases = []struct {
 		e.mustClaim(t, "k", "fp2", long)
 	}},
 	{"retention is counted from the commit, not the claim", func(t *testing.T, e *env) {
-		tok := e.mustClaim(t, "k", "fp", 4*shortLease)
-		e.advance(2 * shortLease)
+		// The commit must land within the lease: about a second of slack
+		// against a loaded machine's stalls.
+		const lease = 8 * shortLease
+		tok := e.mustClaim(t, "k", "fp", lease)
+		e.advance(shortLease)
 		if err := e.s.Commit(e.ctx, "k", tok, sampleResponse(), long); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
-		e.advance(4 * shortLease)
+		e.advance(lease)
 		if rec, ok := e.get(t, "k"); !ok || rec.State != idempotency.StateCompleted {
 			t.Fatalf("Get after the lease would have ended: got ok=%v %v, want completed", ok, rec.State)
 		}
 	}},
 	{"renew keeps an in-progress record past its first lease", func(t *testing.T, e *env) {
-		// Generous leases against slow machines: each renewal has at least
-		// two short leases of slack.
-		tok := e.mustClaim(t, "k", "fp", 3*shortLease)
-		for range 4 {
-			e.advance(shortLease)
-			if err := e.s.Renew(e.ctx, "k", tok, 4*shortLease); err != nil {
+		// Generous leases against slow, loaded machines: each renewal, and
+		// the calls after the last one, have over a second of slack.
+		const lease, every, renewals = 10 * shortLease, 2 * shortLease, 6
+		tok := e.mustClaim(t, "k", "fp", lease)
+		for range renewals {
+			e.advance(every)
+			if err := e.s.Renew(e.ctx, "k", tok, lease); err != nil {
 				t.Fatalf("Renew: %v", err)
 			}
 		}
-		// 4 × shortLease have passed: past the first lease, not the renewed one.
+		// renewals × every (12 short leases) have passed: past the first
+		// lease (10), not the renewed one.
 		rec, ok := e.get(t, "k")
 		if !ok || rec.State != idempotency.StateInProgress || rec.Token != tok {
 			t.Fatalf("Get after renewals: got ok=%v %+v, want in progress with token %q", ok, rec, tok)
