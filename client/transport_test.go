@@ -376,15 +376,29 @@ func (d deadlineOnly) Done() <-chan struct{}       { return nil }
 func (d deadlineOnly) Err() error                  { return nil }
 
 // TestTransportWaitIsCutByCancel uses the real timer: a cancelled context
-// ends the wait at once, with the context's error.
+// ends the wait at once, with the context's error. The cancel is timed from
+// the first answer, not from the start: a first attempt slower than the
+// delay (a loaded machine) was cancelled in flight, before the server
+// counted it.
 func TestTransportWaitIsCutByCancel(t *testing.T) {
 	a := newAPI(t, errorsx.HandlerConfig{})
-	tr := newTransport(t, client.TransportConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var once sync.Once
+	var stop *time.Timer
+	tr := newTransport(t, client.TransportConfig{Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		res, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil {
+			once.Do(func() { stop = time.AfterFunc(20*time.Millisecond, cancel) })
+		}
+		return res, err
+	})})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.url(errorsx.CodeRateLimitExceeded, "wait=20s"), nil)
-	stop := time.AfterFunc(20*time.Millisecond, cancel)
-	defer stop.Stop()
+	defer func() {
+		if stop != nil {
+			stop.Stop()
+		}
+	}()
 	start := time.Now()
 	_, err := tr.RoundTrip(req)
 	if !errors.Is(err, context.Canceled) {
@@ -613,20 +627,22 @@ func TestTransportConcurrentUse(t *testing.T) {
 }
 
 // TestTransportRealDeadline uses the real clock and timer: a Retry-After
-// longer than the time left is not waited for.
+// longer than the time left is not waited for. The deadline (10s) leaves a
+// loaded machine time for the first attempt; a transport that waited would
+// take at least until the deadline, past the 5s bound.
 func TestTransportRealDeadline(t *testing.T) {
 	a := newAPI(t, errorsx.HandlerConfig{})
 	tr := newTransport(t, client.TransportConfig{})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, a.url(errorsx.CodeServiceUnavailable, "wait=5s"), strings.NewReader("{}"))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, a.url(errorsx.CodeServiceUnavailable, "wait=30s"), strings.NewReader("{}"))
 	start := time.Now()
 	res, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if elapsed := time.Since(start); elapsed > 2*time.Second {
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("took %v, want the 503 back at once", elapsed)
 	}
 	if res.StatusCode != http.StatusServiceUnavailable || len(a.hitsOf(errorsx.CodeServiceUnavailable)) != 1 {

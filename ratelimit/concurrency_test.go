@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/concstoretest"
+	"github.com/clipia/apiguard/ratelimit/storetest"
 )
 
 func TestMemoryConcurrencyStore(t *testing.T) {
@@ -50,29 +52,67 @@ func concurrencyCoreApp(_ testing.TB, cfg ratelimit.ConcurrencyConfig, h func(ht
 func TestConcurrency(t *testing.T) { concstoretest.RunDoor(t, concurrencyCoreApp) }
 
 // countingStore counts the calls of a store and can lose every slot once.
+// It hands the store a context without the guard's deadline: the guard
+// bounds a renewal by Lease/3 (a few milliseconds here), which a loaded
+// machine can exceed before the memory store even looks at the context,
+// and these tests are about the slots, not about slow stores.
 type countingStore struct {
 	ratelimit.ConcurrencyStore
 	acquires, renews, releases atomic.Int64
+	renewed                    atomic.Int64 // renewals that succeeded
 	loseOnce                   atomic.Bool
+
+	mu      sync.Mutex
+	renewAt []time.Time // when each renewal started, on the real clock
 }
 
 func (s *countingStore) Acquire(ctx context.Context, key string, limit int64, lease time.Duration) (ratelimit.ConcurrencyResult, error) {
 	s.acquires.Add(1)
-	return s.ConcurrencyStore.Acquire(ctx, key, limit, lease)
+	return s.ConcurrencyStore.Acquire(context.WithoutCancel(ctx), key, limit, lease)
 }
 
 func (s *countingStore) Renew(ctx context.Context, key, token string, lease time.Duration) error {
+	s.mu.Lock()
+	s.renewAt = append(s.renewAt, time.Now())
+	s.mu.Unlock()
 	s.renews.Add(1)
+	ctx = context.WithoutCancel(ctx)
 	if s.loseOnce.CompareAndSwap(true, false) {
 		_ = s.ConcurrencyStore.Release(ctx, key, token) // the store "forgets" the slot
 		return ratelimit.ErrSlotLost
 	}
-	return s.ConcurrencyStore.Renew(ctx, key, token, lease)
+	err := s.ConcurrencyStore.Renew(ctx, key, token, lease)
+	if err == nil {
+		s.renewed.Add(1)
+	}
+	return err
 }
 
 func (s *countingStore) Release(ctx context.Context, key, token string) error {
 	s.releases.Add(1)
-	return s.ConcurrencyStore.Release(ctx, key, token)
+	return s.ConcurrencyStore.Release(context.WithoutCancel(ctx), key, token)
+}
+
+// renewGaps returns the real time between the starts of consecutive
+// renewals.
+func (s *countingStore) renewGaps() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gaps []time.Duration
+	for i := 1; i < len(s.renewAt); i++ {
+		gaps = append(gaps, s.renewAt[i].Sub(s.renewAt[i-1]))
+	}
+	return gaps
+}
+
+// waitUntil polls cond until it holds, for at most 20s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 func concDo(h http.Handler) *httptest.ResponseRecorder {
@@ -84,10 +124,18 @@ func concDo(h http.Handler) *httptest.ResponseRecorder {
 }
 
 // A handler that runs for many leases keeps its slot: the guard renews it
-// every Lease/3 on the store's real clock. When it ends, the slot is free.
+// every Lease/3. When it ends, the slot is free.
+//
+// Leases end on the store's fake clock, which the test moves by 2/3 of a
+// lease only after two renewals completed since its last move (the second
+// one started after it): each renewal is then seen to extend the lease,
+// whatever the scheduler does (a real-clock lease of tens of milliseconds
+// ran out under load). The cadence is checked on the real clock with the
+// median gap between renewals, which a few delayed timers do not move.
 func TestConcurrencyRenewalKeepsSlowHandlerSlot(t *testing.T) {
-	store := &countingStore{ConcurrencyStore: ratelimit.NewMemoryConcurrencyStore(ratelimit.MemoryConcurrencyConfig{})}
-	lease := 90 * time.Millisecond
+	clock := &storetest.Clock{}
+	store := &countingStore{ConcurrencyStore: ratelimit.NewMemoryConcurrencyStore(ratelimit.MemoryConcurrencyConfig{Now: clock.Now})}
+	lease := 300 * time.Millisecond
 	entered, finish := make(chan struct{}), make(chan struct{})
 	var slow atomic.Bool
 	slow.Store(true)
@@ -106,19 +154,26 @@ func TestConcurrencyRenewalKeepsSlowHandlerSlot(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- concDo(h).Code }()
 	<-entered
-	deadline := time.Now().Add(6 * lease)
-	for time.Now().Before(deadline) {
+	const steps = 6 // 4 leases on the store's clock
+	for i := range steps {
+		n := store.renewed.Load()
+		waitUntil(t, "two renewals", func() bool { return store.renewed.Load() >= n+2 })
+		clock.Advance(2 * lease / 3)
 		if code := concDo(h).Code; code != http.StatusTooManyRequests {
-			t.Fatalf("%v into a slow request: got %d, want 429 (its slot must be renewed)", time.Until(deadline), code)
+			t.Fatalf("%v into a slow request: got %d, want 429 (its slot must be renewed)", time.Duration(i+1)*2*lease/3, code)
 		}
-		time.Sleep(lease / 5)
 	}
 	close(finish)
 	if code := <-done; code != http.StatusOK {
 		t.Fatalf("slow request: got %d", code)
 	}
-	if n := store.renews.Load(); n < 10 {
-		t.Errorf("got %d renewals in 6 leases, want about 18", n)
+	gaps := store.renewGaps()
+	slices.Sort(gaps)
+	if len(gaps) < 2*steps-1 {
+		t.Fatalf("got %d renewals, want at least %d", len(gaps)+1, 2*steps)
+	}
+	if median := gaps[len(gaps)/2]; median > lease*6/10 {
+		t.Errorf("got a median of %v between renewals (gaps %v), want about Lease/3 = %v", median, gaps, lease/3)
 	}
 	if code := concDo(h).Code; code != http.StatusOK {
 		t.Fatalf("after the slow request: got %d, want 200", code)
@@ -131,7 +186,10 @@ func TestConcurrencyRenewalKeepsSlowHandlerSlot(t *testing.T) {
 // When a renewal finds that the store lost the slot, the guard takes one
 // again, logs it, and the request stays counted.
 func TestConcurrencyRenewalReclaimsLostSlot(t *testing.T) {
-	store := &countingStore{ConcurrencyStore: ratelimit.NewMemoryConcurrencyStore(ratelimit.MemoryConcurrencyConfig{})}
+	// The store's clock stands still: no lease runs out, only the slot the
+	// store "forgets" is lost.
+	clock := &storetest.Clock{}
+	store := &countingStore{ConcurrencyStore: ratelimit.NewMemoryConcurrencyStore(ratelimit.MemoryConcurrencyConfig{Now: clock.Now})}
 	store.loseOnce.Store(true)
 	var logs syncBuffer
 	lease := 60 * time.Millisecond
@@ -154,9 +212,7 @@ func TestConcurrencyRenewalReclaimsLostSlot(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- concDo(h).Code }()
 	<-entered
-	for store.renews.Load() < 3 {
-		time.Sleep(lease / 10)
-	}
+	waitUntil(t, "three renewals", func() bool { return store.renews.Load() >= 3 })
 	if code := concDo(h).Code; code != http.StatusTooManyRequests {
 		t.Fatalf("after the slot was lost and taken again: got %d, want 429", code)
 	}
@@ -171,8 +227,13 @@ func TestConcurrencyRenewalReclaimsLostSlot(t *testing.T) {
 }
 
 // Release waits for a renewal in progress and no renewal follows it.
+//
+// The store's clock stands still: on the real one, a holder stalled for a
+// lease (30ms) lost its slot to the next goroutine, and its release then
+// had no slot to free.
 func TestConcurrencyReleaseIsFinal(t *testing.T) {
-	store := &countingStore{ConcurrencyStore: ratelimit.NewMemoryConcurrencyStore(ratelimit.MemoryConcurrencyConfig{})}
+	clock := &storetest.Clock{}
+	store := &countingStore{ConcurrencyStore: ratelimit.NewMemoryConcurrencyStore(ratelimit.MemoryConcurrencyConfig{Now: clock.Now})}
 	c, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{Limit: 1, Lease: ratelimit.MinConcurrencyLease, Store: store})
 	if err != nil {
 		t.Fatal(err)

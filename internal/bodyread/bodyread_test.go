@@ -157,8 +157,13 @@ func TestReadSlowBody(t *testing.T) {
 // is at its end, does not time out and cancel it. Here an earlier reader
 // (as the idempotency middleware is) took the body and put back a copy, so
 // that read is already waiting when Read sets its deadline.
+//
+// The timeout is 1s: a stall of the handler longer than the timeout between
+// Read setting the deadline and clearing it would cancel the context of a
+// correct Read (100ms did, under load). The handler then waits two
+// timeouts, long enough for a deadline left set to cancel it.
 func TestReadClearsDeadline(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	const timeout = time.Second
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, rerr := io.ReadAll(r.Body)
 		if rerr != nil {
@@ -173,7 +178,7 @@ func TestReadClearsDeadline(t *testing.T) {
 		select {
 		case <-r.Context().Done():
 			w.WriteHeader(http.StatusServiceUnavailable)
-		case <-time.After(5 * timeout):
+		case <-time.After(2 * timeout):
 			w.WriteHeader(http.StatusOK)
 		}
 	}))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/clipia/apiguard/examples/server/app"
 	"github.com/clipia/apiguard/internal/conformance"
+	"github.com/clipia/apiguard/ratelimit"
+	"github.com/clipia/apiguard/ratelimit/storetest"
 )
 
 // gate blocks the generations whose prompt is "hold" until released, so
@@ -41,24 +43,28 @@ func (g *gate) generate(ctx context.Context, prompt string) error {
 // referenceApps builds the reference server's app on each front door, each
 // with its own fresh in-memory stores and ledger, a limit of 30 requests
 // per key that refills one token per 1000 s (so the 429 comes at the same
-// step on every door and every Retry-After is the same), and g's
-// generations.
+// step on every door), and g's generations. The rate limits are kept on a
+// clock that stands still, so every Retry-After and RateLimit t is the
+// same: on the real clock a second spent between a key's first request and
+// its 429 (93 requests on a loaded machine) turned 1000 into 999.
 func referenceApps(t *testing.T, g map[string]*gate) []conformance.App {
 	t.Helper()
 	var apps []conformance.App
+	var clock storetest.Clock
 	for _, fw := range []string{app.FrameworkEcho4, app.FrameworkEcho5, app.FrameworkNetHTTP} {
 		gt := newGate()
 		g[fw] = gt
+		limits := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: clock.Now})
 		a, err := app.New(context.Background(), app.Config{
 			Framework: fw, Rate: 0.001, Burst: 30, Credits: 1000,
 			IdempotencyTTL: time.Hour, LockTTL: 30 * time.Second,
-			Generate: gt.generate,
+			Generate: gt.generate, RateLimitStore: limits,
 		}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(a.Handler())
-		t.Cleanup(func() { srv.Close(); _ = a.Close() })
+		t.Cleanup(func() { srv.Close(); _ = a.Close(); _ = limits.Close() })
 		apps = append(apps, conformance.App{Name: fw, Server: srv})
 	}
 	return apps

@@ -107,6 +107,11 @@ func newReq(name string, mods ...func(*http.Request) *http.Request) *http.Reques
 	return req
 }
 
+// waitBound is how long the suite waits for a handler to start or a
+// request to end: far beyond any stall of a loaded machine, so only a
+// request that never gets there fails.
+const waitBound = 30 * time.Second
+
 // start serves a request in the background, returns once its handler runs,
 // and returns the channel of its result.
 func start(t *testing.T, h http.Handler, g *gate, name string) <-chan result {
@@ -120,7 +125,7 @@ func start(t *testing.T, h http.Handler, g *gate, name string) <-chan result {
 		}
 	case res := <-out:
 		t.Fatalf("request %s ended without running the handler: %d %s", name, res.rec.Code, res.rec.Body)
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitBound):
 		t.Fatalf("the handler of %s never started", name)
 	}
 	return out
@@ -131,7 +136,7 @@ func wait(t *testing.T, out <-chan result) result {
 	select {
 	case res := <-out:
 		return res
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitBound):
 		t.Fatal("request did not end")
 	}
 	return result{}

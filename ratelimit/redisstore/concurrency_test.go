@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,12 +20,13 @@ import (
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/concstoretest"
 	"github.com/clipia/apiguard/ratelimit/redisstore"
+	"github.com/clipia/apiguard/ratelimit/storetest"
 	"github.com/redis/go-redis/v9"
 )
 
 func newConcStore(t testing.TB, c redis.UniversalClient, now func() time.Time) *redisstore.ConcurrencyStore {
 	t.Helper()
-	s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: redistest.Prefix(t), Now: now})
+	s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: redistest.Prefix(t), Now: now, Timeout: storeTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +66,21 @@ func TestConcurrencyKeyAndExpiry(t *testing.T) {
 	if got := s.Key("a}b"); hashTag(got) != "a" || !strings.HasSuffix(got, "{a}b}") {
 		t.Errorf("got key %q for a caller key with a brace", got) // the tag is still never empty
 	}
-	res, err := s.Acquire(ctx, "inflight:tenant:acme", 2, 2*time.Second)
+	// Leases of 20s and 60s: the PTTL read after a store call is within
+	// 10s or 40s of them however long the machine stalls in between.
+	res, err := s.Acquire(ctx, "inflight:tenant:acme", 2, 20*time.Second)
 	if err != nil || !res.Acquired {
 		t.Fatalf("Acquire: %+v %v", res, err)
 	}
 	ttl := c.PTTL(ctx, key).Val()
-	if ttl <= time.Second || ttl > 2*time.Second+10*time.Millisecond {
-		t.Errorf("got PTTL %v, want about the lease (2s)", ttl)
+	if ttl <= 10*time.Second || ttl > 20*time.Second+10*time.Millisecond {
+		t.Errorf("got PTTL %v, want about the lease (20s)", ttl)
 	}
-	if err := s.Renew(ctx, "inflight:tenant:acme", res.Token, 5*time.Second); err != nil {
+	if err := s.Renew(ctx, "inflight:tenant:acme", res.Token, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if ttl := c.PTTL(ctx, key).Val(); ttl <= 4*time.Second {
-		t.Errorf("after a renewal to 5s: got PTTL %v", ttl)
+	if ttl := c.PTTL(ctx, key).Val(); ttl <= 40*time.Second || ttl > 60*time.Second+10*time.Millisecond {
+		t.Errorf("after a renewal to 60s: got PTTL %v", ttl)
 	}
 	if err := s.Release(ctx, "inflight:tenant:acme", res.Token); err != nil {
 		t.Fatal(err)
@@ -128,7 +132,7 @@ func TestConcurrencyHelperProcess(t *testing.T) {
 		os.Exit(2)
 	}
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: prefix})
+	s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: prefix, Timeout: storeTimeout})
 	if err != nil {
 		fmt.Println(err)
 		os.Exit(2)
@@ -151,6 +155,11 @@ func TestConcurrencyHelperProcess(t *testing.T) {
 // A process that holds a slot keeps it renewed for as long as it runs; when
 // it is killed (SIGKILL: no release), its slot frees itself within one
 // lease.
+//
+// The lease (3s, renewed every second) lets the child stall for 2s without
+// losing its slot. After the kill, the bounds come from the slot itself:
+// its end, read from the key's PTTL, and the times around each store call,
+// not from when the child's last renewal should have run.
 func TestConcurrencySlotOfKilledProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sleeps for a few leases")
@@ -158,7 +167,7 @@ func TestConcurrencySlotOfKilledProcess(t *testing.T) {
 	addr := redistest.Addr(t)
 	prefix := redistest.Prefix(t)
 	const key = "inflight:tenant:victim" // the child's guard adds its Name
-	const lease = 1500 * time.Millisecond
+	const lease = 3 * time.Second
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestConcurrencyHelperProcess$", "-test.count=1", "-test.v=false")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s", envConcHelper, addr, prefix, "tenant:victim", lease))
@@ -191,7 +200,8 @@ func TestConcurrencySlotOfKilledProcess(t *testing.T) {
 		t.Fatal("the child process did not take its slot")
 	}
 
-	s := newConcStoreWithPrefix(t, redistest.Client(t), prefix)
+	c := redistest.Client(t)
+	s := newConcStoreWithPrefix(t, c, prefix)
 	ctx := context.Background()
 	refused := func(when string) {
 		t.Helper()
@@ -204,8 +214,8 @@ func TestConcurrencySlotOfKilledProcess(t *testing.T) {
 		}
 	}
 	refused("while the child runs")
-	time.Sleep(2 * lease) // the child renews every lease/3
-	refused("two leases later, the child still running")
+	time.Sleep(lease + lease/3) // past the first lease; the child renews every lease/3
+	refused("a lease later, the child still running")
 
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -213,44 +223,80 @@ func TestConcurrencySlotOfKilledProcess(t *testing.T) {
 	_ = cmd.Wait()
 	killed := time.Now()
 	refused("right after the kill")
+	// The slot's lease ends at until: it was renewed before the kill, for
+	// one lease at most.
+	asked := time.Now()
+	ttl, err := c.PTTL(ctx, s.Key(key)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 0 || ttl > lease+10*time.Millisecond {
+		t.Fatalf("right after the kill: got PTTL %v, want the rest of a lease (%v at most)", ttl, lease)
+	}
+	// The key lives 1ms longer than its last slot; Redis counts whole
+	// milliseconds on the wall clock: 10ms cover both.
+	until := asked.Add(ttl - 10*time.Millisecond)
 	for {
+		sent := time.Now()
 		res, err := s.Acquire(ctx, key, 1, lease)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.Acquired {
+			if got := time.Now(); got.Before(until) {
+				t.Errorf("the slot freed %v after the kill, %v before its lease ended", got.Sub(killed), until.Sub(got))
+			}
 			break
 		}
-		if time.Since(killed) > lease+time.Second {
-			t.Fatalf("the killed process's slot still counts %v after the kill (lease %v)", time.Since(killed), lease)
+		// Asked after the kill plus a lease (and a second for the clocks),
+		// the slot must have ended.
+		if sent.Sub(killed) > lease+time.Second {
+			t.Fatalf("the killed process's slot still counts %v after the kill (lease %v)", sent.Sub(killed), lease)
 		}
 		time.Sleep(25 * time.Millisecond)
-	}
-	// Renewed at most lease/3 before the kill, the slot ends between 2/3
-	// of a lease and one lease after it.
-	if took := time.Since(killed); took < lease/2 {
-		t.Errorf("the slot freed %v after the kill, before its lease could have ended", took)
 	}
 }
 
 func newConcStoreWithPrefix(t *testing.T, c redis.UniversalClient, prefix string) *redisstore.ConcurrencyStore {
 	t.Helper()
-	s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: prefix})
+	s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: prefix, Timeout: storeTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
+// renewCounter counts the renewals of a store that succeeded, and hands
+// the store a context without the guard's short renewal deadline (Lease/3).
+type renewCounter struct {
+	ratelimit.ConcurrencyStore
+	renewed atomic.Int64
+}
+
+func (s *renewCounter) Renew(ctx context.Context, key, token string, lease time.Duration) error {
+	err := s.ConcurrencyStore.Renew(context.WithoutCancel(ctx), key, token, lease)
+	if err == nil {
+		s.renewed.Add(1)
+	}
+	return err
+}
+
 // Two app instances share one Redis: the limit holds across them, and a
-// slow handler keeps its slot through renewals on the Redis clock.
+// slow handler keeps its slot through renewals.
+//
+// Leases end on a fake clock both stores share, moved by 2/3 of a lease
+// only after two renewals completed since its last move (the second one
+// started after it): a real lease of 300ms ran out when a loaded machine
+// delayed a renewal by 200ms. TestConcurrencySlotOfKilledProcess covers
+// renewals on the Redis clock.
 func TestConcurrencyTwoInstancesAndRenewal(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t)
+	clock := &storetest.Clock{}
 	const lease = 300 * time.Millisecond
 	entered, finish := make(chan struct{}), make(chan struct{})
-	app := func() http.Handler {
-		mw, err := nethttp.ConcurrencyLimit(ratelimit.ConcurrencyConfig{Limit: 1, Lease: lease, Store: newConcStoreWithPrefix(t, c, prefix)})
+	app := func(store ratelimit.ConcurrencyStore) http.Handler {
+		mw, err := nethttp.ConcurrencyLimit(ratelimit.ConcurrencyConfig{Limit: 1, Lease: lease, Store: store})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +308,15 @@ func TestConcurrencyTwoInstancesAndRenewal(t *testing.T) {
 		mux.Handle("GET /fast", mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})))
 		return mux
 	}
-	a, b := app(), app()
+	newStore := func() *renewCounter {
+		s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: prefix, Now: clock.Now, Timeout: storeTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &renewCounter{ConcurrencyStore: s}
+	}
+	storeA := newStore()
+	a, b := app(storeA), app(newStore())
 	get := func(h http.Handler, path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, path, nil)
@@ -273,9 +327,17 @@ func TestConcurrencyTwoInstancesAndRenewal(t *testing.T) {
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- get(a, "/slow") }()
 	<-entered
-	for end := time.Now().Add(4 * lease); time.Now().Before(end); time.Sleep(lease / 4) {
+	for i := range 6 { // 4 leases on the stores' clock
+		n := storeA.renewed.Load()
+		for deadline := time.Now().Add(20 * time.Second); storeA.renewed.Load() < n+2; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("step %d: the slow request's slot was not renewed twice in 20s", i)
+			}
+		}
+		clock.Advance(2 * lease / 3)
 		if rec := get(b, "/fast"); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
-			t.Fatalf("other instance during the slow request: got %d Retry-After %q, want 429 and 1", rec.Code, rec.Header().Get("Retry-After"))
+			t.Fatalf("other instance %v into the slow request: got %d Retry-After %q, want 429 and 1",
+				time.Duration(i+1)*2*lease/3, rec.Code, rec.Header().Get("Retry-After"))
 		}
 	}
 	close(finish)
@@ -301,7 +363,7 @@ func TestConcurrencyRedisDown(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Start(t)
-			c := srv.Client(t)
+			c := patientClient(t, srv)
 			var logs bytes.Buffer
 			mw, err := nethttp.ConcurrencyLimit(ratelimit.ConcurrencyConfig{
 				Limit: 1, Store: newConcStore(t, c, nil), FailClosed: tc.failClosed,

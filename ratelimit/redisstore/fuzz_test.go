@@ -35,7 +35,7 @@ func FuzzRedisMatchesMemory(f *testing.F) {
 		clock.Advance(time.Duration(offset % int64(time.Hour)))
 		mem := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: clock.Now, SweepInterval: -1})
 		defer mem.Close()
-		rs, err := redisstore.New(client, redisstore.Config{Prefix: fmt.Sprintf("%s%d:", prefix, fuzzRun.Add(1)), Now: clock.Now, MaxBatch: 1})
+		rs, err := redisstore.New(client, redisstore.Config{Prefix: fmt.Sprintf("%s%d:", prefix, fuzzRun.Add(1)), Now: clock.Now, MaxBatch: 1, Timeout: storeTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/redisstore"
+	"github.com/clipia/apiguard/ratelimit/storetest"
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 )
@@ -29,6 +30,9 @@ func newStore(t *testing.T, c redis.UniversalClient, cfg redisstore.Config) *red
 	t.Helper()
 	if cfg.Prefix == "" {
 		cfg.Prefix = redistest.Prefix(t)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = storeTimeout
 	}
 	s, err := redisstore.New(c, cfg)
 	if err != nil {
@@ -130,10 +134,20 @@ func hashTag(k string) string {
 	return k[i+1 : i+1+j]
 }
 
+// patientClient is a client of the private server srv like srv.Client,
+// without its short timeouts (200ms to dial, 500ms to read), which a loaded
+// machine reaches while the server is up. A killed server still fails at
+// once: the dial is refused.
+func patientClient(t *testing.T, srv *redistest.Server) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // After SCRIPT FLUSH the store falls back to EVAL and goes on.
 func TestNoScriptFallback(t *testing.T) {
 	srv := redistest.Start(t)
-	c := srv.Client(t)
+	c := patientClient(t, srv)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			s := newStore(t, c, m.cfg)
@@ -156,17 +170,19 @@ func TestNoScriptFallback(t *testing.T) {
 
 // A script whose reply times out is never re-sent (it may have run). A
 // proxy in front of a real Redis swallows every script run while
-// "blackholed", so the client times out (read timeout 100ms, 5 retries
-// allowed by the client); the proxy counts how often the script was sent.
+// "blackholed", so the client times out (read timeout 1s, 5 retries allowed
+// by the client, room for 4 of them in the store's Timeout); the proxy
+// counts how often the script was sent. (A read timeout of 100ms failed the
+// first, unswallowed take on a loaded machine.)
 func TestNoResendAfterTimeout(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			px := newProxy(t, redistest.Addr(t))
-			c := redis.NewClient(&redis.Options{Addr: px.addr, MaxRetries: 5, ReadTimeout: 100 * time.Millisecond,
+			c := redis.NewClient(&redis.Options{Addr: px.addr, MaxRetries: 5, ReadTimeout: time.Second,
 				MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 2 * time.Millisecond})
 			t.Cleanup(func() { _ = c.Close() })
 			cfg := m.cfg
-			cfg.Timeout = 3 * time.Second
+			cfg.Timeout = 5 * time.Second
 			s := newStore(t, c, cfg)
 			p := []ratelimit.Policy{ratelimit.PerMinute("default", 1, 10)}
 			ctx := context.Background()
@@ -259,13 +275,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 // echoApp is one server instance: its own Echo, renderer, middleware and
-// store, on a shared Redis.
-func echoApp(t *testing.T, c redis.UniversalClient, prefix string, failClosed bool, logs *bytes.Buffer) *echo.Echo {
+// store, on a shared Redis; now nil means the Redis clock. The store's
+// Timeout (2s) is one a loaded machine does not reach while Redis is up.
+func echoApp(t *testing.T, c redis.UniversalClient, prefix string, now func() time.Time, failClosed bool, logs *bytes.Buffer) *echo.Echo {
 	t.Helper()
 	if logs == nil {
 		logs = &bytes.Buffer{}
 	}
-	store := newStore(t, c, redisstore.Config{Prefix: prefix, Timeout: 300 * time.Millisecond})
+	store := newStore(t, c, redisstore.Config{Prefix: prefix, Now: now, Timeout: 2 * time.Second})
 	e := echo.New()
 	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	mw, err := middleware.RateLimit(ratelimit.Config{
@@ -289,10 +306,14 @@ func get(e *echo.Echo) *httptest.ResponseRecorder {
 	return rec
 }
 
+// Both instances read one fake clock that stands still: on the Redis
+// clock, a second's stall between the eight requests changed the headers'
+// t (a refill is one a minute, t is rounded up to seconds).
 func TestTwoInstancesShareOneBucket(t *testing.T) {
 	prefix := redistest.Prefix(t)
-	a := echoApp(t, redistest.Client(t), prefix, false, nil)
-	b := echoApp(t, redistest.Client(t), prefix, false, nil)
+	var clock storetest.Clock
+	a := echoApp(t, redistest.Client(t), prefix, clock.Now, false, nil)
+	b := echoApp(t, redistest.Client(t), prefix, clock.Now, false, nil)
 	var got []string
 	for i := range 8 {
 		e := a
@@ -325,7 +346,7 @@ func TestRedisDown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			var logs bytes.Buffer
-			e := echoApp(t, srv.Client(t), redistest.Prefix(t), tc.failClosed, &logs)
+			e := echoApp(t, patientClient(t, srv), redistest.Prefix(t), nil, tc.failClosed, &logs)
 			if rec := get(e); rec.Code != 200 || rec.Header().Get("RateLimit") != `"default";r=4;t=60` {
 				t.Fatalf("with Redis up: got %d %q", rec.Code, rec.Header().Get("RateLimit"))
 			}
@@ -443,7 +464,9 @@ func TestBatchingIsBounded(t *testing.T) {
 	if overloaded == 0 {
 		t.Error("40 decisions on a queue of 8: got no ErrOverloaded")
 	}
-	if elapsed > timeout+time.Second {
+	// A caller waiting for the client's ReadTimeout (2s) instead would take
+	// longer than this bound, which leaves 1.5s for the scheduler.
+	if elapsed > timeout+1500*time.Millisecond {
 		t.Errorf("the decisions took %v to fail, want about Timeout (%v)", elapsed, timeout)
 	}
 }

@@ -15,6 +15,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// storeTimeout is the store Timeout of the tests that do not test it: the
+// default (500ms) is a stall a loaded machine can reach between the test
+// and its Redis server, and the limiter then fails open.
+const storeTimeout = 5 * time.Second
+
 func TestRedisStoreBehaviour(t *testing.T) {
 	runBehaviour(t, redistest.Client(t))
 }
@@ -27,6 +32,7 @@ func runBehaviour(t *testing.T, client redis.UniversalClient) {
 				cfg := m.cfg
 				cfg.Now = now
 				cfg.Prefix = redistest.Prefix(t)
+				cfg.Timeout = storeTimeout
 				s, err := redisstore.New(client, cfg)
 				if err != nil {
 					t.Fatal(err)
@@ -69,6 +75,7 @@ func TestRedisStoreThroughLimiter(t *testing.T) {
 				cfg := m.cfg
 				cfg.Now = now
 				cfg.Prefix = redistest.Prefix(t)
+				cfg.Timeout = storeTimeout
 				s, err := redisstore.New(client, cfg)
 				if err != nil {
 					t.Fatal(err)
