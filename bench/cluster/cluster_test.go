@@ -140,12 +140,20 @@ func TestDuplicatesAcrossStacksOnCluster(t *testing.T) {
 	}
 	wg.Wait()
 	// A second wave, after every run finished: one more duplicate per key,
-	// to the stack that did not run it first... either stack replays.
+	// to the stack that did not run it first... either stack replays. A
+	// run answers its client after its first commit attempt, or after half
+	// a second when the store is slow (a loaded machine): until the commit
+	// lands, a duplicate is still told 409 request_in_progress, so that
+	// answer is retried for a while.
 	for k := 0; k < keys; k++ {
 		req := load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full",
 			Body:   load.GenBody("cluster "+run+" "+strconv.Itoa(k), 2),
 			Header: map[string]string{"Idempotency-Key": "cluster-" + run + "-" + strconv.Itoa(k)}}
 		o, _, err := load.Do(client, urls[(k+1)%2], req)
+		for deadline := time.Now().Add(10 * time.Second); err == nil && o.Key() == "409 request_in_progress" && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			o, _, err = load.Do(client, urls[(k+1)%2], req)
+		}
 		answers[k] = append(answers[k], answer{o, err})
 		if err == nil && !o.Replayed {
 			t.Errorf("key %d, after the run: %s not replayed", k, o.Key())

@@ -14,9 +14,10 @@ import (
 )
 
 // TestRedisBlipDuringCommit is the reported bug, at process level: the
-// server runs a 2 s generation with a 5 s lease; 0.5 s after the request,
+// server runs a 3 s generation with a 10 s lease; 0.5 s after the claim,
 // Redis is frozen (SIGSTOP) or killed, and only comes back (SIGCONT, or
-// restarted empty) after the server answered. The client gets its 201 from
+// restarted empty) after the server answered. (The generation outlasts the
+// blip's start, and the lease the blip, by seconds on a loaded machine.) The client gets its 201 from
 // the server while Redis is still down; a duplicate meanwhile gets 409
 // request_in_progress; once Redis is back, the retried commit lands and the
 // duplicate gets the replay of the same generation: one charge.
@@ -33,7 +34,7 @@ func TestRedisBlipDuringCommit(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			rd := redistest.Start(t)
 			rdb := rd.Client(t)
-			srv := load.StartServer(t, "-redis", "redis://"+rd.Addr+"/0", "-work-delay", "2s", "-lock-ttl", "5s",
+			srv := load.StartServer(t, "-redis", "redis://"+rd.Addr+"/0", "-work-delay", "3s", "-lock-ttl", "10s",
 				"-rate", "1000", "-burst", "1000", "-credits", "1000")
 			client := load.NewHTTPClient(4, 20*time.Second)
 			req := load.Req{Method: "POST", Path: "/v1/generations", APIKey: "sk_test_full",
@@ -68,7 +69,7 @@ func TestRedisBlipDuringCommit(t *testing.T) {
 
 			var replay load.Outcome
 			inProgress := 0
-			for deadline := time.Now().Add(5 * time.Second); ; {
+			for deadline := time.Now().Add(20 * time.Second); ; {
 				o, _, err := load.Do(client, srv.URL, req)
 				if err != nil {
 					t.Fatalf("retry: %v", err)
@@ -94,7 +95,7 @@ func TestRedisBlipDuringCommit(t *testing.T) {
 				t.Errorf("the server logged a lost response:\n%s", srv.LogText())
 			}
 			srv.CheckNoRace(t)
-			fmt.Fprintf(&report, "- Redis %s 0.5 s into a 2 s generation (-lock-ttl 5s), back after the answer: the client got 201 after %v; a duplicate while Redis was down got 409 request_in_progress; after Redis came back, %d more 409s, then the replay (stored %v after Redis was back); one charge.\n",
+			fmt.Fprintf(&report, "- Redis %s 0.5 s into a 3 s generation (-lock-ttl 10s), back after the answer: the client got 201 after %v; a duplicate while Redis was down got 409 request_in_progress; after Redis came back, %d more 409s, then the replay (stored %v after Redis was back); one charge.\n",
 				b.name, first.at.Sub(sent).Round(10*time.Millisecond), inProgress, storedAfter.Round(10*time.Millisecond))
 		})
 	}

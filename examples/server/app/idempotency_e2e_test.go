@@ -2,13 +2,13 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // generationBody is the success body of POST /v1/generations.
@@ -344,18 +344,40 @@ func TestTenantIsolation(t *testing.T) {
 // TestIdempotencyKeyRunsAgainAfterCancel checks that a request abandoned by
 // its client is not stored: the same key runs again (and the abandoned one
 // is not charged).
+//
+// The abandoned generation (prompt "hold") runs until its client goes, so
+// the client certainly leaves while it runs, however loaded the machine is.
 func TestIdempotencyKeyRunsAgainAfterCancel(t *testing.T) {
-	s := startServer(t, "-work-delay", "400ms", "-credits", "100")
-	body := `{"model":"clipia-fast","prompt":"cancel me","duration":1}`
-	c := &http.Client{Timeout: 100 * time.Millisecond}
-	hr, _ := http.NewRequest(http.MethodPost, s.url+"/v1/generations", strings.NewReader(body))
+	// A high rate limit: the waits below poll with the same API key.
+	s := startHeld(t, func(cfg *Config) { cfg.Credits, cfg.Rate, cfg.Burst = 100, 1000, 1000 })
+	body := `{"model":"clipia-fast","prompt":"hold","duration":1}`
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/v1/generations", strings.NewReader(body))
 	hr.Header.Set("Authorization", "Bearer sk_test_full")
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Idempotency-Key", "cancelled")
-	if res, err := c.Do(hr); err == nil {
-		res.Body.Close()
-		t.Fatalf("request with a 100ms timeout finished: %d", res.StatusCode)
+	errc := make(chan error, 1)
+	go func() {
+		res, err := client.Do(hr)
+		if err == nil {
+			res.Body.Close()
+			err = fmt.Errorf("the abandoned request finished: %d", res.StatusCode)
+		} else {
+			err = nil
+		}
+		errc <- err
+	}()
+	s.waitStarted(t) // claimed, credits reserved, the generation runs
+	cancel()         // the client goes away
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
+	// The held generation returns its context's error once the server has
+	// seen the client go: its credits come back.
+	waitFor(t, "the abandoned generation's refund", func() bool { return balanceOf(t, s.url, "sk_test_full") == 100 })
+	s.release() // the retry below runs at once
+
 	var got resp
 	waitFor(t, "the key to be released", func() bool {
 		got = do(t, s.url, post("sk_test_full", body, "cancelled"))

@@ -7,14 +7,21 @@ import (
 )
 
 // TestSlowGenerationRunsOnce reproduces a handler slower than the
-// idempotency lease (-lock-ttl 1s, -work-delay 2500ms): a duplicate sent
-// 1.5 s after the first request, when the first lease would have run out,
-// must get 409 request_in_progress with Retry-After, not run the generation
-// a second time; once the first is done, the duplicate replays it, and the
-// tenant is charged once.
+// idempotency lease (LockTTL 2s; the generation, prompt "hold", runs until
+// the test releases it): a duplicate sent 3 s after the first request was
+// seen running, when the first lease would have run out, must get 409
+// request_in_progress with Retry-After, not run the generation a second
+// time; once the first is done, the duplicate replays it, and the tenant
+// is charged once.
+//
+// The first generation is held, not timed, so it is certainly still
+// running when the duplicate arrives however loaded the machine is; the
+// lease (renewed every LockTTL/3) is the only real clock, and its renewals
+// have more than a second of slack.
 func TestSlowGenerationRunsOnce(t *testing.T) {
-	s := startServer(t, "-lock-ttl", "1s", "-work-delay", "2500ms", "-credits", "100")
-	gen := post("sk_test_full", `{"model":"clipia-fast","prompt":"slower than the lease","duration":4}`, "slow-lease-1")
+	const lease = 2 * time.Second
+	s := startHeld(t, func(cfg *Config) { cfg.LockTTL, cfg.Credits = lease, 100 })
+	gen := post("sk_test_full", `{"model":"clipia-fast","prompt":"hold","duration":4}`, "slow-lease-1")
 	type answer struct {
 		r   resp
 		err error
@@ -24,7 +31,8 @@ func TestSlowGenerationRunsOnce(t *testing.T) {
 		r, err := send(s.url, gen)
 		firstc <- answer{r, err}
 	}()
-	time.Sleep(1500 * time.Millisecond) // past the first lease, while the generation runs
+	s.waitStarted(t)            // the key is claimed and the generation runs
+	time.Sleep(lease + lease/2) // past the first lease, while the generation runs
 
 	dup := do(t, s.url, gen)
 	if dup.status != http.StatusConflict {
@@ -37,6 +45,7 @@ func TestSlowGenerationRunsOnce(t *testing.T) {
 		t.Error("409 request_in_progress without Retry-After")
 	}
 
+	s.release()
 	a := <-firstc
 	if a.err != nil || a.r.status != http.StatusCreated {
 		t.Fatalf("first: %v, status %d %s, want 201", a.err, a.r.status, a.r.body)

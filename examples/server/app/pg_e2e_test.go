@@ -94,53 +94,62 @@ func newKey(prefix string) string {
 
 // TestPostgresTwoProcesses runs two server processes on one database: they
 // share one ledger (a spend on one shows in the balance on the other, and
-// the generation is readable there), concurrent duplicates with one key sent
-// to both run and charge once (the other answers in progress, then replays),
-// and a process started later never resets a balance.
+// the generation is readable there), duplicates with one key sent to both
+// while the first runs run and charge once (the other answers in progress,
+// then replays), and a process started later never resets a balance.
+//
+// Process 0 runs its generations for 5 s, process 1 at once: the duplicate
+// goes to process 1 once the database shows process 0's claim, and has
+// seconds of slack to arrive while process 0 still runs.
 func TestPostgresTwoProcesses(t *testing.T) {
 	db := pgDatabase(t)
-	args := []string{"-postgres", db, "-work-delay", "2s"}
-	procs := []*proc{startProc(t, args...), startProc(t, args...)}
+	procs := []*proc{
+		startProc(t, "-postgres", db, "-work-delay", "5s"),
+		startProc(t, "-postgres", db, "-work-delay", "10ms"),
+	}
 	for i, p := range procs {
 		if !strings.Contains(p.log.String(), `"store":"postgres"`) {
 			t.Fatalf("process %d does not use PostgreSQL:\n%s", i, p.log)
 		}
 	}
+	pool := pgPool(t, db)
 
-	r := do(t, procs[0].url, post("sk_test_full", okBody, ""))
+	r := do(t, procs[1].url, post("sk_test_full", okBody, ""))
 	if r.status != http.StatusCreated {
-		t.Fatalf("POST on process 0: %d %s, want 201", r.status, r.body)
+		t.Fatalf("POST on process 1: %d %s, want 201", r.status, r.body)
 	}
 	g := decode[generationBody](t, r)
-	if got, want := balanceOf(t, procs[1].url, "sk_test_readonly"), int64(1000-5); got != want {
-		t.Errorf("balance on process 1 after a spend on process 0 = %d, want %d", got, want)
+	if got, want := balanceOf(t, procs[0].url, "sk_test_readonly"), int64(1000-5); got != want {
+		t.Errorf("balance on process 0 after a spend on process 1 = %d, want %d", got, want)
 	}
-	if got := do(t, procs[1].url, req{path: "/v1/generations/" + g.ID, key: "sk_test_full"}); got.status != http.StatusOK ||
+	if got := do(t, procs[0].url, req{path: "/v1/generations/" + g.ID, key: "sk_test_full"}); got.status != http.StatusOK ||
 		decode[generationBody](t, got) != g {
-		t.Errorf("GET the generation on process 1: %d %s, want 200 %+v", got.status, got.body, g)
+		t.Errorf("GET the generation on process 0: %d %s, want 200 %+v", got.status, got.body, g)
 	}
-	if got := do(t, procs[1].url, req{path: "/v1/generations/" + g.ID, key: "sk_test_other"}); got.status != http.StatusNotFound {
+	if got := do(t, procs[0].url, req{path: "/v1/generations/" + g.ID, key: "sk_test_other"}); got.status != http.StatusNotFound {
 		t.Errorf("GET acme's generation as globex: %d, want 404", got.status)
 	}
 
-	// Concurrent duplicates, one to each process.
+	// Duplicates, one to each process: the first to process 0, the second
+	// to process 1 once process 0 holds the claim.
 	type result struct {
 		proc int
 		r    resp
 	}
-	results := make(chan result, 2)
-	for i, p := range procs {
-		go func() {
-			r, err := send(p.url, post("sk_test_full", okBody, "two-procs"))
-			if err != nil {
-				t.Errorf("process %d: %v", i, err)
-			}
-			results <- result{i, r}
-		}()
-	}
-	loser := <-results
+	winnerc := make(chan result, 1)
+	go func() {
+		r, err := send(procs[0].url, post("sk_test_full", okBody, "two-procs"))
+		if err != nil {
+			t.Errorf("process 0: %v", err)
+		}
+		winnerc <- result{0, r}
+	}()
+	waitFor(t, "process 0's claim", func() bool {
+		return pgCount(t, pool, `SELECT count(*) FROM apiguard_idempotency WHERE state = 1`) == 1
+	})
+	loser := result{1, do(t, procs[1].url, post("sk_test_full", okBody, "two-procs"))}
 	checkError(t, loser.r, errorWant{row: rowInProgress, retryAfter: "1"})
-	winner := <-results
+	winner := <-winnerc
 	if winner.r.status != http.StatusCreated || winner.r.header.Get("Idempotent-Replayed") != "" {
 		t.Fatalf("process %d: %d %s (Idempotent-Replayed %q), want 201 run",
 			winner.proc, winner.r.status, winner.r.body, winner.r.header.Get("Idempotent-Replayed"))
@@ -370,20 +379,28 @@ func TestPostgresStoppedUnderLoad(t *testing.T) {
 }
 
 // TestPostgresKilledHolderFreesKey SIGKILLs a server process while it holds
-// the claim of a key (its generation runs for 10s): its transaction is rolled
-// back by PostgreSQL, the key stays in progress until its lease (1s) ends,
-// then a retry on another process runs and charges once.
+// the claim of a key (its generation runs for 10s), just after the holder
+// renewed its lease (2s): its transaction is rolled back by PostgreSQL, the
+// key stays in progress until that lease ends, then a retry on another
+// process runs and charges once.
 func TestPostgresKilledHolderFreesKey(t *testing.T) {
+	const lease = 2 * time.Second
 	db := pgDatabase(t)
-	holder := startProc(t, "-postgres", db, "-work-delay", "10s", "-lock-ttl", "1s")
-	other := startProc(t, "-postgres", db, "-work-delay", "10ms", "-lock-ttl", "1s")
+	holder := startProc(t, "-postgres", db, "-work-delay", "10s", "-lock-ttl", lease.String())
+	other := startProc(t, "-postgres", db, "-work-delay", "10ms", "-lock-ttl", lease.String())
 	pool := pgPool(t, db)
 
 	go func() { _, _ = send(holder.url, post("sk_test_full", okBody, "killed")) }()
-	waitFor(t, "the claim", func() bool {
-		return pgCount(t, pool, `SELECT count(*) FROM apiguard_idempotency WHERE state = 1`) == 1
-	})
-	time.Sleep(400 * time.Millisecond) // past one renewal: the lease is the holder's own
+	// expires_at of the claim, in microseconds (0 while there is none).
+	expiry := func() int64 {
+		return pgCount(t, pool, `SELECT coalesce(max((extract(epoch FROM expires_at) * 1000000)::bigint), 0)
+			FROM apiguard_idempotency WHERE state = 1`)
+	}
+	var claimed int64
+	waitFor(t, "the claim", func() bool { claimed = expiry(); return claimed != 0 })
+	// Past one renewal (the lease is the holder's own): kill it just after
+	// one, so the lease has nearly all of its 2s left.
+	waitFor(t, "a renewal of the claim", func() bool { return expiry() > claimed })
 	if err := holder.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -393,15 +410,15 @@ func TestPostgresKilledHolderFreesKey(t *testing.T) {
 	r := do(t, other.url, post("sk_test_full", okBody, "killed"))
 	checkError(t, r, errorWant{row: rowInProgress, retryAfter: "1"})
 	for r.status != http.StatusCreated {
-		if time.Since(killed) > 5*time.Second {
+		if time.Since(killed) > 20*time.Second {
 			t.Fatalf("key still not free %v after the kill: %d %s", time.Since(killed), r.status, r.body)
 		}
 		time.Sleep(50 * time.Millisecond)
 		r = do(t, other.url, post("sk_test_full", okBody, "killed"))
 	}
 	freed := time.Since(killed)
-	if freed > 2500*time.Millisecond {
-		t.Errorf("key freed %v after the kill, want about one lease (1s)", freed)
+	if freed > lease*5/2 {
+		t.Errorf("key freed %v after the kill, want about one lease (%v)", freed, lease)
 	}
 	if r.header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("the retry was replayed, want it run")

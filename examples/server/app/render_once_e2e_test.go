@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 )
 
 // TestEachFailureLoggedOnce: through the reference server's own logger, a
@@ -15,9 +14,14 @@ import (
 // render-once contract, every error sent with a key was rendered a second
 // time and logged at Error ("error after response was committed").
 func TestEachFailureLoggedOnce(t *testing.T) {
-	s := startServer(t, "-work-delay", "1s", "-rate", "1000", "-burst", "1000")
+	// s serves through the app's own JSON logger; its generations with the
+	// prompt "hold" run until released, so the 409 in progress below does
+	// not depend on how fast the machine is.
+	held := startHeld(t, func(cfg *Config) { cfg.Rate, cfg.Burst = 1000, 1000 })
+	s := &testServer{url: held.url, log: held.log}
 	limited := startServer(t, "-work-delay", "1ms", "-rate", "0.01", "-burst", "1")
 	const fast = `{"model":"clipia-fast","prompt":"a cat"}`
+	const hold = `{"model":"clipia-fast","prompt":"hold"}`
 
 	type tcase struct {
 		name   string
@@ -58,7 +62,7 @@ func TestEachFailureLoggedOnce(t *testing.T) {
 		tcase{name: "409 reuse", srv: s, req: post("sk_test_other", `{"model":"clipia-fast","prompt":"a dog"}`, "once-reuse"),
 			status: 409, code: "idempotency_key_reuse",
 			before: func(string) { do(t, s.url, post("sk_test_other", fast, "once-reuse")) }},
-		tcase{name: "409 in progress", srv: s, req: post("sk_test_other", fast, "once-busy"),
+		tcase{name: "409 in progress", srv: s, req: post("sk_test_other", hold, "once-busy"),
 			status: 409, code: "request_in_progress"},
 	)
 
@@ -74,15 +78,18 @@ func TestEachFailureLoggedOnce(t *testing.T) {
 			h[k] = v
 		}
 		r.header = h
-		if tc.status == 409 && tc.code == "request_in_progress" {
-			// Occupy the key with a slow first request.
-			first := post("sk_test_other", fast, "once-busy")
+		inProgress := tc.status == 409 && tc.code == "request_in_progress"
+		if inProgress {
+			// Occupy the key with a first request that runs until released.
+			first := post("sk_test_other", hold, "once-busy")
 			wg.Add(1)
 			go func() { defer wg.Done(); _, _ = send(s.url, first) }()
-			// The first runs for the 1s work delay; give it time to claim.
-			time.Sleep(200 * time.Millisecond)
+			held.waitStarted(t) // it has claimed the key and runs
 		}
 		got := do(t, tc.srv.url, r)
+		if inProgress {
+			held.release()
+		}
 		if got.status != tc.status {
 			t.Fatalf("%s: got %d %s, want %d", tc.name, got.status, got.body, tc.status)
 		}
@@ -95,6 +102,24 @@ func TestEachFailureLoggedOnce(t *testing.T) {
 		all[i].name = id + " " + tc.name
 	}
 	wg.Wait()
+	// A response can reach the client before its access line is written:
+	// wait until every request has one, then count.
+	waitFor(t, "an access line for every request", func() bool {
+		seen := map[string]bool{}
+		for _, srv := range []*testServer{s, limited} {
+			for _, l := range srv.log.lines(t) {
+				if l.str("msg") == "request" {
+					seen[l.str("request_id")] = true
+				}
+			}
+		}
+		for i := range all {
+			if !seen[fmt.Sprintf("once-%02d", i)] {
+				return false
+			}
+		}
+		return true
+	})
 
 	for i, tc := range all {
 		id := fmt.Sprintf("once-%02d", i)
