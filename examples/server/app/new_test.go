@@ -27,7 +27,8 @@ func TestNewSharesInjectedStores(t *testing.T) {
 	var urls []string
 	for range 2 {
 		cfg := defaultConfig(t)
-		cfg.Rate, cfg.Burst, cfg.WorkDelay = 1, 2, 0
+		// One token per 10 s: no refill between the three requests.
+		cfg.Rate, cfg.Burst, cfg.WorkDelay = 0.1, 2, 0
 		cfg.RateLimitStore, cfg.IdempotencyStore = rl, is
 		a, err := New(context.Background(), cfg, nil)
 		if err != nil {

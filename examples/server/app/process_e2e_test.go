@@ -120,8 +120,9 @@ func TestTwoProcessesShareRedis(t *testing.T) {
 	rs := redistest.Start(t)
 	// -work-delay 3s: the two duplicates below are sent at once, and the
 	// second must arrive while the first still runs, however loaded the
-	// machine is.
-	args := []string{"-redis", "redis://" + rs.Addr + "/0", "-rate", "1", "-burst", "3", "-work-delay", "3s"}
+	// machine is. -rate 0.1: a token comes back every 10 s, so the bucket
+	// does not refill between the requests of the rate limit subtest.
+	args := []string{"-redis", "redis://" + rs.Addr + "/0", "-rate", "0.1", "-burst", "5", "-work-delay", "3s"}
 	procs := []*proc{startProc(t, args...), startProc(t, args...)}
 	for i, p := range procs {
 		if !strings.Contains(p.log.String(), `"store":"redis"`) {
@@ -130,7 +131,7 @@ func TestTwoProcessesShareRedis(t *testing.T) {
 	}
 
 	t.Run("rate limit is shared", func(t *testing.T) {
-		wantRemaining := []string{"2", "1", "0"}
+		wantRemaining := []string{"4", "3", "2", "1", "0"}
 		for i, want := range wantRemaining {
 			got := do(t, procs[i%2].url, req{path: "/v1/models", key: "sk_test_other"})
 			if got.status != http.StatusOK {
@@ -140,8 +141,8 @@ func TestTwoProcessesShareRedis(t *testing.T) {
 				t.Errorf("request %d on process %d: RateLimit %q, want r=%s", i+1, i%2, rl, want)
 			}
 		}
-		got := do(t, procs[1].url, req{path: "/v1/models", key: "sk_test_other"})
-		checkError(t, got, errorWant{row: rowRateLimited, retryAfter: "1"})
+		got := do(t, procs[len(wantRemaining)%2].url, req{path: "/v1/models", key: "sk_test_other"})
+		checkError(t, got, errorWant{row: rowRateLimited, retryAfter: "10"})
 	})
 
 	t.Run("duplicate is replayed by the other process", func(t *testing.T) {
@@ -168,7 +169,7 @@ func TestTwoProcessesShareRedis(t *testing.T) {
 		// The winner answers after its first commit attempt, or after half
 		// a second when Redis is slow (a loaded machine): until the commit
 		// lands, a duplicate is still told 409 request_in_progress.
-		// Retried once a second (the key's rate limit refills at 1/s).
+		// Retried once a second (the burst of 5 leaves two retries).
 		replay := do(t, procs[loser.proc].url, post("sk_test_full", okBody, "cross-process"))
 		for deadline := time.Now().Add(15 * time.Second); replay.status == http.StatusConflict &&
 			envelope(t, replay, false).Code == "request_in_progress" && time.Now().Before(deadline); {

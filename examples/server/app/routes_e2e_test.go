@@ -153,11 +153,12 @@ func TestGeneration(t *testing.T) {
 	}
 }
 
-// TestRateLimit reaches 429 with -rate 1 -burst 2: the third quick request
-// of a key is refused with Retry-After and the RateLimit headers; another
-// key has its own bucket; a 401 takes no token.
+// TestRateLimit reaches 429 with -rate 0.1 -burst 2: the third request of
+// a key is refused with Retry-After and the RateLimit headers; another key
+// has its own bucket; a 401 takes no token. A token comes back every 10 s,
+// so a loaded machine cannot refill the bucket between the requests.
 func TestRateLimit(t *testing.T) {
-	s := startServer(t, "-rate", "1", "-burst", "2")
+	s := startServer(t, "-rate", "0.1", "-burst", "2")
 	for i := range 5 { // 401s come before the limiter: they take no token
 		if got := do(t, s.url, req{path: "/v1/models", key: "sk_test_nosuchkey"}); got.status != http.StatusUnauthorized {
 			t.Fatalf("401 #%d: %d", i, got.status)
@@ -168,7 +169,7 @@ func TestRateLimit(t *testing.T) {
 		if got.status != http.StatusOK {
 			t.Fatalf("request %d: %d %s, want 200", i+1, got.status, got.body)
 		}
-		if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=2`; got != want {
+		if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=20`; got != want {
 			t.Errorf("RateLimit-Policy = %q, want %q", got, want)
 		}
 		if got, want := got.header.Get("RateLimit"), `"default";r=`+strconv.Itoa(1-i)+`;t=`; !strings.HasPrefix(got, want) {
@@ -176,20 +177,20 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	got := do(t, s.url, req{path: "/v1/models", key: "sk_test_full"})
-	checkError(t, got, errorWant{row: rowRateLimited, retryAfter: "1"})
-	if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=2`; got != want {
+	checkError(t, got, errorWant{row: rowRateLimited, retryAfter: "10"})
+	if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=20`; got != want {
 		t.Errorf("429: RateLimit-Policy = %q, want %q", got, want)
 	}
-	if got, want := got.header.Get("RateLimit"), `"default";r=0;t=1`; got != want {
+	if got, want := got.header.Get("RateLimit"), `"default";r=0;t=10`; got != want {
 		t.Errorf("429: RateLimit = %q, want %q", got, want)
 	}
 
 	// Rate limit (429) comes before scope (403) and validation (400).
-	checkError(t, do(t, s.url, post("sk_test_full", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "1"})
+	checkError(t, do(t, s.url, post("sk_test_full", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "10"})
 	for range 2 {
 		checkError(t, do(t, s.url, post("sk_test_readonly", `{"model":`, "")), errorWant{row: rowInsufficientScope})
 	}
-	checkError(t, do(t, s.url, post("sk_test_readonly", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "1"})
+	checkError(t, do(t, s.url, post("sk_test_readonly", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "10"})
 
 	// sk_test_other is another key with its own bucket.
 	if got := do(t, s.url, req{path: "/v1/models", key: "sk_test_other"}); got.status != http.StatusOK {
