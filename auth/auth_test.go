@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/internal/authtest"
 	"github.com/clipia/apiguard/internal/logtest"
 	"io"
@@ -595,7 +596,7 @@ func TestAuthenticateAllocs(t *testing.T) {
 		if authz != "" {
 			req.Header.Set("Authorization", authz)
 		}
-		if n := testing.AllocsPerRun(100, func() { _, _ = a.Authenticate(req) }); n != 0 {
+		if n := alloctest.PerRun(100, func() { _, _ = a.Authenticate(req) }); n != 0 {
 			t.Errorf("%q: got %v allocs, want 0", authz, n)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/auth"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/principal"
 )
 
@@ -196,7 +197,7 @@ func TestMemoryKeyStoreLookupAllocs(t *testing.T) {
 	s := must(auth.NewMemoryKeyStore([]auth.KeyConfig{{Key: "sk_test_full", KeyID: "a"}, {Key: long, KeyID: "b"}}))
 	ctx := context.Background()
 	for _, key := range []string{"sk_test_full", long, "unknown"} {
-		allocs := testing.AllocsPerRun(100, func() { _, _ = s.Lookup(ctx, key) })
+		allocs := alloctest.PerRun(100, func() { _, _ = s.Lookup(ctx, key) })
 		if allocs != 0 {
 			t.Errorf("Lookup of a %d-byte key: got %v allocs, want 0", len(key), allocs)
 		}

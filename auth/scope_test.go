@@ -10,6 +10,7 @@ import (
 
 	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/principal"
 )
 
@@ -162,7 +163,7 @@ func TestScopesCheckAllocs(t *testing.T) {
 				c = context.Background()
 			}
 			var err error
-			allocs := testing.AllocsPerRun(100, func() { err = tt.sc.Check(c) })
+			allocs := alloctest.PerRun(100, func() { err = tt.sc.Check(c) })
 			if !errors.Is(err, tt.want) && (err != nil || tt.want != nil) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}

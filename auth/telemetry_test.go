@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/auth"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/internal/telemetrytest"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
@@ -135,12 +136,12 @@ func TestAuthAllocatesNothingWithoutSDK(t *testing.T) {
 		"unknown": keyRequest(ctx, "Bearer sk_test_nope"),
 		"missing": keyRequest(ctx, ""),
 	} {
-		if n := testing.AllocsPerRun(500, func() { _, _ = a.Authenticate(r) }); n != 0 {
+		if n := alloctest.PerRun(500, func() { _, _ = a.Authenticate(r) }); n != 0 {
 			t.Errorf("Authenticate %s: %v allocations, want 0", name, n)
 		}
 	}
 	for name, c := range map[string]context.Context{"pass": full, "refuse": none, "no principal": ctx} {
-		if n := testing.AllocsPerRun(500, func() { _ = sc.Check(c) }); n != 0 {
+		if n := alloctest.PerRun(500, func() { _ = sc.Check(c) }); n != 0 {
 			t.Errorf("Check %s: %v allocations, want 0", name, n)
 		}
 	}

@@ -2,6 +2,7 @@ package echo5_test
 
 import (
 	"errors"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/internal/logtest"
 	"log/slog"
 	"net/http"
@@ -88,7 +89,7 @@ func TestRouteMatched(t *testing.T) {
 	if !echo5.RouteMatched(c) {
 		t.Fatal("not matched")
 	}
-	if n := testing.AllocsPerRun(100, func() { echo5.RouteMatched(c) }); n != 0 {
+	if n := alloctest.PerRun(100, func() { echo5.RouteMatched(c) }); n != 0 {
 		t.Errorf("got %.0f allocations, want none", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -136,7 +137,7 @@ func TestRenderAllocsNoMoreThanEcho(t *testing.T) {
 		req := benchRequest()
 		w := &discardWriter{h: make(http.Header)}
 		c := e.NewContext(req, w)
-		return testing.AllocsPerRun(200, func() { renderOnce(h, c, req, w, bc) })
+		return alloctest.PerRun(200, func() { renderOnce(h, c, req, w, bc) })
 	}
 	echoAllocs := allocs(benchCases[0])
 	for _, bc := range benchCases[1:] {

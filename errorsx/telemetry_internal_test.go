@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/clipia/apiguard/internal/alloctest"
 )
 
 // TestObserveAllocatesNothingWithoutSDK: with the default (global, no-op)
@@ -13,7 +15,7 @@ func TestObserveAllocatesNothingWithoutSDK(t *testing.T) {
 	r := NewRenderer(HandlerConfig{})
 	req := httptest.NewRequest(http.MethodGet, "/x", nil)
 	for _, e := range []*Error{NotFound(), RateLimitExceeded(), Internal()} {
-		if n := testing.AllocsPerRun(1000, func() { r.r.observe(req, e) }); n != 0 {
+		if n := alloctest.PerRun(1000, func() { r.r.observe(req, e) }); n != 0 {
 			t.Errorf("%s: observe allocates %v times per error, want 0", e.Code(), n)
 		}
 	}

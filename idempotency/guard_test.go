@@ -13,6 +13,7 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/guardtest"
+	"github.com/clipia/apiguard/internal/alloctest"
 )
 
 // TestGuardBehaviour runs the front-door suite through the core on plain
@@ -136,7 +137,7 @@ func TestPassThroughDoesNotAllocate(t *testing.T) {
 	skipped.Header.Set(idempotency.HeaderIdempotencyKey, "k")
 	skipped.Header.Set("X-Skip", "1")
 	for name, r := range map[string]*http.Request{"GET": get, "no key": noKey, "skipped": skipped} {
-		if n := testing.AllocsPerRun(100, func() {
+		if n := alloctest.PerRun(100, func() {
 			if err := g.Serve(w, r, "/x", next, render); err != nil {
 				t.Fatal(err)
 			}

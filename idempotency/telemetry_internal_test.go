@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -20,7 +21,7 @@ func TestTelemetryAllocatesNothingWithoutSDK(t *testing.T) {
 	for _, op := range []string{opClaim, opCommit, opRelease, opRenew, opBegin, opTxCommit, opRollback} {
 		o := map[string]*telemetry.StoreOp{opClaim: g.ops.claim, opCommit: g.ops.commit, opRelease: g.ops.release,
 			opRenew: g.ops.renew, opBegin: g.ops.begin, opTxCommit: g.ops.txCommit, opRollback: g.ops.rollback}[op]
-		if n := testing.AllocsPerRun(1000, func() {
+		if n := alloctest.PerRun(1000, func() {
 			c, call := o.Begin(ctx)
 			_ = c
 			call.End(nil)
@@ -33,10 +34,10 @@ func TestTelemetryAllocatesNothingWithoutSDK(t *testing.T) {
 	bg := context.WithoutCancel(ctx)
 	span := trace.SpanFromContext(ctx)
 	for outcome := range numOutcomes {
-		if n := testing.AllocsPerRun(1000, func() { g.obs.count(ctx, outcome) }); n != 0 {
+		if n := alloctest.PerRun(1000, func() { g.obs.count(ctx, outcome) }); n != 0 {
 			t.Errorf("counting outcome %d: %v allocations, want 0", outcome, n)
 		}
-		if n := testing.AllocsPerRun(1000, func() { g.obs.countOn(bg, span, outcome) }); n != 0 {
+		if n := alloctest.PerRun(1000, func() { g.obs.countOn(bg, span, outcome) }); n != 0 {
 			t.Errorf("counting outcome %d in the background: %v allocations, want 0", outcome, n)
 		}
 	}

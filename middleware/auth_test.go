@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"errors"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/internal/logtest"
 	"log/slog"
 	"net/http"
@@ -336,7 +337,7 @@ func TestAuthAllocs(t *testing.T) {
 			c := e.NewContext(req, httptest.NewRecorder())
 			c.SetPath("/")
 			var err error
-			if n := testing.AllocsPerRun(100, func() { err = h(c) }); n != 0 {
+			if n := alloctest.PerRun(100, func() { err = h(c) }); n != 0 {
 				t.Errorf("got %v allocs per request, want 0", n)
 			}
 			if (err != nil) != tt.wantErr {

@@ -16,6 +16,7 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/guardtest"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
@@ -295,7 +296,7 @@ func TestIdempotencyPassThroughAllocs(t *testing.T) {
 			r.Header.Set(idempotency.HeaderIdempotencyKey, "k")
 		}
 		w := httptest.NewRecorder()
-		return testing.AllocsPerRun(200, func() { e.ServeHTTP(w, r) })
+		return alloctest.PerRun(200, func() { e.ServeHTTP(w, r) })
 	}
 	for _, m := range []string{http.MethodPost, http.MethodGet} {
 		base, guarded := allocs(newApp(false), m), allocs(newApp(true), m)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/middleware"
 	"github.com/clipia/apiguard/principal"
 	"github.com/labstack/echo/v4"
@@ -183,7 +184,7 @@ func TestScopesAllocs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := tt.mw(ok)
 			var err error
-			allocs := testing.AllocsPerRun(100, func() { err = h(c) })
+			allocs := alloctest.PerRun(100, func() { err = h(c) })
 			if !errors.Is(err, tt.want) && (err != nil || tt.want != nil) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}

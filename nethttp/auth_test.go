@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/auth"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/internal/authtest"
 	"github.com/clipia/apiguard/nethttp"
 	"github.com/clipia/apiguard/principal"
@@ -112,7 +113,7 @@ func TestAuthSkipAllocs(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
 	req.Header.Set("X-Skip", "1")
 	w := httptest.NewRecorder()
-	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) }); n != 0 {
+	if n := alloctest.PerRun(100, func() { h.ServeHTTP(w, req) }); n != 0 {
 		t.Errorf("got %v allocs per skipped request, want 0", n)
 	}
 }

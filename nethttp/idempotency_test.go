@@ -11,6 +11,7 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	"github.com/clipia/apiguard/idempotency/guardtest"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/nethttp"
 	"github.com/clipia/apiguard/principal"
 )
@@ -112,7 +113,7 @@ func TestIdempotencyPassThroughAllocs(t *testing.T) {
 		if m == http.MethodGet {
 			r.Header.Set(idempotency.HeaderIdempotencyKey, "k")
 		}
-		if n := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, r) }); n != 0 {
+		if n := alloctest.PerRun(200, func() { h.ServeHTTP(w, r) }); n != 0 {
 			t.Errorf("%s: %v allocations, want 0", m, n)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/principal"
 )
 
@@ -80,7 +81,7 @@ func BenchmarkFromContext(b *testing.B) {
 
 func TestFromContextAllocs(t *testing.T) {
 	ctx := principal.NewContext(context.Background(), &principal.Principal{KeyID: "key_1"})
-	if n := testing.AllocsPerRun(100, func() { principal.FromContext(ctx) }); n != 0 {
+	if n := alloctest.PerRun(100, func() { principal.FromContext(ctx) }); n != 0 {
 		t.Errorf("FromContext allocates %v times, want 0", n)
 	}
 }

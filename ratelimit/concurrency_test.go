@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/concstoretest"
 	"github.com/clipia/apiguard/ratelimit/storetest"
@@ -325,7 +326,7 @@ func TestConcurrencySkipAllocs(t *testing.T) {
 	}
 	w := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	if n := testing.AllocsPerRun(100, func() {
+	if n := alloctest.PerRun(100, func() {
 		release, _ := c.Acquire(w, req, "/")
 		release()
 	}); n != 0 {

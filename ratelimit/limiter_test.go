@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/doortest"
@@ -159,7 +160,7 @@ func TestIPKey(t *testing.T) {
 			t.Errorf("IPKey(%q, %d) = %q, want %q", tc.ip, tc.bits, got, tc.want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = ratelimit.IPKey("2001:db8:1:2:3:4:5:6", 64) }); n != 1 {
+	if n := alloctest.PerRun(100, func() { _ = ratelimit.IPKey("2001:db8:1:2:3:4:5:6", 64) }); n != 1 {
 		t.Errorf("IPKey allocates %v times, want 1 (the string)", n)
 	}
 }
@@ -175,7 +176,7 @@ func TestLimitSkipAllocs(t *testing.T) {
 	}
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	if n := testing.AllocsPerRun(100, func() {
+	if n := alloctest.PerRun(100, func() {
 		if err := l.Limit(w, r, "/"); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/storetest"
@@ -172,7 +173,7 @@ func TestLimitAllocs(t *testing.T) {
 		if tc.plan != "" {
 			r = r.WithContext(principal.NewContext(r.Context(), &principal.Principal{KeyID: "k", Metadata: map[string]string{"plan": tc.plan}}))
 		}
-		if n := testing.AllocsPerRun(200, func() {
+		if n := alloctest.PerRun(200, func() {
 			if err := l.Limit(w, r, "/"); err != nil {
 				t.Fatal(err)
 			}

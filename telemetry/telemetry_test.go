@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -20,7 +21,7 @@ func TestNoSDKAllocatesNothing(t *testing.T) {
 	opts := telemetry.Add(telemetry.AttrAuthOutcome.String(telemetry.AuthOK))
 	op := in.StoreOp("memory", "take")
 	ctx := context.Background()
-	allocs := testing.AllocsPerRun(1000, func() {
+	allocs := alloctest.PerRun(1000, func() {
 		in.AuthRequests.Add(ctx, 1, opts...)
 		_, c := op.Begin(ctx)
 		c.End(nil)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/go-playground/validator/v10"
 )
 
@@ -72,7 +73,7 @@ func TestMap(t *testing.T) {
 	if Map(nil, nil) != nil {
 		t.Error("Map(nil) is not nil")
 	}
-	if n := testing.AllocsPerRun(100, func() { Map(coder(404), nil) }); n > 1 {
+	if n := alloctest.PerRun(100, func() { Map(coder(404), nil) }); n > 1 {
 		t.Errorf("bare 404: got %.0f allocations, want at most 1", n)
 	}
 }
