@@ -314,15 +314,16 @@ func testOpenAIRequestInProgress(t *testing.T, fw string) {
 	})
 }
 
-// TestOpenAIRateLimit: with -rate 1 -burst 1, a second request at once gets
-// 429 with Retry-After: 1; openai-go waits exactly that long and the retry
-// succeeds. A MaxRetryDelay below the Retry-After makes the SDK give up at
+// TestOpenAIRateLimit: with -rate 0.2 -burst 1, a second request at once
+// gets 429 with Retry-After: 5; openai-go waits exactly that long and the
+// retry succeeds. (A token every 5 s: a loaded machine does not refill the
+// bucket between two requests, as it could with -rate 1.) A MaxRetryDelay below the Retry-After makes the SDK give up at
 // once instead of retrying early.
 func TestOpenAIRateLimit(t *testing.T) { eachFramework(t, testOpenAIRateLimit) }
 
 func testOpenAIRateLimit(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, fw, "-rate", "1", "-burst", "1")
+	srv := startServer(t, fw, "-rate", "0.2", "-burst", "1")
 	ctx := context.Background()
 	p := newProxy(t, srv)
 	const path = "/v1/models"
@@ -334,8 +335,8 @@ func testOpenAIRateLimit(t *testing.T, fw string) {
 	// MaxRetries 0: the 429 itself, with every field.
 	_, err := newOpenAI(p, keyFull, option.WithMaxRetries(0)).Models.List(ctx)
 	apiErr := checkOpenAIError(t, err, p.last(t, http.MethodGet, path), 429, "rate_limit_exceeded", "rate_limit_error", "")
-	if got := apiErr.Response.Header.Get("Retry-After"); got != "1" {
-		t.Errorf("got Retry-After %q, want 1", got)
+	if got := apiErr.Response.Header.Get("Retry-After"); got != "5" {
+		t.Errorf("got Retry-After %q, want 5", got)
 	}
 	if got := p.count(http.MethodGet, path); got != 2 {
 		t.Fatalf("got %d attempts so far, want 2", got)
@@ -350,12 +351,12 @@ func testOpenAIRateLimit(t *testing.T, fw string) {
 		t.Fatalf("got statuses %s, want 429 200", statuses(as))
 	}
 	checkStainlessRetryCount(t, as)
-	if g := gaps(as)[0]; g < time.Second {
-		t.Errorf("got %v between the 429 and the retry, want at least the Retry-After of 1s", g)
+	if g := gaps(as)[0]; g < 5*time.Second {
+		t.Errorf("got %v between the 429 and the retry, want at least the Retry-After of 5s", g)
 	}
 	t.Logf("openai-go: 429 → statuses %s, gap %v", statuses(as), gaps(as))
 
-	// MaxRetryDelay 500ms < Retry-After 1s: the SDK does not retry at all.
+	// MaxRetryDelay 500ms < Retry-After 5s: the SDK does not retry at all.
 	_, err = newOpenAI(p, keyFull, option.WithMaxRetries(2), option.WithMaxRetryDelay(500*time.Millisecond)).Models.List(ctx)
 	checkOpenAIError(t, err, p.last(t, http.MethodGet, path), 429, "rate_limit_exceeded", "rate_limit_error", "")
 	if got := len(p.all(http.MethodGet, path)) - 4; got != 1 {

@@ -250,7 +250,7 @@ func TestStripeRateLimit(t *testing.T) { eachFramework(t, testStripeRateLimit) }
 
 func testStripeRateLimit(t *testing.T, fw string) {
 	t.Parallel()
-	srv := startServer(t, fw, "-rate", "1", "-burst", "1")
+	srv := startServer(t, fw, "-rate", "0.2", "-burst", "1")
 	p := newProxy(t, srv)
 	b := newStripe(p, 2)
 	const path = "/v1/models"
@@ -259,8 +259,8 @@ func testStripeRateLimit(t *testing.T, fw string) {
 	}
 	err := b.Call(http.MethodGet, path, keyNoCredits, nil, &stripeModels{})
 	se := checkStripeError(t, err, p.last(t, http.MethodGet, path), 429, "rate_limit_exceeded", "rate_limit_error", "")
-	if got := se.LastResponse.Header.Get("Retry-After"); got != "1" {
-		t.Errorf("got Retry-After %q, want 1", got)
+	if got := se.LastResponse.Header.Get("Retry-After"); got != "5" {
+		t.Errorf("got Retry-After %q, want 5", got)
 	}
 	if got := p.count(http.MethodGet, path); got != 2 {
 		t.Errorf("got %d attempts in all, want 2", got)

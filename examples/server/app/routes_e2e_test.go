@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clipia/apiguard/ratelimit"
+	"github.com/clipia/apiguard/ratelimit/storetest"
 )
 
 // modelBody is one model as the API shows it.
@@ -153,12 +156,16 @@ func TestGeneration(t *testing.T) {
 	}
 }
 
-// TestRateLimit reaches 429 with -rate 0.1 -burst 2: the third request of
-// a key is refused with Retry-After and the RateLimit headers; another key
-// has its own bucket; a 401 takes no token. A token comes back every 10 s,
-// so a loaded machine cannot refill the bucket between the requests.
+// TestRateLimit reaches 429 with -rate 1 -burst 2: the third quick request
+// of a key is refused with Retry-After and the RateLimit headers; another
+// key has its own bucket; a 401 takes no token. The limits are kept on a
+// clock that stands still: on the real clock, a loaded machine that takes
+// a second over a key's requests refills a token (and turns t=1 into t=0).
 func TestRateLimit(t *testing.T) {
-	s := startServer(t, "-rate", "0.1", "-burst", "2")
+	var clock storetest.Clock
+	limits := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: clock.Now})
+	t.Cleanup(func() { _ = limits.Close() })
+	s := startHeld(t, func(cfg *Config) { cfg.Rate, cfg.Burst, cfg.RateLimitStore = 1, 2, limits })
 	for i := range 5 { // 401s come before the limiter: they take no token
 		if got := do(t, s.url, req{path: "/v1/models", key: "sk_test_nosuchkey"}); got.status != http.StatusUnauthorized {
 			t.Fatalf("401 #%d: %d", i, got.status)
@@ -169,7 +176,7 @@ func TestRateLimit(t *testing.T) {
 		if got.status != http.StatusOK {
 			t.Fatalf("request %d: %d %s, want 200", i+1, got.status, got.body)
 		}
-		if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=20`; got != want {
+		if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=2`; got != want {
 			t.Errorf("RateLimit-Policy = %q, want %q", got, want)
 		}
 		if got, want := got.header.Get("RateLimit"), `"default";r=`+strconv.Itoa(1-i)+`;t=`; !strings.HasPrefix(got, want) {
@@ -177,20 +184,20 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	got := do(t, s.url, req{path: "/v1/models", key: "sk_test_full"})
-	checkError(t, got, errorWant{row: rowRateLimited, retryAfter: "10"})
-	if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=20`; got != want {
+	checkError(t, got, errorWant{row: rowRateLimited, retryAfter: "1"})
+	if got, want := got.header.Get("RateLimit-Policy"), `"default";q=2;w=2`; got != want {
 		t.Errorf("429: RateLimit-Policy = %q, want %q", got, want)
 	}
-	if got, want := got.header.Get("RateLimit"), `"default";r=0;t=10`; got != want {
+	if got, want := got.header.Get("RateLimit"), `"default";r=0;t=1`; got != want {
 		t.Errorf("429: RateLimit = %q, want %q", got, want)
 	}
 
 	// Rate limit (429) comes before scope (403) and validation (400).
-	checkError(t, do(t, s.url, post("sk_test_full", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "10"})
+	checkError(t, do(t, s.url, post("sk_test_full", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "1"})
 	for range 2 {
 		checkError(t, do(t, s.url, post("sk_test_readonly", `{"model":`, "")), errorWant{row: rowInsufficientScope})
 	}
-	checkError(t, do(t, s.url, post("sk_test_readonly", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "10"})
+	checkError(t, do(t, s.url, post("sk_test_readonly", `{"model":`, "")), errorWant{row: rowRateLimited, retryAfter: "1"})
 
 	// sk_test_other is another key with its own bucket.
 	if got := do(t, s.url, req{path: "/v1/models", key: "sk_test_other"}); got.status != http.StatusOK {
