@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,7 +189,14 @@ func (s *Server) start(bin string, port int) error {
 		if err := cmd.Start(); err != nil {
 			return err
 		}
-		if err := ping(addr, 5*time.Second); err != nil {
+		err := ping(addr, 5*time.Second)
+		if err == nil {
+			// The server answering must be this one, not another test's
+			// that took the port between freePort and this start (or while
+			// this server was down): ours then failed to bind and exited.
+			err = isProcess(addr, cmd.Process.Pid)
+		}
+		if err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			lastErr = err
@@ -210,6 +218,27 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// isProcess reports an error unless the server at addr is the process pid.
+func isProcess(addr string, pid int) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			if v != strconv.Itoa(pid) {
+				return fmt.Errorf("%s is served by process %s, not by the redis-server started (%d)", addr, v, pid)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: no process_id in INFO server", addr)
 }
 
 func ping(addr string, within time.Duration) error {

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,4 +57,19 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("ping after Resume: %v", err)
 	}
 	s.Pause(t) // Kill at cleanup must not hang on a paused server
+}
+
+// A server started on a port another server holds does not come up; the
+// other server answering there is not taken for it.
+func TestStartRefusesAnotherServersPort(t *testing.T) {
+	other := Start(t)
+	s := &Server{dir: t.TempDir()}
+	err := s.start(binary(t), other.port)
+	if err == nil {
+		s.Kill()
+		t.Fatalf("started on %s, which another server holds", other.Addr)
+	}
+	if !strings.Contains(err.Error(), "not by the redis-server started") {
+		t.Errorf("got %v, want the other process named", err)
+	}
 }
