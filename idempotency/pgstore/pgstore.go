@@ -223,8 +223,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background sweeper and waits for a sweep in progress to
-// end. It does not close the pool. It is safe to call more than once.
+// Close stops the background sweeper: it waits for a sweep statement in
+// progress to end (each is bounded by Config.Timeout), and no sweep
+// statement starts after it returns. It does not close the pool. It is safe
+// to call more than once.
 func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		if s.stop != nil {
@@ -408,9 +410,18 @@ func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, bool, 
 // taken over by a concurrent claim are skipped, so sweepers in several
 // processes do not block each other or the requests. Each statement is
 // bounded by Config.Timeout.
-func (s *Store) Sweep(ctx context.Context) (int, error) {
+func (s *Store) Sweep(ctx context.Context) (int, error) { return s.sweep(ctx, nil) }
+
+// sweep is Sweep, which also ends before its next statement once stop is
+// closed (a nil stop never is).
+func (s *Store) sweep(ctx context.Context, stop <-chan struct{}) (int, error) {
 	total := 0
 	for {
+		select {
+		case <-stop:
+			return total, nil
+		default:
+		}
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("pgstore: sweep: %w", err)
 		}
@@ -428,17 +439,12 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	}
 }
 
+// sweeper sweeps every interval until Close, which does not cancel the
+// statement in progress but waits for it: a cancelled statement can still
+// run in the database after its caller gave up, a sweep after Close
+// returned.
 func (s *Store) sweeper(every time.Duration) {
 	defer close(s.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -446,7 +452,7 @@ func (s *Store) sweeper(every time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			if _, err := s.sweep(context.Background(), s.stop); err != nil {
 				s.log.Warn("pgstore: sweep failed; retrying at the next interval", "table", s.table, "error", err)
 			}
 		}

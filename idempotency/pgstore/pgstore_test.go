@@ -390,3 +390,50 @@ func TestBackgroundSweeper(t *testing.T) {
 		t.Errorf("rows after Close: %d, want 2 (no sweeping after Close)", n)
 	}
 }
+
+// TestCloseWaitsForTheSweepStatement: Close does not return while a sweep
+// statement is still in the database (blocked here by a lock the test
+// holds on the table), and none is left there after it returns.
+func TestCloseWaitsForTheSweepStatement(t *testing.T) {
+	p := pool(t)
+	s := newStore(t, p, pgstore.Config{SweepInterval: 20 * time.Millisecond})
+	ctx := context.Background()
+	tx, err := p.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+s.Table()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	sweeps := func() int {
+		var n int
+		err := p.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE query LIKE 'DELETE FROM ' || $1 || ' %' AND state = 'active' AND pid <> pg_backend_pid()`, s.Table()).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for sweeps() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no sweep statement waiting on the locked table")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatalf("Close returned while the sweep statement waits in the database (%d there)", sweeps())
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-closed
+	if n := sweeps(); n != 0 {
+		t.Errorf("%d sweep statements in the database after Close returned, want none", n)
+	}
+}
