@@ -32,7 +32,9 @@ type ConcurrencyConfig struct {
 
 	// Now replaces the Redis server clock. Leave it nil in production, so
 	// that every app server measures leases on the one clock of Redis;
-	// tests set it to a fake clock.
+	// tests set it to a fake clock. With Now set, a caller's key lives at
+	// least an hour: Redis expires keys on its own clock, which Now does
+	// not move.
 	Now func() time.Time
 }
 
@@ -108,12 +110,16 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowms)
 `
 
 // concExpire makes KEYS[1] expire when its last lease ends. The TTL is
-// relative (PEXPIRE), so that it is right on the Redis clock also when
-// nowms comes from a test's clock.
+// relative (PEXPIRE). With a supplied clock (a test's), the key lives an
+// hour at the least: Redis expires it on its own clock, which the supplied
+// one does not move, and a key kept longer never changes a decision (the
+// slots are dropped by their scores against nowms).
 const concExpire = `
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then
-  redis.call('PEXPIRE', KEYS[1], math.max(math.floor(tonumber(last[2])) - nowms, 0) + 1)
+  local ttl = math.max(math.floor(tonumber(last[2])) - nowms, 0) + 1
+  if ARGV[1] ~= '' and ttl < 3600000 then ttl = 3600000 end
+  redis.call('PEXPIRE', KEYS[1], ttl)
 end
 `
 

@@ -90,6 +90,27 @@ func TestConcurrencyKeyAndExpiry(t *testing.T) {
 	}
 }
 
+// With a supplied clock, a caller's slots are kept on the Redis clock
+// however long the test takes: the clock standing still, a 10 ms lease
+// taken 50 ms ago (on the Redis clock) still holds the only slot.
+func TestConcurrencySuppliedClockKeepsTheSlots(t *testing.T) {
+	c := redistest.Client(t)
+	var clock storetest.Clock
+	s := newConcStore(t, c, clock.Now)
+	ctx := context.Background()
+	if res, err := s.Acquire(ctx, "k", 1, 10*time.Millisecond); err != nil || !res.Acquired {
+		t.Fatalf("first Acquire: %+v %v", res, err)
+	}
+	time.Sleep(50 * time.Millisecond) // on the Redis clock only
+	if res, err := s.Acquire(ctx, "k", 1, 10*time.Millisecond); err != nil || res.Acquired {
+		t.Errorf("Acquire 50ms later on the Redis clock, none on the store's: got %+v %v, want refused", res, err)
+	}
+	clock.Advance(11 * time.Millisecond)
+	if res, err := s.Acquire(ctx, "k", 1, 10*time.Millisecond); err != nil || !res.Acquired {
+		t.Errorf("Acquire once the lease ended on the store's clock: got %+v %v, want acquired", res, err)
+	}
+}
+
 func TestNewConcurrencyRejectsBadConfig(t *testing.T) {
 	c := redistest.Client(t)
 	for _, tc := range []struct {

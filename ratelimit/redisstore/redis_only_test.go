@@ -144,6 +144,41 @@ func patientClient(t *testing.T, srv *redistest.Server) *redis.Client {
 	return c
 }
 
+// With a supplied clock, a bucket is kept on the Redis clock however long
+// the test takes between two requests: the clock standing still, an empty
+// bucket stays empty (Redis would otherwise expire the key after the
+// bucket's refill time, 10 ms here, on its own clock).
+func TestSuppliedClockKeepsTheBucket(t *testing.T) {
+	c := redistest.Client(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			var clock storetest.Clock
+			cfg := m.cfg
+			cfg.Now = clock.Now
+			s := newStore(t, c, cfg)
+			ctx := context.Background()
+			p := []ratelimit.Policy{ratelimit.PerSecond("fast", 100, 1)}
+			charge := []ratelimit.Policy{ratelimit.PerSecond("charged", 100, 1)}
+			if r, err := s.Take(ctx, "k", p, 1); err != nil || !r.Allowed {
+				t.Fatalf("first take: got %+v, %v; want allowed", r, err)
+			}
+			if err := s.Charge(ctx, "k", charge, 1); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // on the Redis clock only
+			if r, err := s.Take(ctx, "k", p, 1); err != nil || r.Allowed {
+				t.Errorf("take 50ms later on the Redis clock, none on the store's: got %+v, %v; want refused", r, err)
+			}
+			if r, err := s.Take(ctx, "k", charge, 1); err != nil || r.Allowed {
+				t.Errorf("take after a charge: got %+v, %v; want refused", r, err)
+			}
+			if n, err := c.PTTL(ctx, s.Key("k", p[0])).Result(); err != nil || n < 59*time.Minute {
+				t.Errorf("bucket key PTTL: got %v, %v; want about an hour", n, err)
+			}
+		})
+	}
+}
+
 // After SCRIPT FLUSH the store falls back to EVAL and goes on.
 func TestNoScriptFallback(t *testing.T) {
 	srv := redistest.Start(t)

@@ -91,7 +91,9 @@ type Config struct {
 
 	// Now replaces the Redis server clock. Leave it nil in production, so
 	// that every app server uses the one clock of Redis; tests set it to a
-	// fake clock to move time without sleeping.
+	// fake clock to move time without sleeping. With Now set, a bucket's
+	// key lives at least an hour: Redis expires keys on its own clock,
+	// which Now does not move.
 	Now func() time.Time
 }
 

@@ -5,7 +5,11 @@ package redisstore
 //
 // KEYS[i]  the bucket of policy i: a string, the theoretical arrival time
 //
-//	(TAT) in Unix nanoseconds, expiring when the bucket is full.
+//	(TAT) in Unix nanoseconds, expiring when the bucket is full; with a
+//	supplied clock (ARGV[2], tests), after an hour at the least: Redis
+//	expires keys on its own clock, which the supplied one does not move,
+//	and a key kept longer never changes a decision (a TAT in the past is
+//	a full bucket).
 //
 // ARGV[1]  cost
 // ARGV[2]  "" to use the server clock (TIME), else the time in Unix ns (tests)
@@ -71,6 +75,7 @@ if out[1] == 1 and cost > 0 then
     while ns >= 1000000000 do sec = sec + 1; ns = ns - 1000000000 end
     local ms = math.ceil(rel / 1000000)
     if ms < 1 then ms = 1 end
+    if ARGV[2] ~= '' and ms < 3600000 then ms = 3600000 end
     redis.call('SET', KEYS[i], string.format('%d%09d', sec, ns), 'PX', ms)
   end
 end
@@ -118,6 +123,7 @@ for i = 1, #KEYS do
     while ns >= 1000000000 do sec = sec + 1; ns = ns - 1000000000 end
     local ms = math.ceil(rel / 1000000)
     if ms < 1 then ms = 1 end
+    if ARGV[2] ~= '' and ms < 3600000 then ms = 3600000 end
     redis.call('SET', KEYS[i], string.format('%d%09d', sec, ns), 'PX', ms)
   end
 end
