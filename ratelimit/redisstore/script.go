@@ -1,5 +1,51 @@
 package redisstore
 
+// prelude begins both scripts: cost, the time now (nowSec, nowNs: the
+// Redis server clock, or ARGV[2]), and the two bucket operations. ahead
+// reads how far a bucket's TAT lies after now, clamped to [0, limit];
+// setAhead stores the TAT rel ns after now, expiring when the bucket is full
+// again (with a supplied clock, after an hour at the least, see KEYS[i]
+// below). rel <= 2^53 is exact, nowNs + rel might not be: the seconds and
+// the nanoseconds are added separately.
+const prelude = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local cost = tonumber(ARGV[1])
+local nowSec, nowNs
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  nowSec = tonumber(t[1])
+  nowNs = tonumber(t[2]) * 1000
+else
+  local s = ARGV[2]
+  nowSec = tonumber(string.sub(s, 1, -10)) or 0
+  nowNs = tonumber(string.sub(s, -9))
+end
+local function ahead(key, limit)
+  local a = 0
+  local v = redis.call('GET', key)
+  if v then
+    local sec = tonumber(string.sub(v, 1, -10)) or 0
+    local ns = tonumber(string.sub(v, -9))
+    if ns then
+      a = (sec - nowSec) * 1000000000 + (ns - nowNs)
+    end
+    if a < 0 then a = 0 elseif a > limit then a = limit end
+  end
+  return a
+end
+local function setAhead(key, rel)
+  local relSec = math.floor(rel / 1000000000)
+  local ns = nowNs + (rel - relSec * 1000000000)
+  local sec = nowSec + relSec
+  while ns < 0 do sec = sec - 1; ns = ns + 1000000000 end
+  while ns >= 1000000000 do sec = sec + 1; ns = ns - 1000000000 end
+  local ms = math.ceil(rel / 1000000)
+  if ms < 1 then ms = 1 end
+  if ARGV[2] ~= '' and ms < 3600000 then ms = 3600000 end
+  redis.call('SET', key, string.format('%d%09d', sec, ns), 'PX', ms)
+end
+`
+
 // script decides one request against every policy of a route in one atomic
 // step. It is the GCRA of ratelimit.Policy.Decide, in integer nanoseconds.
 //
@@ -29,54 +75,21 @@ package redisstore
 // only differences (at most tau <= 2^53, see ratelimit.MaxRefill) are
 // computed; the admission test is written as ahead <= tau - cost*T so that
 // no intermediate value exceeds tau.
-const script = `
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local cost = tonumber(ARGV[1])
-local nowSec, nowNs
-if ARGV[2] == '' then
-  local t = redis.call('TIME')
-  nowSec = tonumber(t[1])
-  nowNs = tonumber(t[2]) * 1000
-else
-  local s = ARGV[2]
-  nowSec = tonumber(string.sub(s, 1, -10)) or 0
-  nowNs = tonumber(string.sub(s, -9))
-end
+const script = prelude + `
 local n = #KEYS
 local out = {1}
 local aheads = {}
 for i = 1, n do
   local T = tonumber(ARGV[1 + 2 * i])
   local tau = tonumber(ARGV[2 + 2 * i])
-  local a = 0
-  local v = redis.call('GET', KEYS[i])
-  if v then
-    local sec = tonumber(string.sub(v, 1, -10)) or 0
-    local ns = tonumber(string.sub(v, -9))
-    if ns then
-      a = (sec - nowSec) * 1000000000 + (ns - nowNs)
-    end
-    local limit = math.min(2 * tau, 9007199254740992)
-    if a < 0 then a = 0 elseif a > limit then a = limit end
-  end
+  local a = ahead(KEYS[i], math.min(2 * tau, 9007199254740992))
   aheads[i] = a
   out[i + 1] = a
   if a > tau - cost * T then out[1] = 0 end
 end
 if out[1] == 1 and cost > 0 then
   for i = 1, n do
-    local rel = aheads[i] + cost * tonumber(ARGV[1 + 2 * i])
-    -- rel <= tau <= 2^53 is exact, nowNs + rel might not be: add the
-    -- seconds and the nanoseconds separately.
-    local relSec = math.floor(rel / 1000000000)
-    local ns = nowNs + (rel - relSec * 1000000000)
-    local sec = nowSec + relSec
-    while ns < 0 do sec = sec - 1; ns = ns + 1000000000 end
-    while ns >= 1000000000 do sec = sec + 1; ns = ns - 1000000000 end
-    local ms = math.ceil(rel / 1000000)
-    if ms < 1 then ms = 1 end
-    if ARGV[2] ~= '' and ms < 3600000 then ms = 3600000 end
-    redis.call('SET', KEYS[i], string.format('%d%09d', sec, ns), 'PX', ms)
+    setAhead(KEYS[i], aheads[i] + cost * tonumber(ARGV[1 + 2 * i]))
   end
 end
 return out
@@ -86,46 +99,14 @@ return out
 // (Store.Charge): bucket i's ahead becomes min(ahead_i + cost*T_i, limit_i),
 // limit_i = min(2*tau_i, 2^53), so it may go into debt. KEYS and ARGV are
 // laid out as for script. It returns {1}.
-const chargeScript = `
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local cost = tonumber(ARGV[1])
-local nowSec, nowNs
-if ARGV[2] == '' then
-  local t = redis.call('TIME')
-  nowSec = tonumber(t[1])
-  nowNs = tonumber(t[2]) * 1000
-else
-  local s = ARGV[2]
-  nowSec = tonumber(string.sub(s, 1, -10)) or 0
-  nowNs = tonumber(string.sub(s, -9))
-end
+const chargeScript = prelude + `
 for i = 1, #KEYS do
   local T = tonumber(ARGV[1 + 2 * i])
-  local tau = tonumber(ARGV[2 + 2 * i])
-  local limit = math.min(2 * tau, 9007199254740992)
-  local a = 0
-  local v = redis.call('GET', KEYS[i])
-  if v then
-    local sec = tonumber(string.sub(v, 1, -10)) or 0
-    local ns = tonumber(string.sub(v, -9))
-    if ns then
-      a = (sec - nowSec) * 1000000000 + (ns - nowNs)
-    end
-    if a < 0 then a = 0 elseif a > limit then a = limit end
-  end
+  local limit = math.min(2 * tonumber(ARGV[2 + 2 * i]), 9007199254740992)
+  local a = ahead(KEYS[i], limit)
   local rel
   if cost > (limit - a) / T then rel = limit else rel = a + cost * T end
-  if rel > 0 then
-    local relSec = math.floor(rel / 1000000000)
-    local ns = nowNs + (rel - relSec * 1000000000)
-    local sec = nowSec + relSec
-    while ns < 0 do sec = sec - 1; ns = ns + 1000000000 end
-    while ns >= 1000000000 do sec = sec + 1; ns = ns - 1000000000 end
-    local ms = math.ceil(rel / 1000000)
-    if ms < 1 then ms = 1 end
-    if ARGV[2] ~= '' and ms < 3600000 then ms = 3600000 end
-    redis.call('SET', KEYS[i], string.format('%d%09d', sec, ns), 'PX', ms)
-  end
+  if rel > 0 then setAhead(KEYS[i], rel) end
 end
 return {1}
 `
