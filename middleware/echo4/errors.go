@@ -1,13 +1,13 @@
-package middleware
+package echo4
 
 import (
 	"errors"
 	"sync"
 
-	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/internal/echoroute"
 	"github.com/clipia/apiguard/internal/frontdoor"
-	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
 )
 
@@ -15,17 +15,15 @@ import (
 // (errorsx.Renderer): an echo.HTTPErrorHandler that hands every error, from
 // guards, handlers, Echo itself (unknown route, 405, 413, 415, binder
 // errors) and recovered panics, to the renderer, which writes it as one row
-// of the catalogue. Install it with
-//
-//	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
+// of the catalogue. [Install] installs it.
 //
 // Echo's own errors are mapped by status with errorsx.FromStatus (the
 // router's 405 becomes 404 not_found, without the Allow header Echo set; an
 // *echo.BindingError names its parameter as param), validator errors a
-// handler returns become the 400 of [FromValidationErrors], and everything
+// handler returns become the 400 of bind.FromValidationErrors, and everything
 // else is mapped by errorsx.From. A response already committed is never
-// rewritten (errorsx.Renderer.Committed), and an error rendered early with
-// [Render] is not rendered or logged again. The handler is safe for
+// rewritten (errorsx.Renderer.Committed), and an error rendered early
+// (errorsx.Rendered) is not rendered or logged again. The handler is safe for
 // concurrent use.
 func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 	r := errorsx.NewRenderer(cfg)
@@ -39,7 +37,11 @@ func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 			// the path's methods, on any front door.
 			delete(res.Header(), echo.HeaderAllow)
 		}
-		frontdoor.Write(r, res, c.Request(), c.Path(), res.Committed, res.Status, FromEcho(err))
+		route := ""
+		if echoroute.Matched(c) {
+			route = guard.Template(c.Path())
+		}
+		frontdoor.Write(r, res, c.Request(), route, res.Committed, res.Status, FromEcho(err))
 	}
 }
 
@@ -47,30 +49,13 @@ func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 // with.
 var errMethodNotAllowed error = echo.ErrMethodNotAllowed
 
-// Render renders err to the client now, through the app's HTTPErrorHandler
-// ([ErrorHandler]), and returns an error that tells the handler it has been
-// rendered and logged (errorsx.Rendered): a middleware that needs the
-// response as the client saw it (the idempotency middleware stores it)
-// calls it and returns what it returns, so Echo's second call of the
-// handler writes and logs nothing. Render of nil is nil.
-//
-//	err := middleware.Render(c, next(c)) // the response now holds the error
-//	inspect(c.Response())
-//	return err
-func Render(c echo.Context, err error) error {
-	if err == nil || errorsx.IsRendered(err) {
-		return err
-	}
-	c.Error(err)
-	return errorsx.Rendered(err)
-}
-
 // FromEcho maps an error of an Echo v4 app onto the catalogue, as
 // [ErrorHandler] renders it: an *errorsx.Error in the chain as is; Echo's
 // *HTTPError by its status (errorsx.FromStatus; an *HTTPError held as the
 // Internal of another decides, as in Echo's own handler); an
 // *echo.BindingError as a 400 naming its parameter; validator errors as
-// [FromValidationErrors]; anything else as errorsx.From. It never panics.
+// bind.FromValidationErrors (when bind is compiled in); anything else as
+// errorsx.From. It never panics.
 func FromEcho(err error) (mapped *errorsx.Error) {
 	switch x := err.(type) {
 	case nil:
@@ -102,10 +87,8 @@ func FromEcho(err error) (mapped *errorsx.Error) {
 		// Echo's parameter binders return an *echo.BindingError, whose
 		// embedded *echo.HTTPError is not in the Unwrap chain.
 		he, field = t.be.HTTPError, t.be.Field
-	case errors.As(err, &t.ve):
-		return bind.FromValidationErrors(t.ve)
 	default:
-		return errorsx.From(err)
+		return frontdoor.Map(err, nil)
 	}
 	if in, ok := he.Internal.(*echo.HTTPError); ok && in != nil {
 		he = in
@@ -119,7 +102,6 @@ type echoTargets struct {
 	e  *errorsx.Error
 	he *echo.HTTPError
 	be *echo.BindingError
-	ve validator.ValidationErrors
 }
 
 var echoTargetsPool = sync.Pool{New: func() any { return new(echoTargets) }}

@@ -1,0 +1,82 @@
+package bind
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/internal/frontdoor"
+	"github.com/go-playground/validator/v10"
+)
+
+// boundKey is the context key of what Serve bound.
+type boundKey struct{}
+
+// bound is what Serve stores in the request's context: one value for both.
+type bound struct {
+	v any
+	m *Model
+}
+
+// Serve is the guard of the Binder (a [guard.Guard]): it binds r into a
+// new T with the path parameters of c ([Binder.Bind]: 400 invalid_request,
+// 404 not_found for an unknown model, 422 model_input_invalid, 503 when the
+// registry fails, each returned for the door to render), then runs the rest
+// of the chain with a request whose context holds the value, for [Body],
+// and the model, for [ModelOf]. With Config.Skip returning true nothing is
+// bound and Body returns nil.
+func (b *Binder[T]) Serve(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+	v, m, err := b.Bind(w, r, c.Param)
+	if err != nil {
+		return err
+	}
+	if v != nil {
+		ctx := r.Context()
+		if m == nil {
+			// An outer Binder's model stays visible.
+			if outer, _ := ctx.Value(boundKey{}).(*bound); outer != nil {
+				m = outer.m
+			}
+		}
+		r = r.WithContext(context.WithValue(ctx, boundKey{}, &bound{v: v, m: m}))
+	}
+	return c.Next(w, r)
+}
+
+// Body returns the value that a Binder[T] bound and validated for r, or nil
+// when none ran before (or it was skipped). Only the innermost Binder of a
+// chain is visible. The value belongs to the request; the handler may
+// modify it.
+//
+//	req := bind.Body[GenerationRequest](r) // Echo: c.Request(), gin: c.Request
+func Body[T any](r *http.Request) *T {
+	b, _ := r.Context().Value(boundKey{}).(*bound)
+	if b == nil {
+		return nil
+	}
+	v, _ := b.v.(*T)
+	return v
+}
+
+// ModelOf returns the model that a Binder resolved for r, or nil and false
+// when the route has no model rules. Treat the model as read-only: it is
+// shared by every request that names it.
+func ModelOf(r *http.Request) (*Model, bool) {
+	b, _ := r.Context().Value(boundKey{}).(*bound)
+	if b == nil || b.m == nil {
+		return nil, false
+	}
+	return b.m, true
+}
+
+func init() {
+	frontdoor.SetValidationMapper(func(err error) *errorsx.Error {
+		var ve validator.ValidationErrors
+		if errors.As(err, &ve) {
+			return FromValidationErrors(ve)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,200 @@
+package guard
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Template returns the canonical spelling of a router's route pattern, the
+// one identity of a route on every front door: a leading method (and host)
+// of a ServeMux pattern is dropped, and every path parameter is written
+// {name}:
+//
+//	Echo, gin   /v1/generations/:id     → /v1/generations/{id}
+//	ServeMux    GET /v1/generations/{id} → /v1/generations/{id}
+//	chi         /v1/files/{id:[0-9]+}   → /v1/files/{id}
+//	wildcards   /static/* (Echo, chi) → /static/{*}; /static/*path (gin)
+//	            and /static/{path...} (ServeMux) → /static/{path}
+//	ServeMux    /v1/{$}                 → /v1/
+//
+// Idempotency record keys, rate-limit and concurrency keys, metric and log
+// attributes and OpenAPI paths all use it. Template("") is "". Results are
+// cached per pattern (patterns are the app's, a bounded set), so a door may
+// call it per request without allocating.
+func Template(pattern string) string {
+	if pattern == "" {
+		return ""
+	}
+	if v, ok := templates.Load(pattern); ok {
+		return v.(string)
+	}
+	t := template(pattern)
+	templates.Store(pattern, t)
+	return t
+}
+
+var templates sync.Map // pattern → template
+
+func template(p string) string {
+	if i := strings.IndexByte(p, '/'); i > 0 {
+		p = p[i:] // "GET /x", "GET host/x", "host/x"
+	}
+	if !strings.ContainsAny(p, ":*{") {
+		return p
+	}
+	var b strings.Builder
+	for i, seg := range strings.Split(p, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		switch {
+		case seg == "":
+		case seg == "*":
+			b.WriteString("{*}")
+		case seg[0] == ':' || seg[0] == '*':
+			b.WriteString("{" + seg[1:] + "}")
+		case seg == "{$}":
+		case seg[0] == '{' && seg[len(seg)-1] == '}':
+			name := seg[1 : len(seg)-1]
+			if j := strings.IndexByte(name, ':'); j >= 0 {
+				name = name[:j] // chi's {id:regexp}
+			}
+			name = strings.TrimSuffix(name, "...")
+			b.WriteString("{" + name + "}")
+		default:
+			b.WriteString(seg)
+		}
+	}
+	return b.String()
+}
+
+// CleanPath prepares the path of r for routing, the same way on every
+// door, and reports whether it can match a route at all. It reads the
+// path as RFC 3986 does: a percent-encoded unreserved character (letters,
+// digits, "-", ".", "_", "~") is that character (§6.2.2.2), so
+// "/%761/models" and "/v1/mod%65ls" are "/v1/models"; other escapes
+// ("%2F") stay escaped. A path that does not start with "/", or has an
+// empty ("//"), "." or ".." segment, matches no route: ok is false, and the
+// door answers 404 not_found instead of cleaning or redirecting (ServeMux
+// and gin would redirect; Echo would route the raw text). When the path
+// changes, r.URL.Path and r.URL.RawPath are set to the normalized form in
+// place; an unchanged path costs no allocation.
+func CleanPath(r *http.Request) (ok bool) {
+	u := r.URL
+	esc := u.RawPath
+	if esc == "" {
+		esc = u.Path
+	}
+	if esc == "" || esc[0] != '/' {
+		return false
+	}
+	if strings.IndexByte(esc, '%') >= 0 {
+		norm, changed := decodeUnreserved(esc)
+		if changed {
+			esc = norm
+			if strings.IndexByte(esc, '%') < 0 {
+				u.Path, u.RawPath = esc, ""
+			} else {
+				u.Path, u.RawPath = unescapePath(esc), esc
+			}
+		}
+	}
+	return cleanSegments(esc)
+}
+
+// cleanSegments reports whether p (starting with "/") has no empty inner
+// segment and no "." or ".." segment. A trailing slash is allowed.
+func cleanSegments(p string) bool {
+	for i := 1; i <= len(p); {
+		j := strings.IndexByte(p[i:], '/')
+		var seg string
+		if j < 0 {
+			seg, j = p[i:], len(p)-i
+		} else {
+			seg = p[i : i+j]
+		}
+		last := i+j >= len(p)
+		switch seg {
+		case "":
+			if !last {
+				return false
+			}
+		case ".", "..":
+			return false
+		}
+		i += j + 1
+	}
+	return true
+}
+
+// decodeUnreserved decodes the percent-encoded unreserved characters of
+// the escaped path p and upper-cases the hex of the other escapes.
+func decodeUnreserved(p string) (string, bool) {
+	var b []byte
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' || i+2 >= len(p) {
+			if b != nil {
+				b = append(b, p[i])
+			}
+			continue
+		}
+		hi, lo := unhex(p[i+1]), unhex(p[i+2])
+		if hi < 0 || lo < 0 {
+			if b != nil {
+				b = append(b, p[i])
+			}
+			continue
+		}
+		c := byte(hi<<4 | lo)
+		if b == nil {
+			b = append(make([]byte, 0, len(p)), p[:i]...)
+		}
+		if unreserved(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+		}
+		i += 2
+	}
+	if b == nil || string(b) == p {
+		return p, false
+	}
+	return string(b), true
+}
+
+const upperHex = "0123456789ABCDEF"
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// unescapePath decodes every escape of p (validated by decodeUnreserved).
+func unescapePath(p string) string {
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
+			hi, lo := unhex(p[i+1]), unhex(p[i+2])
+			if hi >= 0 && lo >= 0 {
+				b = append(b, byte(hi<<4|lo))
+				i += 2
+				continue
+			}
+		}
+		b = append(b, p[i])
+	}
+	return string(b)
+}

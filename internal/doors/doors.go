@@ -1,0 +1,69 @@
+// Package doors is the test kit that runs one app through every front door
+// of apiguard: a [Door] builds, from one framework-neutral [Spec], the app
+// its framework would serve. The conformance suite and the guards' behaviour
+// tables iterate over [All], so a new door is one line there and one file
+// here. Only tests import it.
+package doors
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
+)
+
+// Door is one front door.
+type Door struct {
+	// Name is the door's name as the reference server's -framework flag
+	// spells it: echo4, echo5, gin, nethttp, chi.
+	Name string
+
+	// New builds the app of s on this door.
+	New func(tb testing.TB, s Spec) http.Handler
+}
+
+// HandlerFunc is a framework-neutral handler: it writes its answer on w
+// or returns an error for the door's renderer. Param reads a path
+// parameter as the door sees it.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request, p Params) error
+
+// Params reads the path parameters of the request on its door.
+type Params interface{ Param(name string) string }
+
+// Route is one route of an app: Method and Path in the canonical spelling
+// ("/v1/models/{id}"; each door registers it in its own), the route's
+// guards, and its handler.
+type Route struct {
+	Method  string
+	Path    string
+	Guards  []guard.Guard
+	Handler HandlerFunc
+}
+
+// Spec is an app: the renderer's configuration, the request-level guards
+// every request runs before routing, guards on a group of every route
+// (Group, e.g. auth and a rate limit on /v1, which the door mounts so that
+// they also see unknown paths under it: they must answer 404 first), and the
+// routes.
+type Spec struct {
+	Errors errorsx.HandlerConfig
+	Use    []guard.Guard
+	// GroupPrefix and Group: guards on a group of routes (Echo's Group, gin's
+	// Group, chi's Route, a ServeMux subtree), registered so that they run
+	// for unknown paths under the prefix too.
+	GroupPrefix string
+	Group       []guard.Guard
+	Routes      []Route
+}
+
+// All is every front door, in the order of the reference server's
+// -framework flag.
+func All() []Door { return []Door{Echo4, Echo5, Gin, NetHTTP, Chi} }
+
+// Run runs f once per door, as a subtest named for the door.
+func Run(t *testing.T, f func(t *testing.T, d Door)) {
+	for _, d := range All() {
+		t.Run(d.Name, func(t *testing.T) { f(t, d) })
+	}
+}
