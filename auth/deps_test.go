@@ -7,7 +7,8 @@ import (
 )
 
 // TestAuthImportsNoFramework: auth is core. Of apiguard it depends on
-// principal, errorsx and telemetry only, and on no web framework, no
+// guard (the contract it implements), principal, errorsx and telemetry
+// only, and on no web framework, no
 // validator, and of OpenTelemetry on the API only.
 func TestAuthImportsNoFramework(t *testing.T) {
 	goBin, err := exec.LookPath("go")
@@ -22,6 +23,7 @@ func TestAuthImportsNoFramework(t *testing.T) {
 	}
 	ours := map[string]bool{
 		"github.com/clipia/apiguard/auth":      true,
+		"github.com/clipia/apiguard/guard":     true,
 		"github.com/clipia/apiguard/principal": true,
 		"github.com/clipia/apiguard/errorsx":   true,
 		"github.com/clipia/apiguard/telemetry": true,
@@ -36,7 +38,7 @@ func TestAuthImportsNoFramework(t *testing.T) {
 			strings.HasPrefix(pkg, "go.opentelemetry.io/otel/sdk"),
 			strings.HasPrefix(pkg, "go.opentelemetry.io/otel/exporters"),
 			strings.HasPrefix(pkg, "github.com/prometheus/"):
-			t.Errorf("auth depends on %s; want apiguard's principal, errorsx and telemetry only, no framework, validator or OpenTelemetry SDK", pkg)
+			t.Errorf("auth depends on %s; want apiguard's guard, principal, errorsx and telemetry only, no framework, validator or OpenTelemetry SDK", pkg)
 		}
 	}
 	if seen == 0 {

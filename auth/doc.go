@@ -18,7 +18,8 @@
 // The package logs nothing: every rejection carries its reason as the
 // error's private cause ([ErrRejected]), which the renderer (errorsx) logs
 // once per failed request. It imports principal and errorsx and no web
-// framework or validator; the front doors wrap it: middleware.Auth (Echo
-// v4), echo5.Auth (Echo v5) and nethttp.Auth (net/http), and likewise
+// framework or validator; an [Authenticator] and a [Scopes] are guards
+// (guard.Guard) that every front door mounts with its Use (echo4.Use,
+// echo5.Use, gin1.Use, nethttp.Use), and likewise
 // Scopes, RequireScopes and RequireAnyScope.
 package auth

@@ -106,8 +106,8 @@ type Defaulter interface {
 // Binder binds requests into a new T (a struct type), validates them and,
 // with [Config].Models, checks the model rules. Build one with [New] per
 // route (or per request type and configuration); it is safe for concurrent
-// use. The front doors (middleware.Bind for Echo v4, echo5.Bind,
-// nethttp.Bind) wrap it.
+// use. It is a guard.Guard ([Binder.Serve]): every front door mounts it
+// with its Use, and handlers read the value with [Body].
 type Binder[T any] struct {
 	b *binder
 }

@@ -8,7 +8,7 @@
 // once; [Binder.Bind] binds one *http.Request, taking the router's
 // path-parameter lookup (r.PathValue, Echo's c.Param). The front doors run
 // it as a middleware and hand its errors to the one renderer:
-// middleware.Bind (Echo v4), echo5.Bind (Echo v5) and nethttp.Bind
+// a [Binder] is a guard (guard.Guard) every front door mounts with its Use
 // (net/http), each with a typed getter Body[T] and ModelFrom.
 //
 // Each failure is a 400 naming the field in the client's terms ("duration

@@ -13,14 +13,14 @@ import (
 
 	"github.com/clipia/apiguard/client"
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/labstack/echo/v4"
 )
 
 // exampleServer is an API built with apiguard whose handler fails with err.
 func exampleServer(handler echo.HandlerFunc) *httptest.Server {
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.Any("/v1/generations", handler)
 	return httptest.NewServer(e)
 }

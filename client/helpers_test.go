@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/labstack/echo/v4"
 )
 
@@ -40,9 +40,9 @@ func newAPI(t testing.TB, cfg errorsx.HandlerConfig) *api {
 	}
 	a := &api{hits: map[string][]hit{}}
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
+	e.HTTPErrorHandler = echo4.ErrorHandler(cfg)
 	h := func(c echo.Context) error {
-		// As middleware.RequestID with SendRequestID does.
+		// As guard.RequestID with SendRequestID does.
 		c.Response().Header().Set(errorsx.HeaderRequestIDStripe, errorsx.RequestID(c.Response().Header(), c.Request()))
 		code := c.Param("code")
 		body, _ := io.ReadAll(c.Request().Body)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/alloctest"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -28,7 +28,7 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 }
 func (w *discardWriter) WriteHeader(code int) { w.code = code }
 
-// presetID is the X-Request-Id the RequestID middleware would already have
+// presetID is the X-Request-Id the RequestID guard would already have
 // put on the response. It is only read, so one slice serves every iteration.
 var presetID = []string{"req_0b6f5f0e8d2a4e8b"}
 
@@ -43,23 +43,23 @@ var benchCases = []benchCase{
 	// The reference: Echo's own handler rendering an *echo.HTTPError 404.
 	{name: "echo-default/HTTPError-404", handler: func(e *echo.Echo) echo.HTTPErrorHandler { return e.DefaultHTTPErrorHandler },
 		err: echo.ErrNotFound, presetID: true},
-	// The renderer, the id already set by middleware.RequestID.
+	// The renderer, the id already set by guard.RequestID.
 	{name: "errorsx/NotFound", handler: newBenchHandler, err: errorsx.NotFound(), presetID: true},
 	// The renderer mapping Echo's own 404.
 	{name: "errorsx/echo.ErrNotFound", handler: newBenchHandler, err: echo.ErrNotFound, presetID: true},
 	// A wrapped catalogue error: the errors.As walk.
 	{name: "errorsx/wrapped-NotFound", handler: newBenchHandler, err: fmt.Errorf("loading model: %w", errorsx.NotFound()), presetID: true},
-	// The renderer without the middleware: it makes a new UUID itself.
+	// The renderer without the guard: it makes a new UUID itself.
 	{name: "errorsx/NotFound-new-uuid", handler: newBenchHandler, err: errorsx.NotFound(), presetID: false},
 }
 
 func newBenchHandler(*echo.Echo) echo.HTTPErrorHandler {
-	return middleware.ErrorHandler(errorsx.HandlerConfig{Logger: discardLogger()})
+	return echo4.ErrorHandler(errorsx.HandlerConfig{Logger: discardLogger()})
 }
 
 // benchRequest is the same request for every renderer: GET with an Accept
 // header and an incoming X-Request-Id that is not sane (so without the
-// middleware's preset id the renderer must make a UUID).
+// guard's preset id the renderer must make a UUID).
 func benchRequest() *http.Request {
 	req := httptest.NewRequest(http.MethodGet, "/v1/models/clipia-x", nil)
 	req.Header.Set(echo.HeaderAccept, "application/json")

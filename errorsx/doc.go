@@ -1,6 +1,6 @@
 // Package errorsx is apiguard's error catalogue and its one renderer. It
 // imports no web framework and no validator: every front door (Echo v4's
-// middleware.ErrorHandler, and plain net/http code) hands it an error and
+// echo4.ErrorHandler, and plain net/http code) hands it an error and
 // an http.ResponseWriter, so the same request gets the same bytes on each.
 //
 // The catalogue is the contract's table: eleven (status, code) rows, each
@@ -26,7 +26,7 @@
 // Wiring with Echo v4:
 //
 //	e := echo.New()
-//	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
+//	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
 //
 // with net/http:
 //

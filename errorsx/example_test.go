@@ -10,21 +10,22 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/labstack/echo/v4"
 )
 
-// Install the renderer and the two middlewares that belong to it; handlers
-// return catalogue errors.
+// Install the renderer and the two request-level guards that belong to it
+// (Echo v4 door); handlers return catalogue errors.
 func ExampleRenderer_echo() {
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
-		Logger: slog.New(slog.DiscardHandler),
+	echo4.Install(e, echo4.Config{
+		Errors: errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)},
+		Use: []guard.Guard{
+			guard.RequestID(guard.RequestIDConfig{SendRequestID: true}), // Request-Id too, for stripe-go
+			guard.Must(guard.Recover(guard.RecoverConfig{})),
+		},
 	})
-	e.Use(
-		middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})), // Request-Id too, for stripe-go
-		middleware.Must(middleware.Recover(middleware.RecoverConfig{})),
-	)
 	e.GET("/v1/models/:id", func(c echo.Context) error {
 		return errorsx.NotFound().WithParam("model").WithMessage("model " + c.Param("id") + " does not exist")
 	})
@@ -52,7 +53,7 @@ func ExampleRenderer_echo() {
 // own errors are mapped onto the table.
 func ExampleRenderer_unknownErrors() {
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.GET("/db", func(c echo.Context) error {
 		return errors.New("dial tcp 10.0.0.7:5432: connection refused") // logged, never sent
 	})
@@ -70,7 +71,7 @@ func ExampleRenderer_unknownErrors() {
 // A 429 carries Retry-After in whole seconds, rounded up.
 func ExampleError_WithRetryAfter() {
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	e.GET("/", func(c echo.Context) error {
 		return errorsx.RateLimitExceeded().WithRetryAfter(1500 * time.Millisecond)
 	})
@@ -85,7 +86,7 @@ func ExampleError_WithRetryAfter() {
 // RFC 9457 problem document, when the app turns it on.
 func ExampleHandlerConfig_problemJSON() {
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{
 		Logger:      slog.New(slog.DiscardHandler),
 		ProblemJSON: true,
 	})

@@ -29,7 +29,7 @@ import (
 //
 // A web framework's own errors, which carry an HTTP status, are mapped by
 // the front door of that framework with [FromStatus] (Echo's *HTTPError by
-// middleware.ErrorHandler); errorsx imports no framework.
+// echo4.ErrorHandler); errorsx imports no framework.
 //
 // The original error is kept as the cause for the log. From(nil) is nil.
 // From never panics: an error whose Is, As, Unwrap or Error method panics

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
 )
@@ -66,7 +66,7 @@ func TestEchoHTTPErrorMapping(t *testing.T) {
 			he := echo.NewHTTPError(status, echoSecret)
 			err := w.wrap(he)
 
-			got := middleware.FromEcho(err)
+			got := echo4.FromEcho(err)
 			if got.Code() != want {
 				t.Errorf("%s: From: got %s, want %s", name, got.Code(), want)
 				continue
@@ -116,7 +116,7 @@ func TestEchoOwnErrorsThroughEcho(t *testing.T) {
 		Duration int `json:"duration"`
 	}
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: discardLogger()})
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{Logger: discardLogger()})
 	bind := func(c echo.Context) error {
 		var b body
 		if err := c.Bind(&b); err != nil {
@@ -237,7 +237,7 @@ type genReq struct {
 }
 
 // newValidator returns a validator that names fields by their JSON names,
-// as the middleware package sets it up.
+// as package bind sets it up.
 func newValidator() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
@@ -351,7 +351,7 @@ func TestFrom(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := middleware.FromEcho(tc.err)
+			got := echo4.FromEcho(tc.err)
 			if tc.err == nil {
 				if got != nil {
 					t.Fatalf("From(nil): got %v, want nil", got)
@@ -486,7 +486,7 @@ func TestFromInputMessages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := middleware.FromEcho(tc.err)
+			got := echo4.FromEcho(tc.err)
 			if got.Code() != errorsx.CodeInvalidRequest || got.Param() != tc.wantParam || got.Message() != tc.wantMessage {
 				t.Errorf("got %s %q %q, want invalid_request %q %q", got.Code(), got.Param(), got.Message(), tc.wantParam, tc.wantMessage)
 			}
@@ -522,7 +522,7 @@ func TestFromInputHasNoDecoderWords(t *testing.T) {
 			continue
 		}
 		for _, wrapped := range []error{err, echo.NewHTTPError(http.StatusBadRequest, err.Error()).SetInternal(err)} {
-			got := middleware.FromEcho(wrapped)
+			got := echo4.FromEcho(wrapped)
 			// Our own prefix names the format; Go's "json: ..." must not appear.
 			msg := strings.Replace(strings.ToLower(got.Message()), "body is not valid json: ", "body is not valid: ", 1)
 			if got.Code() != errorsx.CodeInvalidRequest {

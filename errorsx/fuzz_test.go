@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -41,10 +42,10 @@ func FuzzRender(f *testing.F) {
 	f.Add("APPLICATION/PROBLEM+JSON;q=1", "a\r\nSet-Cookie: x=1", "%v %w", "😀", uint16(3010))
 
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{
 		Logger: discardLogger(), ProblemJSON: true,
 	})
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
+	e.Use(echo4.Use(guard.RequestID(guard.RequestIDConfig{SendRequestID: true})))
 	e.GET("/fuzz", func(c echo.Context) error {
 		return c.Request().Context().Value(errKey{}).(error)
 	})
@@ -73,7 +74,7 @@ func FuzzRender(f *testing.F) {
 		req.Header[errorsx.HeaderRequestID] = []string{reqID}
 		rec := serve(e, req)
 
-		mapped := middleware.FromEcho(err)
+		mapped := echo4.FromEcho(err)
 		row, ok := errorsx.Lookup(mapped.Code())
 		if !ok || rec.Code != row.Status {
 			t.Fatalf("got status %d code %s, want a catalogue row", rec.Code, mapped.Code())

@@ -13,7 +13,8 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/labstack/echo/v4"
 )
 
@@ -71,7 +72,7 @@ func newEcho(cfg errorsx.HandlerConfig, errf func() error) *echo.Echo {
 	}
 	e := echo.New()
 	e.HideBanner = true
-	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
+	e.HTTPErrorHandler = echo4.ErrorHandler(cfg)
 	h := func(c echo.Context) error { return errf() }
 	e.GET("/fail", h)
 	e.POST("/fail", h)
@@ -79,11 +80,11 @@ func newEcho(cfg errorsx.HandlerConfig, errf func() error) *echo.Echo {
 	return e
 }
 
-// newEchoRequestID is newEcho with the request id middleware in front,
+// newEchoRequestID is newEcho with the request id guard in front,
 // sending Request-Id too, as the golden files are rendered.
 func newEchoRequestID(cfg errorsx.HandlerConfig, errf func() error) *echo.Echo {
 	e := newEcho(cfg, errf)
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
+	e.Use(echo4.Use(guard.RequestID(guard.RequestIDConfig{SendRequestID: true})))
 	return e
 }
 

@@ -19,7 +19,7 @@ type OpenAPIConfig struct {
 	HandlerConfig
 
 	// SendRequestID documents the Request-Id header, for an app whose
-	// middleware.RequestID sends it (RequestIDConfig.SendRequestID).
+	// guard.RequestID sends it (RequestIDConfig.SendRequestID).
 	SendRequestID bool
 }
 

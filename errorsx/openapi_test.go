@@ -16,7 +16,8 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/labstack/echo/v4"
 )
 
@@ -286,8 +287,8 @@ func TestOpenAPIExamplesAreWhatTheRendererSends(t *testing.T) {
 	}
 	d := decodeOpenAPI(t, errorsx.OpenAPIConfig{HandlerConfig: cfg, SendRequestID: true})
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
+	e.HTTPErrorHandler = echo4.ErrorHandler(cfg)
+	e.Use(echo4.Use(guard.RequestID(guard.RequestIDConfig{SendRequestID: true})))
 	e.GET("/rows/:code", func(c echo.Context) error { return errorsx.New(errorsx.Code(c.Param("code"))) })
 	srv := httptest.NewServer(e)
 	defer srv.Close()

@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -214,7 +215,7 @@ func checkRandomCase(e *echo.Echo, c randomCase) error {
 	}
 	rec := serve(e, req)
 
-	want := middleware.FromEcho(c.Err)
+	want := echo4.FromEcho(c.Err)
 	row := want.Row()
 	if rec.Code != row.Status {
 		return fmt.Errorf("got status %d, want %d (%s)", rec.Code, row.Status, row.Code)
@@ -282,10 +283,10 @@ func checkRandomCase(e *echo.Echo, c randomCase) error {
 // well-formed body and the row's headers.
 func TestPropertyEveryErrorRendersARow(t *testing.T) {
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{
 		Logger: discardLogger(), ProblemJSON: true,
 	})
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: true})))
+	e.Use(echo4.Use(guard.RequestID(guard.RequestIDConfig{SendRequestID: true})))
 	e.Any("/any", func(c echo.Context) error {
 		return c.Request().Context().Value(errKey{}).(error)
 	})

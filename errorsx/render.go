@@ -37,7 +37,7 @@ const (
 // The renderer owns the settings of what an error response looks like (its
 // body, the realm of the 401 challenge). Headers that every response carries
 // are owned by the middleware that sets them: X-Request-Id and Request-Id by
-// middleware.RequestID (the renderer keeps them, and assigns an X-Request-Id
+// guard.RequestID (the renderer keeps them, and assigns an X-Request-Id
 // when no middleware did).
 type HandlerConfig struct {
 	// Logger receives exactly one record per failed request: level Error
@@ -58,7 +58,7 @@ type HandlerConfig struct {
 	ProblemTypeBase string
 
 	// Realm is the realm of the WWW-Authenticate challenge on every 401,
-	// whoever raised it (middleware.Auth, a scope check without a
+	// whoever raised it (auth.Authenticator, a scope check without a
 	// principal, a handler). Default "api".
 	Realm string
 
@@ -75,7 +75,7 @@ type HandlerConfig struct {
 // ErrCredentialRejected marks the cause of a 401 whose request presented a
 // credential that was refused (unknown, revoked, malformed): the renderer
 // then adds error="invalid_token" to the WWW-Authenticate challenge
-// (RFC 6750 §3.1). middleware.Auth marks its 401s this way; a handler can
+// (RFC 6750 §3.1). auth.Authenticator marks its 401s this way; a handler can
 // too, with errors.Join or fmt.Errorf("%w") in the cause. A 401 whose request
 // carried an Authorization header is marked the same way without it.
 var ErrCredentialRejected = errors.New("errorsx: credential rejected")
@@ -148,7 +148,7 @@ func findRendered(err error, depth int) bool {
 // else 1) and on the other retryable rows when the error carries a wait,
 // and WWW-Authenticate on 401. A HEAD request gets the status and headers,
 // Content-Length included, and no body. It imports no web framework: each
-// front door (middleware.ErrorHandler for Echo v4, and the others) hands it
+// front door (echo4.ErrorHandler for Echo v4, and the others) hands it
 // the error and the writer, so the same request gets the same bytes on
 // every front door.
 //
@@ -493,7 +493,7 @@ func (r *renderer) log(req *http.Request, route, id string, e *Error, err error)
 }
 
 // stackTracer is an error that carries a stack for the log, such as the
-// cause middleware.Recover gives a recovered panic.
+// cause guard.Recover gives a recovered panic.
 type stackTracer interface {
 	error
 	Stack() string

@@ -9,18 +9,22 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/labstack/echo/v4"
 )
 
-// renderFirst is what a middleware that needs the response as the client
-// saw it does (the idempotency middleware does it): render the error now
-// with middleware.Render, then return what it returns.
-func renderFirst(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		return middleware.Render(c, next(c))
+// renderFirst is what a guard that needs the response as the client saw
+// it does (the idempotency guard does it): render the error now with
+// Call.Render, then return it marked errorsx.Rendered.
+var renderFirst = echo4.Use(guard.Func(func(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+	err := c.Next(w, r)
+	if err == nil || errorsx.IsRendered(err) {
+		return err
 	}
-}
+	c.Render(w, r, err)
+	return errorsx.Rendered(err)
+}))
 
 // cErrorFirst does the same by hand, with c.Error, and returns the error
 // itself: the renderer must still recognise its own response.

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -101,8 +102,8 @@ func TestRequestIDHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			logger, logs := testLogger()
 			e := echo.New()
-			e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
-			e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: tc.sendStripe})))
+			e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
+			e.Use(echo4.Use(guard.RequestID(guard.RequestIDConfig{SendRequestID: tc.sendStripe})))
 			e.GET("/fail", func(c echo.Context) error {
 				if tc.preset != "" {
 					c.Response().Header().Set(errorsx.HeaderRequestID, tc.preset)
@@ -376,7 +377,7 @@ func TestNilLoggerUsesDefault(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(old) })
 
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{})
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{})
 	e.GET("/x", func(c echo.Context) error { return errors.New("went to default") })
 	serve(e, httptest.NewRequest(http.MethodGet, "/x", nil))
 	if !strings.Contains(logs.String(), "went to default") {

@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/labstack/echo/v4"
 )
 
@@ -77,13 +78,13 @@ func TestSanitisedMessages(t *testing.T) {
 }
 
 // A panic whose value names a file, an address and SQL, recovered by
-// middleware.Recover: the body is the fixed 500; the value and the stack go
+// guard.Recover: the body is the fixed 500; the value and the stack go
 // to the log with the request id.
 func TestSanitisedPanic(t *testing.T) {
 	logger, logs := testLogger()
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})), middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
+	e.HTTPErrorHandler = echo4.ErrorHandler(errorsx.HandlerConfig{Logger: logger})
+	e.Use(echo4.Use(guard.RequestID(guard.RequestIDConfig{}), guard.Must(guard.Recover(guard.RecoverConfig{}))))
 	e.GET("/boom", func(c echo.Context) error {
 		if k := c.QueryParam("kind"); k != "" {
 			var s []int

@@ -18,8 +18,8 @@ import (
 //	            and /static/{path...} (ServeMux) → /static/{path}
 //	ServeMux    /v1/{$}                 → /v1/
 //
-// Idempotency record keys, rate-limit and concurrency keys, metric and log
-// attributes and OpenAPI paths all use it. Template("") is "". Results are
+// Idempotency record keys, the route of rate-limit and concurrency
+// decisions, metric and log attributes all use it. Template("") is "". Results are
 // cached per pattern (patterns are the app's, a bounded set), so a door may
 // call it per request without allocating.
 func Template(pattern string) string {
@@ -83,8 +83,19 @@ func template(p string) string {
 func CleanPath(r *http.Request) (ok bool) {
 	u := r.URL
 	esc := u.RawPath
-	if esc == "" {
+	switch {
+	case esc == "":
 		esc = u.Path
+		if strings.IndexByte(esc, '%') >= 0 {
+			// A decoded "%" ("%25" sent): read the escaped form, so that
+			// "%2541" stays the three characters "%41", never "A".
+			esc = u.EscapedPath()
+		}
+	case !validEscaped(esc):
+		// An escaped form that net/url ignores (URL.EscapedPath), and
+		// ServeMux with it: read the path as they do.
+		u.RawPath = ""
+		esc = u.EscapedPath()
 	}
 	if esc == "" || esc[0] != '/' {
 		return false
@@ -129,38 +140,58 @@ func cleanSegments(p string) bool {
 }
 
 // decodeUnreserved decodes the percent-encoded unreserved characters of
-// the escaped path p and upper-cases the hex of the other escapes.
+// the escaped path p and upper-cases the hex of the other escapes. It
+// allocates only when p changes.
 func decodeUnreserved(p string) (string, bool) {
 	var b []byte
 	for i := 0; i < len(p); i++ {
-		if p[i] != '%' || i+2 >= len(p) {
-			if b != nil {
-				b = append(b, p[i])
+		c := p[i]
+		if c == '%' && i+2 < len(p) {
+			hi, lo := unhex(p[i+1]), unhex(p[i+2])
+			if hi >= 0 && lo >= 0 {
+				d := byte(hi<<4 | lo)
+				keep := !unreserved(d) && p[i+1] == upperHex[hi] && p[i+2] == upperHex[lo]
+				switch {
+				case keep && b == nil:
+				case keep:
+					b = append(b, p[i:i+3]...)
+				default:
+					if b == nil {
+						b = append(make([]byte, 0, len(p)), p[:i]...)
+					}
+					if unreserved(d) {
+						b = append(b, d)
+					} else {
+						b = append(b, '%', upperHex[hi], upperHex[lo])
+					}
+				}
+				i += 2
+				continue
 			}
-			continue
 		}
-		hi, lo := unhex(p[i+1]), unhex(p[i+2])
-		if hi < 0 || lo < 0 {
-			if b != nil {
-				b = append(b, p[i])
-			}
-			continue
-		}
-		c := byte(hi<<4 | lo)
-		if b == nil {
-			b = append(make([]byte, 0, len(p)), p[:i]...)
-		}
-		if unreserved(c) {
+		if b != nil {
 			b = append(b, c)
-		} else {
-			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
 		}
-		i += 2
 	}
-	if b == nil || string(b) == p {
+	if b == nil {
 		return p, false
 	}
 	return string(b), true
+}
+
+// validEscaped reports whether p is an escaped path that net/url uses as
+// is (its validEncoded): every byte a pchar, "/" or "%".
+func validEscaped(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '/', '%', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@', '[', ']':
+		default:
+			if !unreserved(c) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 const upperHex = "0123456789ABCDEF"

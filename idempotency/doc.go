@@ -11,10 +11,11 @@
 //	defer store.Close()
 //	cfg := idempotency.Config{Store: store}
 //
-//	idem, err := middleware.Idempotency(cfg) // Echo v4; echo5.Idempotency for Echo v5
+//	idem, err := idempotency.New(cfg)                   // a guard.Guard
+//	e.POST("/v1/generations", create, echo4.Use(idem)) // Echo v4; echo5.Use, gin1.Use alike
 //	e.POST("/v1/generations", createGeneration, auth, idem)
 //
-//	idem, err := nethttp.Idempotency(cfg) // net/http: func(http.Handler) http.Handler
+//	mux.Handle("POST /v1/generations", nethttp.Use(idem)(create)) // net/http, chi
 //	mux.Handle("POST /v1/generations", auth(idem(createGeneration)))
 //
 // # What a client sees

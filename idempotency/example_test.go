@@ -9,33 +9,35 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/middleware/nethttp"
 )
 
 func Example() {
 	store := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
 	defer store.Close()
 
-	// The net/http front door; middleware.Idempotency (Echo v4) and
-	// echo5.Idempotency take the same Config.
-	idem := nethttp.Must(nethttp.Idempotency(idempotency.Config{Store: store}))
+	// The guard runs on every front door: here net/http; echo4.Use,
+	// echo5.Use and gin1.Use take it alike.
+	idem := guard.Must(idempotency.New(idempotency.Config{Store: store}))
 
 	generations := 0
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/generations", idem(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /v1/generations", nethttp.Use(idem)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		generations++
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(map[string]any{"id": fmt.Sprintf("gen_%d", generations)})
 	})))
+	app := nethttp.Install(mux, nethttp.Config{})
 
 	send := func(body string) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/generations", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", "8e03978e-40d5-43e8-bc93-6894a57f9324")
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
+		app.ServeHTTP(rec, req)
 		fmt.Printf("%d replayed=%q %s", rec.Code, rec.Header().Get("Idempotent-Replayed"), rec.Body)
 		if rec.Body.Len() > 0 && !strings.HasSuffix(rec.Body.String(), "\n") {
 			fmt.Println()

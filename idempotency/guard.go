@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/internal/bodyread"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
@@ -142,8 +143,8 @@ func forbiddenHeader(k string) bool {
 }
 
 // Guard is the framework-neutral idempotency guard that the front doors
-// (middleware.Idempotency for Echo v4, echo5.Idempotency, and
-// nethttp.Idempotency) translate to: build it once with [New], call
+// mount with their Use (echo4.Use, echo5.Use, gin1.Use, nethttp.Use): a
+// guard.Guard. Build it once with [New]; the door calls
 // [Guard.Serve] per request. A Guard is safe for concurrent use.
 type Guard struct {
 	skip       func(*http.Request) bool
@@ -332,18 +333,16 @@ func badKey(msg string) *errorsx.Error {
 	return errorsx.InvalidRequest().WithParam(HeaderIdempotencyKey).WithMessage(msg)
 }
 
-// Serve guards one request: w and r are the response writer and request as
-// the front door has them, route is the route pattern that matched (part
-// of the record key; a front door answers an unmatched route 404 before
-// calling Serve), next runs the rest of the chain with the writer and
-// request it is given (the front door makes its framework's context use
-// them while next runs, and restores its own after), and render renders an
-// error to the writer it is given, through the app's error handler, now.
+// Serve is the idempotency guard (a [guard.Guard]) for one request: w and
+// r are the response writer and request as the door has them, c.Route() is
+// the canonical route (part of the record key, so a key is one across
+// doors), c.Next runs the rest of the chain with the guard's writer and
+// request, and c.Render renders an error the handler returns at once, so
+// the response is stored as the client saw it.
 //
-// Serve returns what the front door returns (Echo) or renders (net/http):
-// nil, an error to render (a bad key, a conflict, a store failure: nothing
-// was written), or an error already rendered, marked with
-// errorsx.Rendered, which the front door's renderer skips.
+// Serve returns nil, an error to render (a bad key, a conflict, a store
+// failure: nothing was written), or an error already rendered, marked with
+// errorsx.Rendered, which no door renders again.
 //
 // A request with a method that is not guarded, without an Idempotency-Key
 // (unless Required), or skipped by Config.Skip goes to next as is. On a
@@ -394,7 +393,12 @@ func badKey(msg string) *errorsx.Error {
 // response larger than MaxResponseSize, or a handler that wrote nothing,
 // is rolled back and answered 500 internal_error (logged at Error). There
 // is no background commit retry: the commit is the transaction.
-func (g *Guard) Serve(w http.ResponseWriter, r *http.Request, route string,
+func (g *Guard) Serve(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+	return g.serve(w, r, c.Route(), c.Next, c.Render)
+}
+
+// serve is Serve with the route, next and render of the Call.
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	next func(w http.ResponseWriter, r *http.Request) error,
 	render func(w http.ResponseWriter, r *http.Request, err error)) error {
 	if (g.skip != nil && g.skip(r)) || !g.methods[r.Method] {

@@ -12,16 +12,16 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/idempotency/guardtest"
 	"github.com/clipia/apiguard/internal/alloctest"
+	"github.com/clipia/apiguard/internal/idemtest"
 )
 
-// TestGuardBehaviour runs the front-door suite through the core on plain
-// net/http, against every store kind.
+// TestGuardBehaviour runs the guard's behaviour table through every front
+// door, against every store kind.
 func TestGuardBehaviour(t *testing.T) {
 	for _, sk := range storeKinds {
 		t.Run(sk.name, func(t *testing.T) {
-			guardtest.Run(t, newApp, sk.new)
+			idemtest.Run(t, sk.new)
 		})
 	}
 }
@@ -89,7 +89,7 @@ func TestHeadReplayHasNoBody(t *testing.T) {
 	}
 	var calls atomic.Int32
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := g.Serve(w, r, "/x", func(w http.ResponseWriter, r *http.Request) error {
+		err := serve(g, w, r, "/x", func(w http.ResponseWriter, r *http.Request) error {
 			calls.Add(1)
 			w.Header().Set("Content-Type", "text/plain")
 			w.Header().Set("Content-Length", "5")
@@ -127,8 +127,8 @@ func TestPassThroughDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := func(http.ResponseWriter, *http.Request) error { return nil }
-	render := func(http.ResponseWriter, *http.Request, error) {}
+	call := &testCall{route: "/x", next: func(http.ResponseWriter, *http.Request) error { return nil },
+		render: func(http.ResponseWriter, *http.Request, error) {}}
 	w := httptest.NewRecorder()
 	get := httptest.NewRequest(http.MethodGet, "/x", nil)
 	get.Header.Set(idempotency.HeaderIdempotencyKey, "k")
@@ -138,7 +138,7 @@ func TestPassThroughDoesNotAllocate(t *testing.T) {
 	skipped.Header.Set("X-Skip", "1")
 	for name, r := range map[string]*http.Request{"GET": get, "no key": noKey, "skipped": skipped} {
 		if n := alloctest.PerRun(100, func() {
-			if err := g.Serve(w, r, "/x", next, render); err != nil {
+			if err := g.Serve(w, r, call); err != nil {
 				t.Fatal(err)
 			}
 		}); n != 0 {
@@ -174,7 +174,7 @@ func TestRenderedErrorsAreMarked(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/x", nil)
 		r.Header.Set(idempotency.HeaderIdempotencyKey, "k")
 		rec := httptest.NewRecorder()
-		err := g.Serve(rec, r, "/x", func(w http.ResponseWriter, r *http.Request) error {
+		err := serve(g, rec, r, "/x", func(w http.ResponseWriter, r *http.Request) error {
 			return errorsx.InsufficientCredits()
 		}, func(w http.ResponseWriter, r *http.Request, err error) {
 			rendered++

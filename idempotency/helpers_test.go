@@ -11,8 +11,8 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/idempotency/guardtest"
 	"github.com/clipia/apiguard/idempotency/redisstore"
+	"github.com/clipia/apiguard/internal/idemtest"
 	"github.com/clipia/apiguard/internal/redistest"
 	"github.com/clipia/apiguard/principal"
 )
@@ -57,13 +57,37 @@ func (l *logBuffer) logger() *slog.Logger {
 }
 
 // handler is a route's handler in the core's tests.
-type handler = guardtest.Handler
+type handler = idemtest.Handler
 
-// newApp is the guard on plain net/http, wired like the reference server
-// (see guardtest.App): the renderer, request id, recover, a test auth that
-// takes the tenant from X-Test-Tenant, then the guard through Guard.Serve,
-// and h on POST /v1/generations, POST /v1/other, GET and DELETE
-// /v1/generations. The route given to Serve is the path.
+// testCall is the guard.Call of the core's tests, which run the guard
+// without a front door: the route is given, Next and Render are
+// functions.
+type testCall struct {
+	route  string
+	next   func(http.ResponseWriter, *http.Request) error
+	render func(http.ResponseWriter, *http.Request, error)
+}
+
+func (c *testCall) Route() string                                     { return c.route }
+func (c *testCall) Param(string) string                               { return "" }
+func (c *testCall) Next(w http.ResponseWriter, r *http.Request) error { return c.next(w, r) }
+func (c *testCall) Render(w http.ResponseWriter, r *http.Request, err error) {
+	c.render(w, r, err)
+}
+
+// serve runs g for one request on route, with next as the rest of the
+// chain and render as the door's renderer.
+func serve(g *idempotency.Guard, w http.ResponseWriter, r *http.Request, route string,
+	next func(http.ResponseWriter, *http.Request) error, render func(http.ResponseWriter, *http.Request, error)) error {
+	return g.Serve(w, r, &testCall{route: route, next: next, render: render})
+}
+
+// newApp is the guard on plain net/http without a front door, wired like
+// the reference server (idemtest.NewApp is the same app on each door): the
+// renderer, request id, recover, a test auth that takes the tenant from
+// X-Test-Tenant, then the guard through Guard.Serve, and h on POST
+// /v1/generations, POST /v1/other, GET and DELETE /v1/generations. The
+// route given to Serve is the path.
 func newApp(t *testing.T, cfg idempotency.Config, h handler) http.Handler {
 	t.Helper()
 	logs := &logBuffer{}
@@ -88,7 +112,7 @@ func serveGuard(g *idempotency.Guard, rd *errorsx.Renderer, h handler) http.Hand
 		render := func(w http.ResponseWriter, r *http.Request, err error) {
 			rd.Write(w, r, route, err)
 		}
-		if err := g.Serve(w, r, route, h, render); err != nil && !errorsx.IsRendered(err) {
+		if err := serve(g, w, r, route, h, render); err != nil && !errorsx.IsRendered(err) {
 			render(w, r, err)
 		}
 	}
@@ -106,27 +130,24 @@ func serveGuard(g *idempotency.Guard, rd *errorsx.Renderer, h handler) http.Hand
 	})
 }
 
-// newApp is the core's own front door for the suite.
-var _ guardtest.App = newApp
+type req = idemtest.Req
 
-type req = guardtest.Req
-
-func do(h http.Handler, r req) *httptest.ResponseRecorder { return guardtest.Do(h, r) }
+func do(h http.Handler, r req) *httptest.ResponseRecorder { return idemtest.Do(h, r) }
 
 // doCtx sends r with ctx as the request's context.
 func doCtx(h http.Handler, ctx context.Context, r req) *httptest.ResponseRecorder {
-	return guardtest.Do(http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
+	return idemtest.Do(http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		h.ServeHTTP(w, hr.WithContext(ctx))
 	}), r)
 }
 
 func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
 	t.Helper()
-	return guardtest.ErrorCode(t, rec)
+	return idemtest.ErrorCode(t, rec)
 }
 
 // created is the usual answer of the tests' handlers.
-func created(w http.ResponseWriter, body string) error { return guardtest.Created(w, body) }
+func created(w http.ResponseWriter, body string) error { return idemtest.Created(w, body) }
 
 // text writes a text/plain response.
 func text(w http.ResponseWriter, status int, body string) error {

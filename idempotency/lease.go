@@ -20,7 +20,7 @@ import (
 // responses already sent are stored:
 //
 //	pending := new(idempotency.Pending)
-//	guard, err := nethttp.Idempotency(idempotency.Config{Store: store, Pending: pending})
+//	idem, err := idempotency.New(idempotency.Config{Store: store, Pending: pending})
 //	…
 //	_ = srv.Shutdown(ctx)
 //	_ = pending.Wait(ctx)

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/idempotency/guardtest"
 	"github.com/clipia/apiguard/idempotency/redisstore"
+	"github.com/clipia/apiguard/internal/idemtest"
 	"github.com/clipia/apiguard/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -417,7 +417,7 @@ func TestRenewalCost(t *testing.T) {
 	const lease, hold = 1500 * time.Millisecond, 2 * time.Second
 	rdb := redis.NewClient(&redis.Options{Addr: redistest.Addr(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
-	rt := &guardtest.RoundTrips{}
+	rt := &idemtest.RoundTrips{}
 	rdb.AddHook(rt)
 	store, err := redisstore.New(rdb, redisstore.Config{Prefix: redistest.Prefix(t)})
 	if err != nil {

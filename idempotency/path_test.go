@@ -22,7 +22,7 @@ func TestPathParametersAreInTheFingerprint(t *testing.T) {
 	rd := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /x/{id}", func(w http.ResponseWriter, r *http.Request) {
-		err := g.Serve(w, r, r.Pattern, func(w http.ResponseWriter, r *http.Request) error {
+		err := serve(g, w, r, r.Pattern, func(w http.ResponseWriter, r *http.Request) error {
 			return text(w, http.StatusCreated, "made "+r.PathValue("id"))
 		}, func(w http.ResponseWriter, r *http.Request, err error) { rd.Write(w, r, r.Pattern, err) })
 		if err != nil && !errorsx.IsRendered(err) {

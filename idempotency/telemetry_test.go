@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/idempotency/guardtest"
 	"github.com/clipia/apiguard/idempotency/pgstore"
 	"github.com/clipia/apiguard/idempotency/redisstore"
+	"github.com/clipia/apiguard/internal/doors"
+	"github.com/clipia/apiguard/internal/idemtest"
 	"github.com/clipia/apiguard/internal/telemetrytest"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/codes"
@@ -221,32 +223,23 @@ func TestStoreNames(t *testing.T) {
 	}
 }
 
-// BenchmarkGuardSDK is BenchmarkGuard with the OpenTelemetry SDK counting
-// and timing store calls (no recording span): compare with BenchmarkGuard
-// for the cost of telemetry with an SDK installed.
+// BenchmarkGuardSDK is BenchmarkGuard/nethttp with the OpenTelemetry SDK
+// counting and timing store calls (no recording span): compare the two for
+// the cost of telemetry with an SDK installed.
 func BenchmarkGuardSDK(b *testing.B) {
 	sdk := telemetrytest.New(b)
-	guardtest.Bench(b, func(cfg *idempotency.Config, h http.HandlerFunc) http.Handler {
-		mux := http.NewServeMux()
-		if cfg == nil {
-			mux.HandleFunc("POST /v1/generations", h)
-			return mux
+	idemtest.BenchWith(b, func(cfg *idempotency.Config, h http.HandlerFunc) http.Handler {
+		var gs []guard.Guard
+		if cfg != nil {
+			c := *cfg
+			c.Telemetry = sdk.Config()
+			gs = append(gs, guard.Must(idempotency.New(c)))
 		}
-		c := *cfg
-		c.Telemetry = sdk.Config()
-		g, err := idempotency.New(c)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rd := errorsx.NewRenderer(errorsx.HandlerConfig{Telemetry: sdk.Config()})
-		next := func(w http.ResponseWriter, r *http.Request) error { h(w, r); return nil }
-		render := func(w http.ResponseWriter, r *http.Request, err error) { rd.Write(w, r, r.Pattern, err) }
-		mux.HandleFunc("POST /v1/generations", func(w http.ResponseWriter, r *http.Request) {
-			if err := g.Serve(w, r, r.Pattern, next, render); err != nil {
-				render(w, r, err)
-			}
+		return doors.NetHTTP.New(b, doors.Spec{
+			Errors: errorsx.HandlerConfig{Telemetry: sdk.Config()},
+			Routes: []doors.Route{{Method: http.MethodPost, Path: "/v1/generations", Guards: gs,
+				Handler: func(w http.ResponseWriter, r *http.Request, _ doors.Params) error { h(w, r); return nil }}},
 		})
-		return mux
 	})
 }
 

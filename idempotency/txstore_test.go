@@ -402,7 +402,7 @@ func TestTxStoreKeepsTheRequestID(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/x", nil)
 	r.Header.Set(idempotency.HeaderIdempotencyKey, "k")
 	rec := httptest.NewRecorder()
-	err = g.Serve(rec, r, "/x", func(w http.ResponseWriter, r *http.Request) error {
+	err = serve(g, rec, r, "/x", func(w http.ResponseWriter, r *http.Request) error {
 		return text(w, http.StatusCreated, "made")
 	}, func(http.ResponseWriter, *http.Request, error) {})
 	if err != nil || rec.Code != 201 || rec.Header().Get("X-Request-Id") == "" {

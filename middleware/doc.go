@@ -1,24 +1,17 @@
-// Package middleware holds apiguard's request-level Echo middlewares: the
-// request id and panic recovery that belong to the renderer, API-key
-// authentication and per-route scopes (401, 403), and typed binding and
-// validation of request bodies (400, 404 for an unknown model, 422).
+// Package middleware is the home of apiguard's front doors, one package
+// each, every one a small adapter of its framework onto the one guard
+// contract (package guard):
 //
-// Every middleware here returns errors; none writes an error response
-// itself. Install [ErrorHandler] as the Echo HTTPErrorHandler so each
-// error is rendered as the contract's envelope.
+//   - middleware/echo4: Echo v4 (github.com/labstack/echo/v4)
+//   - middleware/echo5: Echo v5 (github.com/labstack/echo/v5)
+//   - middleware/gin1: gin (github.com/gin-gonic/gin)
+//   - middleware/nethttp: net/http's ServeMux, or any http.Handler
+//   - middleware/chi5: chi (github.com/go-chi/chi/v5), through the net/http door
 //
-// # Binding
-//
-// [Bind] reads a request into a struct and validates it with
-// go-playground/validator tags; each failure is a 400 naming the field in
-// the client's terms ("duration must be an integer", "body is not valid
-// JSON: unexpected character 'o' at byte 2"), never in encoding/json's
-// words. The body is read within [bind.Config].ReadTimeout, so a slow client
-// is answered 400 and disconnected rather than holding a handler.
-//
-// Validator's `required` means "not the zero value". For a number or bool
-// that must be sent but may be 0 or false, use a pointer (*int, *bool) with
-// `validate:"required"`; on a plain int, `required` rejects 0 ("duration
-// must not be 0" when 0 was sent, "duration is required" when the field is
-// absent).
+// Each door has the same shape: Install makes an app of the framework's
+// router (the one renderer, the request-level guards, one reading of odd
+// paths, HEAD wherever GET is), and Use mounts guards — auth.Authenticator,
+// auth.Scopes, ratelimit.Limiter, ratelimit.Concurrency, idempotency.Guard,
+// bind.Binder — on a route or a group. A program compiles only the
+// framework of the door it imports; this package holds no code.
 package middleware

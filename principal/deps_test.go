@@ -2,7 +2,6 @@ package principal_test
 
 import (
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -28,20 +27,24 @@ func goList(t *testing.T, args ...string) []string {
 	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }
 
-// TestGuardsDoNotImportMiddleware: the rate limiter and the idempotency
-// middleware (and their stores) read the caller from this package and the
-// route check from an internal one, so they do not depend on the
-// catch-all middleware package.
-func TestGuardsDoNotImportMiddleware(t *testing.T) {
-	const mw = "github.com/clipia/apiguard/middleware"
+// TestGuardsDoNotImportADoor: the rate limiter and the idempotency guard
+// (and their stores) read the caller from this package and speak the one
+// guard contract (package guard), so they depend on no front door
+// (middleware/...) and no web framework.
+func TestGuardsDoNotImportADoor(t *testing.T) {
+	forbidden := []string{"github.com/clipia/apiguard/middleware", "github.com/labstack/", "github.com/gin-gonic/", "github.com/go-chi/"}
 	lines := goList(t, "-f", "{{.ImportPath}} {{join .Deps \" \"}}",
 		"github.com/clipia/apiguard/ratelimit/...", "github.com/clipia/apiguard/idempotency/...")
 	seen := 0
 	for _, line := range lines {
 		pkg, deps, _ := strings.Cut(line, " ")
 		seen++
-		if slices.Contains(strings.Fields(deps), mw) {
-			t.Errorf("%s depends on %s", pkg, mw)
+		for _, d := range strings.Fields(deps) {
+			for _, f := range forbidden {
+				if strings.HasPrefix(d, f) {
+					t.Errorf("%s depends on %s", pkg, d)
+				}
+			}
 		}
 	}
 	if seen < 2 {

@@ -5,7 +5,7 @@
 //
 // An authentication step writes it: apiguard's auth middleware, or an app's
 // own authentication, calls [NewContext] and serves the rest of the request
-// with the returned context (with Echo v4, middleware.SetPrincipal does
+// with the returned context (auth.Authenticator's guard does
 // that). Everything after it reads it with [FromContext]: scope checks, the
 // rate limiter (which keys on [Principal.KeyID]), the idempotency middleware
 // (which scopes records to [Principal.Tenant]) and the app's handlers.

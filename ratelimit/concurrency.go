@@ -93,8 +93,7 @@ type ConcurrencyResult struct {
 // ConcurrencyConfig configures [NewConcurrency]. Only Limit is required;
 // every other zero field means the documented default. Every callback takes
 // the *http.Request, so one ConcurrencyConfig serves every front door
-// (middleware.ConcurrencyLimit for Echo v4, echo5.ConcurrencyLimit for Echo
-// v5, nethttp.ConcurrencyLimit for net/http).
+// (a guard.Guard, [Concurrency.Serve], that every door mounts with its Use).
 type ConcurrencyConfig struct {
 	// Limit is the number of requests of one caller that may be in flight
 	// at once. At least 1.

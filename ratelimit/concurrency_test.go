@@ -16,6 +16,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/alloctest"
+	"github.com/clipia/apiguard/internal/conctest"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/concstoretest"
 	"github.com/clipia/apiguard/ratelimit/storetest"
@@ -27,9 +28,11 @@ func TestMemoryConcurrencyStore(t *testing.T) {
 	})
 }
 
-// concurrencyCoreApp runs the door suite against the core guard behind a
-// bare renderer and no framework: the translation every front door does,
-// by hand.
+// concPath is the route of concurrencyCoreApp.
+const concPath = "/r"
+
+// concurrencyCoreApp is the core guard behind a bare renderer and no
+// framework, for the tests of slots and leases.
 func concurrencyCoreApp(_ testing.TB, cfg ratelimit.ConcurrencyConfig, h func(http.ResponseWriter, *http.Request) error) (http.Handler, error) {
 	c, err := ratelimit.NewConcurrency(cfg)
 	if err != nil {
@@ -37,7 +40,7 @@ func concurrencyCoreApp(_ testing.TB, cfg ratelimit.ConcurrencyConfig, h func(ht
 	}
 	renderer := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+concstoretest.DoorPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+concPath, func(w http.ResponseWriter, r *http.Request) {
 		release, err := c.Acquire(w, r, r.Pattern)
 		if err == nil {
 			defer release()
@@ -50,7 +53,9 @@ func concurrencyCoreApp(_ testing.TB, cfg ratelimit.ConcurrencyConfig, h func(ht
 	return mux, nil
 }
 
-func TestConcurrency(t *testing.T) { concstoretest.RunDoor(t, concurrencyCoreApp) }
+// TestConcurrency runs the concurrency limit's behaviour table through
+// every front door.
+func TestConcurrency(t *testing.T) { conctest.Run(t) }
 
 // countingStore counts the calls of a store and can lose every slot once.
 // It hands the store a context without the guard's deadline: the guard
@@ -118,7 +123,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 func concDo(h http.Handler) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, concstoretest.DoorPath, nil)
+	req := httptest.NewRequest(http.MethodGet, concPath, nil)
 	req.RemoteAddr = "192.0.2.1:1"
 	h.ServeHTTP(rec, req)
 	return rec

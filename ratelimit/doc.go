@@ -34,10 +34,9 @@
 // [Limiter.Limit] (and [Limiter.Begin], which the front doors call) decides
 // one *http.Request, sets the headers on the
 // http.ResponseWriter and returns nil or the error to render. The front
-// doors wrap it: middleware.RateLimit (Echo v4), echo5.RateLimit (Echo v5)
-// and nethttp.RateLimit (net/http), each taking the same [Config]. The
-// Echo doors return errors for their error handler (middleware.ErrorHandler,
-// echo5.ErrorHandler); the net/http door writes them with nethttp.Error.
+// doors mount it as a guard.Guard ([Limiter.Serve]) with their Use
+// (echo4.Use, echo5.Use, gin1.Use, nethttp.Use); each door hands its
+// errors to the one renderer.
 //
 // The caller key is, by default, the authenticated principal's key id (see
 // principal.FromContext: the auth guard puts it into the request's context),
@@ -108,8 +107,7 @@
 //	RateLimit-Policy: "inflight";q=2;qu="concurrent-requests"
 //	RateLimit: "inflight";r=1
 //
-// The front doors are middleware.ConcurrencyLimit, echo5.ConcurrencyLimit
-// and nethttp.ConcurrencyLimit; put them after RateLimit on a route (the
+// A [Concurrency] is a guard.Guard too; put it after the Limiter on a route (the
 // rate limiter sets its header fields, the concurrency guard adds its own).
 // Slots live in a [MemoryConcurrencyStore] by default, or in Redis
 // (redisstore.NewConcurrency: one sorted set per caller, Cluster-safe,

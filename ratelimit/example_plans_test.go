@@ -5,7 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
 )
@@ -15,7 +16,7 @@ import (
 // caller's API key metadata ("plan"), which an auth guard puts into the
 // request's context; here the test sets the principal itself.
 func ExampleConfig_plans() {
-	rl := nethttp.Must(nethttp.RateLimit(ratelimit.Config{
+	limiter := guard.Must(ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("anonymous", 1, 1)},
 		Plans: map[string][]ratelimit.Policy{
 			"free":        {ratelimit.PerSecond("rate", 2, 5)},
@@ -29,7 +30,9 @@ func ExampleConfig_plans() {
 			return ratelimit.PrincipalPlan(r) // Metadata["plan"], "" for none
 		},
 	}))
-	h := rl(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/models", nethttp.Use(limiter)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	h := nethttp.Install(mux, nethttp.Config{})
 
 	for _, p := range []*principal.Principal{
 		{KeyID: "key_free", Metadata: map[string]string{"plan": "free"}},
@@ -55,14 +58,16 @@ func ExampleConfig_plans() {
 // A route whose real cost is known only after the work: the handler charges
 // it with AddCost, and the caller's next request waits for it.
 func ExampleAddCost() {
-	rl := nethttp.Must(nethttp.RateLimit(ratelimit.Config{
+	limiter := guard.Must(ratelimit.New(ratelimit.Config{
 		Policies:     []ratelimit.Policy{ratelimit.PerSecond("seconds", 1, 10)},
 		DeferredCost: true,
 	}))
-	h := rl(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/generations", nethttp.Use(limiter)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		generated := int64(9) // e.g. the seconds of video generated
 		ratelimit.AddCost(r.Context(), generated-1)
-	}))
+	})))
+	h := nethttp.Install(mux, nethttp.Config{})
 	for range 3 {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/generations", nil))

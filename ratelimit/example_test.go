@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/clipia/apiguard/ratelimit"
 )
 
 // A route limited to 1 request per second with a burst of 2, and a daily
 // quota of 100, on the default in-memory store; the limiter used directly
-// on net/http (the front doors middleware.RateLimit, echo5.RateLimit and
-// nethttp.RateLimit do this translation).
+// on net/http, without a front door (a door runs it as a guard.Guard:
+// see Example_perRoute).
 func ExampleNew() {
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{
@@ -96,19 +97,20 @@ func Example_perRoute() {
 	store := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{MaxKeys: 1_000_000})
 	defer store.Close()
 	daily := ratelimit.PerDay("daily", 3)
-	models := nethttp.Must(nethttp.RateLimit(ratelimit.Config{
+	models := guard.Must(ratelimit.New(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("models", 10, 20), daily},
 	}))
-	generations := nethttp.Must(nethttp.RateLimit(ratelimit.Config{
+	generations := guard.Must(ratelimit.New(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("generations", 2, 5), daily},
 		CostFunc: func(*http.Request) (int64, error) { return 1, nil },
 	}))
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/models", models(ok))
-	mux.Handle("POST /v1/generations", generations(ok))
+	mux.Handle("GET /v1/models", nethttp.Use(models)(ok))
+	mux.Handle("POST /v1/generations", nethttp.Use(generations)(ok))
+	h := nethttp.Install(mux, nethttp.Config{})
 
 	for _, r := range []struct{ method, path string }{
 		{http.MethodGet, "/v1/models"},
@@ -117,7 +119,7 @@ func Example_perRoute() {
 		{http.MethodGet, "/v1/models"},
 	} {
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
+		h.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
 		fmt.Println(r.method, r.path, rec.Code, rec.Header().Get("RateLimit"))
 	}
 	// Output:

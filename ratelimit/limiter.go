@@ -28,8 +28,8 @@ const (
 
 // Config configures [New]. Only Policies is required; every other zero field
 // means the documented default. Every callback takes the *http.Request, so
-// one Config serves every front door (middleware.RateLimit for Echo v4,
-// echo5.RateLimit for Echo v5, nethttp.RateLimit for net/http).
+// one Config serves every front door (the Limiter is a guard.Guard,
+// [Limiter.Serve], that every door mounts with its Use).
 type Config struct {
 	// Skip returns true for requests the limiter ignores: they are not
 	// counted and get no rate-limit headers. Nil means none is skipped.

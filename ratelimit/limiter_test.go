@@ -2,7 +2,6 @@ package ratelimit_test
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -12,37 +11,17 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/alloctest"
+	"github.com/clipia/apiguard/internal/ratelimittest"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
-	"github.com/clipia/apiguard/ratelimit/doortest"
 	"github.com/clipia/apiguard/ratelimit/storetest"
 )
 
-// coreApp runs the suite against the core limiter behind a bare renderer
-// and no framework: the translation every front door does, by hand.
-func coreApp(_ testing.TB, cfg ratelimit.Config, h func(http.ResponseWriter, *http.Request) error) (http.Handler, error) {
-	l, err := ratelimit.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	renderer := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+doortest.Path, func(w http.ResponseWriter, r *http.Request) {
-		r, d, err := l.Begin(w, r, r.Pattern)
-		if err == nil {
-			err = h(w, r)
-			defer d.End()
-		}
-		if err != nil {
-			renderer.Write(w, r, r.Pattern, errorsx.From(err))
-		}
-	})
-	return mux, nil
-}
+// TestLimiter runs the limiter's behaviour table through every front door.
+func TestLimiter(t *testing.T) { ratelimittest.Run(t) }
 
-func TestLimiter(t *testing.T) { doortest.Run(t, coreApp) }
-
-func BenchmarkLimiter(b *testing.B) { doortest.Bench(b, coreApp) }
+// BenchmarkLimiter measures the limiter through every front door.
+func BenchmarkLimiter(b *testing.B) { ratelimittest.Bench(b) }
 
 // Limit's results as values: nil to proceed, the errors the front doors
 // render, and headers on w only.
@@ -194,7 +173,7 @@ func TestNoFramework(t *testing.T) {
 	if err != nil {
 		t.Skip("go command not found:", err)
 	}
-	out, err := exec.Command(goBin, "list", "-deps", "github.com/clipia/apiguard/ratelimit", "github.com/clipia/apiguard/ratelimit/doortest").Output()
+	out, err := exec.Command(goBin, "list", "-deps", "github.com/clipia/apiguard/ratelimit", "github.com/clipia/apiguard/ratelimit/storetest", "github.com/clipia/apiguard/ratelimit/concstoretest").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

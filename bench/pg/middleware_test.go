@@ -17,7 +17,7 @@ import (
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/pgtest"
 	"github.com/clipia/apiguard/internal/redistest"
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )
@@ -109,17 +109,13 @@ var created = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 // store in front of created.
 func guarded(b *testing.B, store idempotency.Store) http.Handler {
 	b.Helper()
-	idem, err := nethttp.Idempotency(idempotency.Config{Store: store})
+	idem, err := idempotency.New(idempotency.Config{Store: store})
 	if err != nil {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/generations", idem(created))
-	h, err := nethttp.Handler(mux, nethttp.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return h
+	mux.Handle("POST /v1/generations", nethttp.Use(idem)(created))
+	return nethttp.Install(mux, nethttp.Config{})
 }
 
 const genBody = `{"model":"clipia-fast","prompt":"a cat on a skateboard"}`

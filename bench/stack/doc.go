@@ -1,9 +1,12 @@
 // Package stack compares apiguard's full guard stack on each front door
 // with the bare framework doing the same binding and validation, in one
-// benchmark run: net/http's ServeMux (package nethttp), Echo v5 (package
-// echo5) and Echo v4 (package middleware), the last two also against
-// Echo's own middlewares (RequestID, Recover, KeyAuth, RateLimiter) with
-// c.Bind + c.Validate.
+// benchmark run: net/http's ServeMux and chi (package middleware/nethttp,
+// chi through middleware/chi5), gin (middleware/gin1), Echo v5
+// (middleware/echo5) and Echo v4 (middleware/echo4); chi, gin and the Echo
+// doors also against the middlewares their users would pick for the same
+// work (chi's own with go-chi/httprate; gin's Recovery with hand-written
+// request id, key auth and per-key limiter; Echo's RequestID, Recover,
+// KeyAuth, RateLimiter with c.Bind + c.Validate).
 //
 // Every stack serves POST /v1/generations: the handler gets the bound,
 // valid body and answers 201 with the same small JSON document. The guard

@@ -2,12 +2,14 @@ package stack
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,15 +17,23 @@ import (
 
 	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/bind"
-	"github.com/clipia/apiguard/echo5"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/middleware"
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/middleware/chi5"
+	"github.com/clipia/apiguard/middleware/echo4"
+	"github.com/clipia/apiguard/middleware/echo5"
+	"github.com/clipia/apiguard/middleware/gin1"
+	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
+	"github.com/gin-gonic/gin"
+	"github.com/go-chi/chi/v5"
+	chimw "github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
 	"github.com/go-playground/validator/v10"
-	echo4 "github.com/labstack/echo/v4"
+	"github.com/google/uuid"
+	echov4 "github.com/labstack/echo/v4"
 	echo4mw "github.com/labstack/echo/v4/middleware"
 	echov5 "github.com/labstack/echo/v5"
 	echo5mw "github.com/labstack/echo/v5/middleware"
@@ -64,11 +74,15 @@ const (
 	// bare: the framework alone; the handler binds and validates
 	// (encoding/json or c.Bind, then validator.Struct).
 	bare kind = iota
-	// echoMW: bare plus Echo's own RequestID, Recover, KeyAuth (a map,
-	// the principal put in the context, a scope check) and RateLimiter
-	// (its memory store keyed by the key): the same work as apiguard's
-	// stack without idempotency.
-	echoMW
+	// usersMW: bare plus the middlewares the framework's users would
+	// pick for the same work as apiguard's stack without idempotency:
+	// request id, recover, key auth (a map, the principal put in the
+	// context), a rate limit keyed by the key and a scope check. On Echo,
+	// Echo's own RequestID, Recover, KeyAuth and RateLimiter (its memory
+	// store); on chi, chi's RequestID and Recoverer and go-chi/httprate;
+	// on gin, gin's Recovery and hand-written equivalents of
+	// gin-contrib's request id and limiter (x/time/rate per key).
+	usersMW
 	// guarded: apiguard's stack on the framework's front door.
 	guarded
 	// guardedIdem: guarded plus the idempotency guard.
@@ -76,22 +90,29 @@ const (
 )
 
 func (k kind) String() string {
-	return [...]string{"bare", "echo-mw", "apiguard", "apiguard+idem"}[k]
+	return [...]string{"bare", "users-mw", "apiguard", "apiguard+idem"}[k]
 }
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// guardConfigs are the core configurations of apiguard's stack, fresh
-// memory stores each time.
-type guardConfigs struct {
-	auth  auth.Config
-	limit ratelimit.Config
-	idem  idempotency.Config
-	bind  bind.Config
-	errs  errorsx.HandlerConfig
+// guards is apiguard's stack, built once per handler with fresh memory
+// stores: the request-level guards every door runs before routing, and the
+// route's guards. Every door mounts the same values.
+type guards struct {
+	errs    errorsx.HandlerConfig
+	request []guard.Guard
+	route   []guard.Guard
 }
 
-func newGuardConfigs(tb testing.TB) guardConfigs {
+func newGuards(tb testing.TB, k kind) guards {
+	tb.Helper()
+	must := func(g guard.Guard, err error) guard.Guard {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return g
+	}
 	keys, err := auth.NewMemoryKeyStore([]auth.KeyConfig{
 		{Key: apiKey, KeyID: "key_full", Tenant: "acme", Scopes: []string{"models:read", scope}},
 	})
@@ -100,17 +121,55 @@ func newGuardConfigs(tb testing.TB) guardConfigs {
 	}
 	rl := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{})
 	tb.Cleanup(func() { rl.Close() })
-	is := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
-	tb.Cleanup(func() { is.Close() })
-	return guardConfigs{
-		auth: auth.Config{Store: keys},
-		limit: ratelimit.Config{
-			Policies: []ratelimit.Policy{{Name: "default", Rate: 1_000_000_000, Period: time.Second, Burst: 1_000_000_000}},
-			Store:    rl,
-			Logger:   quiet,
-		},
-		idem: idempotency.Config{Store: is, Logger: quiet},
+	g := guards{
 		errs: errorsx.HandlerConfig{Logger: quiet},
+		request: []guard.Guard{
+			guard.RequestID(guard.RequestIDConfig{}),
+			must(guard.Recover(guard.RecoverConfig{})),
+		},
+		route: []guard.Guard{
+			must(auth.New(auth.Config{Store: keys})),
+			must(ratelimit.New(ratelimit.Config{
+				Policies: []ratelimit.Policy{{Name: "default", Rate: 1_000_000_000, Period: time.Second, Burst: 1_000_000_000}},
+				Store:    rl,
+				Logger:   quiet,
+			})),
+			must(auth.RequireScopes(scope)),
+		},
+	}
+	if k == guardedIdem {
+		is := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
+		tb.Cleanup(func() { is.Close() })
+		g.route = append(g.route, must(idempotency.New(idempotency.Config{Store: is, Logger: quiet})))
+	}
+	g.route = append(g.route, must(bind.New[genRequest](bind.Config{})))
+	return g
+}
+
+// guardedHandler is the handler behind apiguard's stack on net/http and
+// chi: the body is bound already.
+var guardedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if bind.Body[genRequest](r) == nil {
+		panic("no body")
+	}
+	created(w)
+})
+
+// bareHandler is the handler of the bare net/http and chi stacks: it
+// decodes with encoding/json and validates with validator.
+func bareHandler() http.HandlerFunc {
+	v := validator.New()
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req genRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad json", http.StatusBadRequest)
+			return
+		}
+		if err := v.Struct(&req); err != nil {
+			http.Error(w, "invalid", http.StatusBadRequest)
+			return
+		}
+		created(w)
 	}
 }
 
@@ -123,54 +182,167 @@ var principals = map[string]*principal.Principal{
 func newNetHTTP(tb testing.TB, k kind) http.Handler {
 	mux := http.NewServeMux()
 	if k == bare {
+		mux.Handle("POST "+path, bareHandler())
+		return mux
+	}
+	g := newGuards(tb, k)
+	mux.Handle("POST "+path, nethttp.Use(g.route...)(guardedHandler))
+	return nethttp.Install(mux, nethttp.Config{Errors: g.errs, Use: g.request})
+}
+
+// newChi serves the route on chi: bare, with go-chi/httprate and the
+// hand-written key auth and scope check a chi user would pick (chiMW), or
+// with apiguard's stack through the net/http door and chi's routes.
+func newChi(tb testing.TB, k kind) http.Handler {
+	mux := chi.NewRouter()
+	switch k {
+	case bare:
+		mux.Post(path, bareHandler())
+		return mux
+	case usersMW:
+		// chi's RequestID and Recoverer, a key check, httprate keyed by
+		// the key (its in-memory counter), the scope check.
+		mux.Use(chimw.RequestID, chimw.Recoverer, keyAuthHTTP)
+		mux.Use(httprate.Limit(1_000_000_000, time.Second, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+			return principalOf(r).KeyID, nil
+		})))
+		mux.Use(scopedHTTP)
+		mux.Post(path, bareHandler())
+		return mux
+	}
+	g := newGuards(tb, k)
+	mux.NotFound(nethttp.NotFound)
+	mux.MethodNotAllowed(nethttp.NotFound)
+	mux.With(nethttp.Use(g.route...)).Post(path, guardedHandler)
+	return nethttp.Install(mux, nethttp.Config{Errors: g.errs, Use: g.request, Routes: chi5.Routes(mux)})
+}
+
+// newGin serves the route on gin: bare (the handler decodes and
+// validates), with gin's Recovery and hand-written request id, key auth,
+// rate limit (x/time/rate per key, as gin-contrib-style limiters do) and
+// scope middlewares (usersMW), or with apiguard's stack (middleware/gin1).
+func newGin(tb testing.TB, k kind) http.Handler {
+	e := gin.New()
+	switch k {
+	case bare, usersMW:
 		v := validator.New()
-		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+		handler := func(c *gin.Context) {
 			var req genRequest
-			if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-				http.Error(w, "bad json", http.StatusBadRequest)
+			if err := json.NewDecoder(c.Request.Body).Decode(&req); err != nil {
+				c.AbortWithStatus(http.StatusBadRequest)
 				return
 			}
 			if err := v.Struct(&req); err != nil {
-				http.Error(w, "invalid", http.StatusBadRequest)
+				c.AbortWithStatus(http.StatusBadRequest)
 				return
 			}
-			created(w)
-		})
-		return mux
-	}
-	g := newGuardConfigs(tb)
-	must := func(mw func(http.Handler) http.Handler, err error) func(http.Handler) http.Handler {
-		tb.Helper()
-		if err != nil {
-			tb.Fatal(err)
+			created(c.Writer)
 		}
-		return mw
+		if k == bare {
+			e.POST(path, handler)
+			return e
+		}
+		var limiters sync.Map // key id → *rate.Limiter
+		e.Use(gin.Recovery(), ginRequestID)
+		e.POST(path, ginKeyAuth, func(c *gin.Context) {
+			id := c.MustGet("principal").(*principal.Principal).KeyID
+			l, ok := limiters.Load(id)
+			if !ok {
+				l, _ = limiters.LoadOrStore(id, rate.NewLimiter(rate.Limit(1_000_000_000), 1_000_000_000))
+			}
+			if !l.(*rate.Limiter).Allow() {
+				c.AbortWithStatus(http.StatusTooManyRequests)
+				return
+			}
+			c.Next()
+		}, func(c *gin.Context) {
+			if !c.MustGet("principal").(*principal.Principal).HasScope(scope) {
+				c.AbortWithStatus(http.StatusForbidden)
+				return
+			}
+			c.Next()
+		}, handler)
+		return e
 	}
-	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if nethttp.Body[genRequest](r) == nil {
+	g := newGuards(tb, k)
+	h := gin1.Install(e, gin1.Config{Errors: g.errs, Use: g.request})
+	e.POST(path, gin1.Use(g.route...), func(c *gin.Context) {
+		if bind.Body[genRequest](c.Request) == nil {
 			panic("no body")
 		}
-		created(w)
+		created(c.Writer)
 	})
-	h = must(nethttp.Bind[genRequest](g.bind))(h)
-	if k == guardedIdem {
-		h = must(nethttp.Idempotency(g.idem))(h)
+	return h
+}
+
+// ginRequestID gives the request an id, as gin-contrib/requestid does.
+func ginRequestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" {
+		id = uuid.NewString()
 	}
-	h = must(nethttp.RequireScopes(scope))(h)
-	h = must(nethttp.RateLimit(g.limit))(h)
-	h = must(nethttp.Auth(g.auth))(h)
-	mux.Handle("POST "+path, h)
-	front, err := nethttp.Handler(mux, nethttp.Config{Errors: g.errs})
-	if err != nil {
-		tb.Fatal(err)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// ginKeyAuth looks the bearer key up in principals.
+func ginKeyAuth(c *gin.Context) {
+	key, ok := bearerKey(c.Request)
+	p := principals[key]
+	if !ok || p == nil {
+		c.AbortWithStatus(http.StatusUnauthorized)
+		return
 	}
-	return front
+	c.Set("principal", p)
+	c.Next()
+}
+
+// bearerKey reads "Authorization: Bearer <key>".
+func bearerKey(r *http.Request) (string, bool) {
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return "", false
+	}
+	return h[len(prefix):], true
+}
+
+type principalKey struct{}
+
+func principalOf(r *http.Request) *principal.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*principal.Principal)
+	return p
+}
+
+// keyAuthHTTP is a hand-written key check for chi: the key's principal
+// goes into the request's context.
+func keyAuthHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := bearerKey(r)
+		p := principals[key]
+		if !ok || p == nil {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// scopedHTTP is a hand-written scope check for chi.
+func scopedHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !principalOf(r).HasScope(scope) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newEcho5 serves the route on Echo v5.
 func newEcho5(tb testing.TB, k kind) http.Handler {
 	e := echov5.New()
-	if k == bare || k == echoMW {
+	if k == bare || k == usersMW {
 		e.Validator = &echoValidator{v: validator.New()}
 		handler := func(c *echov5.Context) error {
 			var req genRequest
@@ -214,45 +386,30 @@ func newEcho5(tb testing.TB, k kind) http.Handler {
 		e.POST(path, handler, keyAuth, limit, scoped)
 		return e
 	}
-	g := newGuardConfigs(tb)
-	must := func(mw echov5.MiddlewareFunc, err error) echov5.MiddlewareFunc {
-		tb.Helper()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return mw
-	}
-	e.HTTPErrorHandler = echo5.ErrorHandler(g.errs)
-	e.Use(must(echo5.RequestID(echo5.RequestIDConfig{})), must(echo5.Recover(echo5.RecoverConfig{})))
-	mws := []echov5.MiddlewareFunc{
-		must(echo5.Auth(g.auth)), must(echo5.RateLimit(g.limit)), must(echo5.RequireScopes(scope)),
-	}
-	if k == guardedIdem {
-		mws = append(mws, must(echo5.Idempotency(g.idem)))
-	}
-	mws = append(mws, must(echo5.Bind[genRequest](g.bind)))
+	g := newGuards(tb, k)
+	echo5.Install(e, echo5.Config{Errors: g.errs, Use: g.request})
 	e.POST(path, func(c *echov5.Context) error {
-		if echo5.Body[genRequest](c) == nil {
+		if bind.Body[genRequest](c.Request()) == nil {
 			panic("no body")
 		}
 		created(c.Response())
 		return nil
-	}, mws...)
+	}, echo5.Use(g.route...))
 	return e
 }
 
 // newEcho4 serves the route on Echo v4.
 func newEcho4(tb testing.TB, k kind) http.Handler {
-	e := echo4.New()
-	if k == bare || k == echoMW {
+	e := echov4.New()
+	if k == bare || k == usersMW {
 		e.Validator = &echoValidator{v: validator.New()}
-		handler := func(c echo4.Context) error {
+		handler := func(c echov4.Context) error {
 			var req genRequest
 			if err := c.Bind(&req); err != nil {
 				return err
 			}
 			if err := c.Validate(&req); err != nil {
-				return echo4.NewHTTPError(http.StatusBadRequest, "invalid")
+				return echov4.NewHTTPError(http.StatusBadRequest, "invalid")
 			}
 			created(c.Response())
 			return nil
@@ -262,7 +419,7 @@ func newEcho4(tb testing.TB, k kind) http.Handler {
 			return e
 		}
 		e.Use(echo4mw.RequestID(), echo4mw.Recover())
-		keyAuth := echo4mw.KeyAuth(func(key string, c echo4.Context) (bool, error) {
+		keyAuth := echo4mw.KeyAuth(func(key string, c echov4.Context) (bool, error) {
 			p, ok := principals[key]
 			if ok {
 				c.Set("principal", p)
@@ -273,14 +430,14 @@ func newEcho4(tb testing.TB, k kind) http.Handler {
 			Store: echo4mw.NewRateLimiterMemoryStoreWithConfig(echo4mw.RateLimiterMemoryStoreConfig{
 				Rate: rate.Limit(1_000_000_000), Burst: 1_000_000_000, ExpiresIn: 3 * time.Minute,
 			}),
-			IdentifierExtractor: func(c echo4.Context) (string, error) {
+			IdentifierExtractor: func(c echov4.Context) (string, error) {
 				return c.Get("principal").(*principal.Principal).KeyID, nil
 			},
 		})
-		scoped := func(next echo4.HandlerFunc) echo4.HandlerFunc {
-			return func(c echo4.Context) error {
+		scoped := func(next echov4.HandlerFunc) echov4.HandlerFunc {
+			return func(c echov4.Context) error {
 				if p, _ := c.Get("principal").(*principal.Principal); !p.HasScope(scope) {
-					return echo4.ErrForbidden
+					return echov4.ErrForbidden
 				}
 				return next(c)
 			}
@@ -288,30 +445,15 @@ func newEcho4(tb testing.TB, k kind) http.Handler {
 		e.POST(path, handler, keyAuth, limit, scoped)
 		return e
 	}
-	g := newGuardConfigs(tb)
-	must := func(mw echo4.MiddlewareFunc, err error) echo4.MiddlewareFunc {
-		tb.Helper()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return mw
-	}
-	e.HTTPErrorHandler = middleware.ErrorHandler(g.errs)
-	e.Use(must(middleware.RequestID(middleware.RequestIDConfig{})), must(middleware.Recover(middleware.RecoverConfig{})))
-	mws := []echo4.MiddlewareFunc{
-		must(middleware.Auth(g.auth)), must(middleware.RateLimit(g.limit)), must(middleware.RequireScopes(scope)),
-	}
-	if k == guardedIdem {
-		mws = append(mws, must(middleware.Idempotency(g.idem)))
-	}
-	mws = append(mws, must(middleware.Bind[genRequest](g.bind)))
-	e.POST(path, func(c echo4.Context) error {
-		if middleware.Body[genRequest](c) == nil {
+	g := newGuards(tb, k)
+	echo4.Install(e, echo4.Config{Errors: g.errs, Use: g.request})
+	e.POST(path, func(c echov4.Context) error {
+		if bind.Body[genRequest](c.Request()) == nil {
 			panic("no body")
 		}
 		created(c.Response())
 		return nil
-	}, mws...)
+	}, echo4.Use(g.route...))
 	return e
 }
 
@@ -321,18 +463,33 @@ type echoValidator struct{ v *validator.Validate }
 
 func (ev *echoValidator) Validate(i any) error { return ev.v.Struct(i) }
 
-// framework is one front door with the stacks it is compared in.
+// framework is one front door with the stacks it is compared in; mw names
+// its usersMW stack.
 type framework struct {
 	name  string
 	new   func(testing.TB, kind) http.Handler
 	kinds []kind
+	mw    string
+}
+
+// label names stack k of fw in the benchmark's and the test's names.
+func (fw framework) label(k kind) string {
+	if k == usersMW {
+		return fw.mw
+	}
+	return k.String()
 }
 
 var frameworks = []framework{
-	{"nethttp", newNetHTTP, []kind{bare, guarded, guardedIdem}},
-	{"echo5", newEcho5, []kind{bare, echoMW, guarded, guardedIdem}},
-	{"echo4", newEcho4, []kind{bare, echoMW, guarded, guardedIdem}},
+	{"nethttp", newNetHTTP, []kind{bare, guarded, guardedIdem}, ""},
+	{"chi", newChi, []kind{bare, usersMW, guarded, guardedIdem}, "chi-httprate"},
+	{"gin", newGin, []kind{bare, usersMW, guarded, guardedIdem}, "gin-mw"},
+	{"echo5", newEcho5, []kind{bare, usersMW, guarded, guardedIdem}, "echo-mw"},
+	{"echo4", newEcho4, []kind{bare, usersMW, guarded, guardedIdem}, "echo-mw"},
 }
+
+// gin lists routes on stdout in its default debug mode.
+func init() { gin.SetMode(gin.ReleaseMode) }
 
 // idemSeq makes every Idempotency-Key of a run unique.
 var idemSeq atomic.Int64
@@ -399,7 +556,7 @@ func (w *discardWriter) SetReadDeadline(time.Time) error { return nil }
 func TestStacks(t *testing.T) {
 	for _, fw := range frameworks {
 		for _, k := range fw.kinds {
-			t.Run(fw.name+"/"+k.String(), func(t *testing.T) {
+			t.Run(fw.name+"/"+fw.label(k), func(t *testing.T) {
 				h := fw.new(t, k)
 				send := func(key, idem string, body []byte) *httptest.ResponseRecorder {
 					req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
@@ -437,7 +594,7 @@ func TestStacks(t *testing.T) {
 					return
 				}
 				// Echo v4's KeyAuth answers a missing key 400.
-				if rec := send("", "", reqBody); rec.Code != http.StatusUnauthorized && (k != echoMW || rec.Code != http.StatusBadRequest) {
+				if rec := send("", "", reqBody); rec.Code != http.StatusUnauthorized && (k != usersMW || rec.Code != http.StatusBadRequest) {
 					t.Errorf("no key: got %d, want 401", rec.Code)
 				}
 				if rec := send("sk_test_nope", "", reqBody); rec.Code != http.StatusUnauthorized {
@@ -467,7 +624,7 @@ var bareNs = map[string][2]float64{}
 func BenchmarkStack(b *testing.B) {
 	for _, fw := range frameworks {
 		for _, k := range fw.kinds {
-			b.Run(fw.name+"/"+k.String(), func(b *testing.B) {
+			b.Run(fw.name+"/"+fw.label(k), func(b *testing.B) {
 				h := fw.new(b, k)
 				b.ReportAllocs()
 				cpu0 := cpuTime()

@@ -1,6 +1,7 @@
-// Command echo5 is the README's program on Echo v5: the same API as
-// examples/quickstart (Echo v4), with the guards of package echo5. It
-// compiles no Echo v4 (a test checks it with go list -deps).
+// Command echo5 is the README's program on Echo v5: the same guards as
+// examples/quickstart (Echo v4), built once from the core and mounted by
+// the middleware/echo5 door. It compiles no Echo v4 (internal/depcheck
+// checks it with go list -deps).
 //
 //	go run ./examples/echo5
 package main
@@ -11,9 +12,10 @@ import (
 
 	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/bind"
-	"github.com/clipia/apiguard/echo5"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/idempotency"
+	"github.com/clipia/apiguard/middleware/echo5"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/labstack/echo/v5"
 )
@@ -25,34 +27,32 @@ type GenerationRequest struct {
 }
 
 func newApp() *echo.Echo {
-	keys := echo5.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
+	keys := guard.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
 		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: []string{"generations:write"}},
 	}))
 
-	e := echo.New()
-	e.HTTPErrorHandler = echo5.ErrorHandler(errorsx.HandlerConfig{}) // the one renderer
-	e.Pre(echo5.Must(echo5.Head(echo5.HeadConfig{})))                // HEAD wherever GET is
-	e.Use(
-		echo5.Must(echo5.RequestID(echo5.RequestIDConfig{})),
-		echo5.Must(echo5.Recover(echo5.RecoverConfig{})),
-	)
-
-	authn := echo5.Must(echo5.Auth(auth.Config{Store: keys}))
-	limit := echo5.Must(echo5.RateLimit(ratelimit.Config{
+	authn := guard.Must(auth.New(auth.Config{Store: keys}))
+	limit := guard.Must(ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))
-	idem := echo5.Must(echo5.Idempotency(idempotency.Config{}))
-	body := echo5.Must(echo5.Bind[GenerationRequest](bind.Config{Strict: true}))
-	write := echo5.Must(echo5.RequireScopes("generations:write"))
+	write := guard.Must(auth.RequireScopes("generations:write"))
+	idem := guard.Must(idempotency.New(idempotency.Config{}))
+	body := guard.Must(bind.New[GenerationRequest](bind.Config{Strict: true}))
 
-	v1 := e.Group("/v1", authn, limit)
+	e := echo.New()
+	echo5.Install(e, echo5.Config{Use: []guard.Guard{
+		guard.RequestID(guard.RequestIDConfig{}),
+		guard.Must(guard.Recover(guard.RecoverConfig{})),
+	}})
+
+	v1 := e.Group("/v1", echo5.Use(authn, limit))
 	v1.POST("/generations", func(c *echo.Context) error {
-		req := echo5.Body[GenerationRequest](c)
+		req := bind.Body[GenerationRequest](c.Request())
 		if len(req.Prompt) > 100 {
 			return errorsx.InsufficientCredits()
 		}
 		return c.JSON(http.StatusCreated, map[string]any{"id": "gen_1", "prompt": req.Prompt})
-	}, write, idem, body)
+	}, echo5.Use(write, idem, body))
 	return e
 }
 

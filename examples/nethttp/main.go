@@ -1,6 +1,7 @@
 // Command nethttp is the README's program on net/http's ServeMux: the same
-// API as examples/quickstart (Echo v4), with the guards of package nethttp.
-// It compiles no Echo at all (a test checks it with go list -deps).
+// guards as examples/quickstart (Echo v4), built once from the core and
+// mounted by the middleware/nethttp door. It compiles no web framework at
+// all (internal/depcheck checks it with go list -deps).
 //
 //	go run ./examples/nethttp
 package main
@@ -13,8 +14,9 @@ import (
 	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/clipia/apiguard/ratelimit"
 )
 
@@ -25,19 +27,20 @@ type GenerationRequest struct {
 }
 
 func newApp() http.Handler {
-	keys := nethttp.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
+	keys := guard.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
 		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: []string{"generations:write"}},
 	}))
-	authn := nethttp.Must(nethttp.Auth(auth.Config{Store: keys}))
-	limit := nethttp.Must(nethttp.RateLimit(ratelimit.Config{
+
+	authn := guard.Must(auth.New(auth.Config{Store: keys}))
+	limit := guard.Must(ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))
-	idem := nethttp.Must(nethttp.Idempotency(idempotency.Config{}))
-	body := nethttp.Must(nethttp.Bind[GenerationRequest](bind.Config{Strict: true}))
-	write := nethttp.Must(nethttp.RequireScopes("generations:write"))
+	write := guard.Must(auth.RequireScopes("generations:write"))
+	idem := guard.Must(idempotency.New(idempotency.Config{}))
+	body := guard.Must(bind.New[GenerationRequest](bind.Config{Strict: true}))
 
 	create := nethttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		req := nethttp.Body[GenerationRequest](r)
+		req := bind.Body[GenerationRequest](r)
 		if len(req.Prompt) > 100 {
 			return errorsx.InsufficientCredits() // rendered as the envelope
 		}
@@ -47,10 +50,14 @@ func newApp() http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/generations", authn(limit(write(idem(body(create))))))
-	// Handler answers unknown routes 404 before any guard runs, gives every
-	// request its id, recovers panics and renders every error once.
-	return nethttp.Must(nethttp.Handler(mux, nethttp.Config{}))
+	mux.Handle("POST /v1/generations", nethttp.Use(authn, limit, write, idem, body)(create))
+	// Install answers unknown routes, wrong methods and odd paths 404 before
+	// any guard runs, gives every request its id, recovers panics and
+	// renders every error once.
+	return nethttp.Install(mux, nethttp.Config{Use: []guard.Guard{
+		guard.RequestID(guard.RequestIDConfig{}),
+		guard.Must(guard.Recover(guard.RecoverConfig{})),
+	}})
 }
 
 func main() {

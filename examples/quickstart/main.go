@@ -1,10 +1,9 @@
-// Command quickstart is the README's program: an Echo v4 API with every
-// apiguard guard wired on a group, as most Echo apps wire middlewares. The
-// README shows this file verbatim, and a test builds and exercises it.
+// Command quickstart is the README's program: every guard of apiguard on
+// Echo v4, built once from the core and mounted by the middleware/echo4
+// door. examples/echo5, examples/gin, examples/nethttp and examples/chi are
+// the same program on the other front doors.
 //
 //	go run ./examples/quickstart
-//	curl -i -H 'Authorization: Bearer sk_test_full' -H 'Content-Type: application/json' \
-//	  -d '{"prompt":"a cat"}' localhost:8080/v1/generations
 package main
 
 import (
@@ -14,8 +13,9 @@ import (
 	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/idempotency"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/labstack/echo/v4"
 )
@@ -27,35 +27,35 @@ type GenerationRequest struct {
 }
 
 func newApp() *echo.Echo {
-	keys := middleware.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
+	keys := guard.Must(auth.NewMemoryKeyStore([]auth.KeyConfig{
 		{Key: "sk_test_full", KeyID: "key_full", Tenant: "acme", Scopes: []string{"generations:write"}},
 	}))
 
-	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{}) // the one renderer
-	e.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{})))      // HEAD wherever GET is
-	e.Use(
-		middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})),
-		middleware.Must(middleware.Recover(middleware.RecoverConfig{})),
-	)
-
-	authn := middleware.Must(middleware.Auth(auth.Config{Store: keys}))
-	limit := middleware.Must(middleware.RateLimit(ratelimit.Config{
+	// The guards, built once from the core: every front door mounts the same values.
+	authn := guard.Must(auth.New(auth.Config{Store: keys}))
+	limit := guard.Must(ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)},
 	}))
-	idem := middleware.Must(middleware.Idempotency(idempotency.Config{}))
-	body := middleware.Must(middleware.Bind[GenerationRequest](bind.Config{Strict: true}))
-	write := middleware.Must(middleware.RequireScopes("generations:write"))
+	write := guard.Must(auth.RequireScopes("generations:write"))
+	idem := guard.Must(idempotency.New(idempotency.Config{}))
+	body := guard.Must(bind.New[GenerationRequest](bind.Config{Strict: true}))
+
+	e := echo.New()
+	// The one renderer, then for every request: an id, panics as 500s, HEAD wherever GET is.
+	echo4.Install(e, echo4.Config{Use: []guard.Guard{
+		guard.RequestID(guard.RequestIDConfig{}),
+		guard.Must(guard.Recover(guard.RecoverConfig{})),
+	}})
 
 	// Unknown paths under /v1 answer 404: no key needed, no token spent.
-	v1 := e.Group("/v1", authn, limit)
+	v1 := e.Group("/v1", echo4.Use(authn, limit))
 	v1.POST("/generations", func(c echo.Context) error {
-		req := middleware.Body[GenerationRequest](c)
+		req := bind.Body[GenerationRequest](c.Request())
 		if len(req.Prompt) > 100 {
 			return errorsx.InsufficientCredits() // any catalogue error, rendered as the envelope
 		}
 		return c.JSON(http.StatusCreated, map[string]any{"id": "gen_1", "prompt": req.Prompt})
-	}, write, idem, body)
+	}, echo4.Use(write, idem, body))
 	return e
 }
 

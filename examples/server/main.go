@@ -14,8 +14,11 @@
 // flag wins); -h lists them.
 //
 //   - -addr [ADDR]: listen address (:8080).
-//   - -framework [FRAMEWORK]: the front door, echo4 (default), echo5 or
-//     nethttp; every route, status, header and body is the same on each.
+//   - -framework [FRAMEWORK]: the front door, echo4 (Echo v4, the
+//     default), echo5 (Echo v5), nethttp (net/http's ServeMux), chi or gin;
+//     every route, status, header and body is the same on each, and
+//     processes on different doors over one store share idempotency keys
+//     and rate-limit buckets.
 //   - -redis [REDIS_URL]: keep rate limits and idempotency keys in this
 //     Redis (one node, or a cluster with addr parameters); empty: in memory.
 //   - -postgres [DATABASE_URL]: keep the credits ledger, the generations
@@ -35,7 +38,7 @@
 // RFC 9457 problem+json for clients whose Accept prefers it, the API key
 // from X-API-Key as well as Authorization: Bearer, strict bodies (an unknown
 // field is a 400 naming it), and a 16 KiB limit on request headers
-// (middleware.HeaderLimit, a 400 in the envelope).
+// (guard.HeaderLimit, a 400 in the envelope).
 //
 // # Timeouts
 //
@@ -49,7 +52,8 @@
 // # Logs
 //
 // JSON lines on stderr (log/slog): one "request" line per request with
-// request_id, key_id, method, route, status and latency_ms. go-redis's and
+// request_id, key_id, method, route (the route's template, the same on
+// every door: /v1/generations/{id}), status and latency_ms. go-redis's and
 // net/http's own lines go through the same logger at level WARN, go-redis's
 // as "redis client" with the Redis URL's password and addresses redacted.
 //
@@ -85,9 +89,15 @@ import (
 	"syscall"
 
 	"github.com/clipia/apiguard/examples/server/app"
+	"github.com/gin-gonic/gin"
 )
 
 func main() {
+	// gin prints its routes to stdout in its default debug mode; the
+	// server logs JSON on stderr only. GIN_MODE still wins.
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := app.Run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
 	stop()

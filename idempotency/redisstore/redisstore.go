@@ -16,7 +16,7 @@
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	store, err := redisstore.New(rdb, redisstore.Config{Prefix: "myapp:idem:"})
 //	if err != nil { ... }
-//	idem, err := middleware.Idempotency(idempotency.Config{Store: store}) // or echo5., nethttp.
+//	idem, err := idempotency.New(idempotency.Config{Store: store}) // a guard.Guard for any door
 //
 // Package ratelimit/redisstore has the same name: a file that imports both
 // gives them aliases (idemredis, rlredis). The first build of a module that

@@ -1,8 +1,13 @@
-// Package authtest is the behaviour table of apiguard's auth guards (Auth,
-// Scopes, RequireScopes, RequireAnyScope), written once and run through
-// every front door by that door's tests: Echo v4 (middleware), Echo v5
-// (echo5) and net/http (nethttp). A door's test builds an app from
-// [Config] and [Routes] with its own guards and hands it to [Run].
+// Package authtest is the behaviour table of apiguard's auth guards
+// (auth.Authenticator, auth.Scopes from RequireScopes, RequireAnyScope and
+// NewScopes), written once and run through every front door of apiguard
+// (internal/doors): [NewApp] builds the app of one door from [Config] and
+// [Routes], and [Run] runs [Cases] and the rejection checks on each door
+// that is built:
+//
+//	func TestAuthDoors(t *testing.T) { authtest.Run(t) }
+//
+// Only tests import it.
 package authtest
 
 import (
@@ -12,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/clipia/apiguard/auth"
@@ -171,9 +177,10 @@ var Cases = []Case{
 	{Name: "no scope check, principal set", Path: "/healthz", Header: [][2]string{apiKey("sk_test_other")}, Code: 200, Body: "key_other globex"},
 }
 
-// Run sends every case of [Cases] to h, the app of one front door, and
-// checks status, body or envelope, and headers.
-func Run(t *testing.T, h http.Handler) {
+// runCases sends every case of [Cases] to h, the app of one front door,
+// and checks status, body or envelope, and headers; calls counts the
+// handler's runs, which an error answer must not add to.
+func runCases(t *testing.T, h http.Handler, calls *atomic.Int64) {
 	t.Helper()
 	for _, tc := range Cases {
 		t.Run(tc.Name, func(t *testing.T) {
@@ -189,7 +196,11 @@ func Run(t *testing.T, h http.Handler) {
 				req.Header.Add(kv[0], kv[1])
 			}
 			rec := httptest.NewRecorder()
+			before := calls.Load()
 			h.ServeHTTP(rec, req)
+			if ran := calls.Load() - before; ran != map[bool]int64{true: 1, false: 0}[tc.Code == http.StatusOK] {
+				t.Errorf("the handler ran %d times for a %d", ran, rec.Code)
+			}
 			if rec.Code != tc.Code {
 				t.Fatalf("got status %d, want %d (body %s)", rec.Code, tc.Code, rec.Body)
 			}

@@ -1,10 +1,10 @@
-// Package conformance builds one app on each of apiguard's three front
-// doors (Echo v4 through middleware, Echo v5 through echo5, net/http
-// through nethttp) from one description, so that tests can send the same
-// request to all three and demand the same status, headers and body bytes.
-// Its own tests hold the table of the front doors' basics (unknown routes,
-// HEAD, panics, every catalogue error, request ids, header limits); a guard
-// adds its rows by adding its middlewares to a [Spec].
+// Package conformance sends the same requests to one app built on every
+// front door of apiguard (the doors of internal/doors: Echo v4, Echo v5,
+// gin, net/http, chi) and demands the same status, headers and body bytes,
+// request ids and dates aside. Its own tests hold the table of the front
+// doors' basics (unknown routes, odd methods, HEAD, panics, every catalogue
+// error, request ids, header limits, logging once); a guard adds its rows
+// by adding itself to a doors.Spec.
 package conformance
 
 import (
@@ -18,196 +18,30 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipia/apiguard/echo5"
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
-	"github.com/clipia/apiguard/nethttp"
-	echo4 "github.com/labstack/echo/v4"
-	echo5lib "github.com/labstack/echo/v5"
+	"github.com/clipia/apiguard/internal/doors"
 )
-
-// Handler is a route's handler, written once for the three doors: it gets
-// the door's http.ResponseWriter (Echo's *Response on the Echo doors) and
-// request, and returns an error for the door to render.
-type Handler func(w http.ResponseWriter, r *http.Request) error
-
-// Guards are the same middlewares built for each door, e.g.
-//
-//	conformance.Guards{
-//		Echo4:   []echo4.MiddlewareFunc{middleware.Must(middleware.Auth(cfg))},
-//		Echo5:   []echo5.MiddlewareFunc{echo5.Must(echo5.Auth(cfg))},
-//		NetHTTP: []func(http.Handler) http.Handler{nethttp.Must(nethttp.Auth(cfg))},
-//	}
-type Guards struct {
-	Echo4   []echo4.MiddlewareFunc
-	Echo5   []echo5lib.MiddlewareFunc
-	NetHTTP []func(http.Handler) http.Handler
-}
-
-// Route is one route of the app.
-type Route struct {
-	// Method is the route's method ("GET"); HEAD is answered on every
-	// GET route.
-	Method string
-	// Path is the route's path in ServeMux syntax ("/v1/items/{id}");
-	// it is given to Echo as "/v1/items/:id". Paths under Spec.Group
-	// include the group's prefix.
-	Path string
-	// Handler answers the route.
-	Handler Handler
-	// Guards run for this route only, after the group's.
-	Guards Guards
-}
-
-// Spec describes the app built on each door.
-type Spec struct {
-	// Errors configures each door's renderer.
-	Errors errorsx.HandlerConfig
-	// SendRequestID sends Request-Id too (RequestIDConfig.SendRequestID).
-	SendRequestID bool
-	// MaxHeaderBytes installs the header limit for every route when not 0.
-	MaxHeaderBytes int
-	// Use runs for every request on the Echo doors (Echo's Use), and for
-	// every route on net/http (around each route's handler, since
-	// nethttp.Handler answers the unknown ones before anything runs).
-	Use Guards
-	// Group is the prefix of a group ("/v1") whose guards run for every
-	// route under it (and, on the Echo doors, for every unknown path under
-	// it, which each guard answers 404). Empty means no group.
-	Group string
-	// GroupGuards are the guards of Group.
-	GroupGuards Guards
-	// Routes are the app's routes.
-	Routes []Route
-}
 
 // App is one door's app, served over real HTTP.
 type App struct {
-	Name   string // "echo4", "echo5" or "nethttp"
+	Name   string // the door's name: echo4, echo5, gin, nethttp, chi
 	Server *httptest.Server
 }
 
-// Build returns the three apps of s, served by httptest servers that the
-// test's cleanup closes.
-func Build(t testing.TB, s Spec) []App {
+// Build returns the app of s on every door of doors.All(), in its order,
+// each served by an httptest server that the test's cleanup closes.
+func Build(t testing.TB, s doors.Spec) []App {
 	t.Helper()
-	apps := []App{
-		{Name: "echo4", Server: httptest.NewServer(buildEcho4(s))},
-		{Name: "echo5", Server: httptest.NewServer(buildEcho5(s))},
-		{Name: "nethttp", Server: httptest.NewServer(buildNetHTTP(t, s))},
-	}
-	for _, a := range apps {
-		t.Cleanup(a.Server.Close)
+	var apps []App
+	for _, d := range doors.All() {
+		if d.New == nil {
+			t.Fatalf("door %s is not built (doors.%s.New is nil)", d.Name, d.Name)
+		}
+		srv := httptest.NewServer(d.New(t, s))
+		t.Cleanup(srv.Close)
+		apps = append(apps, App{Name: d.Name, Server: srv})
 	}
 	return apps
-}
-
-// echoPath turns a ServeMux path into Echo's syntax.
-func echoPath(p string) string {
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(p, '{')
-		if i < 0 {
-			b.WriteString(p)
-			return b.String()
-		}
-		j := strings.IndexByte(p[i:], '}')
-		name := p[i+1 : i+j]
-		b.WriteString(p[:i])
-		if strings.HasSuffix(name, "...") {
-			b.WriteString("*")
-		} else {
-			b.WriteString(":" + name)
-		}
-		p = p[i+j+1:]
-	}
-}
-
-func buildEcho4(s Spec) *echo4.Echo {
-	e := echo4.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = middleware.ErrorHandler(s.Errors)
-	e.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{})))
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: s.SendRequestID})))
-	e.Use(middleware.Must(middleware.Recover(middleware.RecoverConfig{})))
-	if s.MaxHeaderBytes != 0 {
-		e.Use(middleware.Must(middleware.HeaderLimit(middleware.HeaderLimitConfig{MaxBytes: s.MaxHeaderBytes})))
-	}
-	e.Use(s.Use.Echo4...)
-	var g *echo4.Group
-	if s.Group != "" {
-		g = e.Group(s.Group, s.GroupGuards.Echo4...)
-	}
-	for _, rt := range s.Routes {
-		h := func(c echo4.Context) error { return rt.Handler(c.Response(), c.Request()) }
-		if g != nil && strings.HasPrefix(rt.Path, s.Group) {
-			g.Add(rt.Method, echoPath(strings.TrimPrefix(rt.Path, s.Group)), h, rt.Guards.Echo4...)
-		} else {
-			e.Add(rt.Method, echoPath(rt.Path), h, rt.Guards.Echo4...)
-		}
-	}
-	return e
-}
-
-func buildEcho5(s Spec) *echo5lib.Echo {
-	e := echo5lib.New()
-	if s.Errors.Logger != nil {
-		e.Logger = s.Errors.Logger // Echo's own complaints count as log records
-	}
-	e.HTTPErrorHandler = echo5.ErrorHandler(s.Errors)
-	e.Pre(echo5.Must(echo5.Head(echo5.HeadConfig{})))
-	e.Use(echo5.Must(echo5.RequestID(echo5.RequestIDConfig{SendRequestID: s.SendRequestID})))
-	e.Use(echo5.Must(echo5.Recover(echo5.RecoverConfig{})))
-	if s.MaxHeaderBytes != 0 {
-		e.Use(echo5.Must(echo5.HeaderLimit(echo5.HeaderLimitConfig{MaxBytes: s.MaxHeaderBytes})))
-	}
-	e.Use(s.Use.Echo5...)
-	var g *echo5lib.Group
-	if s.Group != "" {
-		g = e.Group(s.Group, s.GroupGuards.Echo5...)
-	}
-	for _, rt := range s.Routes {
-		h := func(c *echo5lib.Context) error { return rt.Handler(c.Response(), c.Request()) }
-		if g != nil && strings.HasPrefix(rt.Path, s.Group) {
-			g.Add(rt.Method, echoPath(strings.TrimPrefix(rt.Path, s.Group)), h, rt.Guards.Echo5...)
-		} else {
-			e.Add(rt.Method, echoPath(rt.Path), h, rt.Guards.Echo5...)
-		}
-	}
-	return e
-}
-
-func buildNetHTTP(t testing.TB, s Spec) http.Handler {
-	mux := http.NewServeMux()
-	for _, rt := range s.Routes {
-		var h http.Handler = nethttp.HandlerFunc(rt.Handler)
-		h = chain(h, rt.Guards.NetHTTP)
-		if s.Group != "" && strings.HasPrefix(rt.Path, s.Group) {
-			h = chain(h, s.GroupGuards.NetHTTP)
-		}
-		h = chain(h, s.Use.NetHTTP)
-		mux.Handle(rt.Method+" "+rt.Path, h)
-	}
-	var next http.Handler = mux
-	if s.MaxHeaderBytes != 0 {
-		next = nethttp.Must(nethttp.HeaderLimit(nethttp.HeaderLimitConfig{MaxBytes: s.MaxHeaderBytes}))(next)
-	}
-	h, err := nethttp.Handler(next, nethttp.Config{
-		Errors:    s.Errors,
-		RequestID: nethttp.RequestIDConfig{SendRequestID: s.SendRequestID},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
-// chain wraps h in mws, the first outermost.
-func chain(h http.Handler, mws []func(http.Handler) http.Handler) http.Handler {
-	for _, mw := range slices.Backward(mws) {
-		h = mw(h)
-	}
-	return h
 }
 
 // Request is one request of a table.

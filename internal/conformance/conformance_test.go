@@ -12,14 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clipia/apiguard/echo5"
+	_ "github.com/clipia/apiguard/bind" // maps validator errors, as in an app that binds
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/internal/conformance"
-	"github.com/clipia/apiguard/middleware"
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/internal/doors"
 	"github.com/go-playground/validator/v10"
-	echo4 "github.com/labstack/echo/v4"
-	echo5lib "github.com/labstack/echo/v5"
 )
 
 // catalogue is one handler error per row of the catalogue, the errors of
@@ -44,79 +42,22 @@ var catalogue = []struct {
 // errorPath is the route of a catalogue row's error.
 func errorPath(file string) string { return "/v1/errors/" + strings.TrimSuffix(file, ".http") }
 
-// keyGuards is a guard on the group, written for each door as a guard of
-// apiguard is: an unmatched route is 404 first, then a request without
-// X-Key: ok is 401.
-var keyGuards = conformance.Guards{
-	Echo4: []echo4.MiddlewareFunc{func(next echo4.HandlerFunc) echo4.HandlerFunc {
-		return func(c echo4.Context) error {
-			if !middleware.RouteMatched(c) {
-				return errorsx.NotFound()
-			}
-			if c.Request().Header.Get("X-Key") != "ok" {
-				return errorsx.InvalidAPIKey()
-			}
-			return next(c)
-		}
-	}},
-	Echo5: []echo5lib.MiddlewareFunc{func(next echo5lib.HandlerFunc) echo5lib.HandlerFunc {
-		return func(c *echo5lib.Context) error {
-			if !echo5.RouteMatched(c) {
-				return errorsx.NotFound()
-			}
-			if c.Request().Header.Get("X-Key") != "ok" {
-				return errorsx.InvalidAPIKey()
-			}
-			return next(c)
-		}
-	}},
-	NetHTTP: []func(http.Handler) http.Handler{func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Key") != "ok" {
-				nethttp.Error(w, r, errorsx.InvalidAPIKey())
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}},
-}
+// key is the guard of the /v1 group: a request without X-Key: ok is 401.
+// The chain answers an unknown route under the group 404 before it runs.
+var key = guard.Func(func(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+	if r.Header.Get("X-Key") != "ok" {
+		return errorsx.InvalidAPIKey()
+	}
+	return c.Next(w, r)
+})
 
-// denyGuards are a guard for every route, written for each door as a guard
-// of apiguard is: an unmatched route is 404 first, then a request with
-// X-Deny is 403.
-var denyGuards = conformance.Guards{
-	Echo4: []echo4.MiddlewareFunc{func(next echo4.HandlerFunc) echo4.HandlerFunc {
-		return func(c echo4.Context) error {
-			if !middleware.RouteMatched(c) {
-				return errorsx.NotFound()
-			}
-			if c.Request().Header.Get("X-Deny") != "" {
-				return errorsx.InsufficientScope()
-			}
-			return next(c)
-		}
-	}},
-	Echo5: []echo5lib.MiddlewareFunc{func(next echo5lib.HandlerFunc) echo5lib.HandlerFunc {
-		return func(c *echo5lib.Context) error {
-			if !echo5.RouteMatched(c) {
-				return errorsx.NotFound()
-			}
-			if c.Request().Header.Get("X-Deny") != "" {
-				return errorsx.InsufficientScope()
-			}
-			return next(c)
-		}
-	}},
-	NetHTTP: []func(http.Handler) http.Handler{func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("X-Deny") != "" {
-				nethttp.Error(w, r, errorsx.InsufficientScope())
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}},
-}
+// deny is a guard on every route: a request with X-Deny is 403.
+var deny = guard.Func(func(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+	if r.Header.Get("X-Deny") != "" {
+		return errorsx.InsufficientScope()
+	}
+	return c.Next(w, r)
+})
 
 // write answers status with a JSON body, as a handler on any door does.
 func write(w http.ResponseWriter, status int, body string) {
@@ -133,87 +74,102 @@ type prompt struct {
 var validate = validator.New()
 
 // spec is the app of the table.
-func spec(problem bool) conformance.Spec {
-	s := conformance.Spec{
-		Errors:         errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler), ProblemJSON: problem},
-		SendRequestID:  true,
-		MaxHeaderBytes: 2048,
-		Use:            denyGuards,
-		Group:          "/v1",
-		GroupGuards:    keyGuards,
-		Routes: []conformance.Route{
-			{Method: "GET", Path: "/open", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 200, `{"open":true}`)
-				return nil
-			}},
-			{Method: "GET", Path: "/v1/items", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 200, `{"data":["a","b"]}`)
-				return nil
-			}},
-			{Method: "POST", Path: "/v1/items", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 201, `{"id":"c"}`)
-				return nil
-			}},
-			{Method: "GET", Path: "/v1/items/{id}", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				return errorsx.NotFound().WithParam("id")
-			}},
-			{Method: "GET", Path: "/v1/big", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 200, `"`+strings.Repeat("x", 10000)+`"`)
-				return nil
-			}},
-			{Method: "GET", Path: "/v1/empty", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				w.WriteHeader(http.StatusNoContent)
-				return nil
-			}},
-			{Method: "GET", Path: "/v1/own-head", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 200, `"get"`)
-				return nil
-			}},
-			{Method: "HEAD", Path: "/v1/own-head", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				w.Header().Set("X-Own", "head")
-				w.WriteHeader(http.StatusNoContent)
-				return nil
-			}},
-			{Method: "GET", Path: "/v1/method", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 200, `"`+r.Method+`"`)
-				return nil
-			}},
-			{Method: "GET", Path: "/v1/panic", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				panic("boom")
-			}},
-			{Method: "GET", Path: "/v1/validate", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				return validate.Struct(prompt{})
-			}},
-			{Method: "GET", Path: "/v1/committed", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 200, `{"partial":`)
-				return errors.New("stream broke")
-			}},
-			{Method: "GET", Path: "/v1/committed-panic", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				write(w, 200, `{"partial":`)
-				panic("late boom")
-			}},
-			{Method: "GET", Path: "/v1/wrapped", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				return fmt.Errorf("loading: %w", errorsx.RateLimitExceeded())
-			}},
-			{Method: "GET", Path: "/v1/deadline", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				return fmt.Errorf("query: %w", context.DeadlineExceeded)
-			}},
-			{Method: "GET", Path: "/v1/rendered", Handler: func(w http.ResponseWriter, r *http.Request) error {
-				return errorsx.Rendered(errors.New("already written"))
-			}},
+func spec(problem bool) doors.Spec {
+	s := doors.Spec{
+		Errors: errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler), ProblemJSON: problem},
+		Use: []guard.Guard{
+			guard.RequestID(guard.RequestIDConfig{SendRequestID: true}),
+			guard.Must(guard.Recover(guard.RecoverConfig{})),
+			guard.Must(guard.HeaderLimit(guard.HeaderLimitConfig{MaxBytes: 2048})),
 		},
+		GroupPrefix: "/v1",
+		Group:       []guard.Guard{key},
+	}
+	for _, rt := range []struct {
+		Method, Path string
+		Handler      handler
+	}{
+		{Method: "GET", Path: "/open", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 200, `{"open":true}`)
+			return nil
+		}},
+		{Method: "GET", Path: "/v1/items", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 200, `{"data":["a","b"]}`)
+			return nil
+		}},
+		{Method: "POST", Path: "/v1/items", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 201, `{"id":"c"}`)
+			return nil
+		}},
+		{Method: "GET", Path: "/v1/items/{id}", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return errorsx.NotFound().WithParam("id")
+		}},
+		{Method: "GET", Path: "/v1/big", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 200, `"`+strings.Repeat("x", 10000)+`"`)
+			return nil
+		}},
+		{Method: "GET", Path: "/v1/empty", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}},
+		{Method: "GET", Path: "/v1/own-head", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 200, `"get"`)
+			return nil
+		}},
+		{Method: "HEAD", Path: "/v1/own-head", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("X-Own", "head")
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}},
+		{Method: "GET", Path: "/v1/method", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 200, `"`+r.Method+`"`)
+			return nil
+		}},
+		{Method: "GET", Path: "/v1/panic", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			panic("boom")
+		}},
+		{Method: "GET", Path: "/v1/validate", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return validate.Struct(prompt{})
+		}},
+		{Method: "GET", Path: "/v1/committed", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 200, `{"partial":`)
+			return errors.New("stream broke")
+		}},
+		{Method: "GET", Path: "/v1/committed-panic", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			write(w, 200, `{"partial":`)
+			panic("late boom")
+		}},
+		{Method: "GET", Path: "/v1/wrapped", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return fmt.Errorf("loading: %w", errorsx.RateLimitExceeded())
+		}},
+		{Method: "GET", Path: "/v1/deadline", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return fmt.Errorf("query: %w", context.DeadlineExceeded)
+		}},
+		{Method: "GET", Path: "/v1/rendered", Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return errorsx.Rendered(errors.New("already written"))
+		}},
+	} {
+		s.Routes = append(s.Routes, route(rt.Method, rt.Path, rt.Handler))
 	}
 	for _, c := range catalogue {
-		s.Routes = append(s.Routes, conformance.Route{Method: "GET", Path: errorPath(c.file),
-			Handler: func(http.ResponseWriter, *http.Request) error { return c.err }})
+		s.Routes = append(s.Routes, route("GET", errorPath(c.file), func(http.ResponseWriter, *http.Request) error { return c.err }))
 	}
 	return s
+}
+
+// handler is a route's handler on any door.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// route is a route of the table's app, behind deny.
+func route(method, path string, h handler) doors.Route {
+	return doors.Route{Method: method, Path: path, Guards: []guard.Guard{deny},
+		Handler: func(w http.ResponseWriter, r *http.Request, _ doors.Params) error { return h(w, r) }}
 }
 
 type row struct {
 	name   string
 	req    conformance.Request
-	status int    // the status all three doors answer
+	status int    // the status every door answers
 	golden string // the golden file the answer matches, if any
 }
 
@@ -236,13 +192,30 @@ func rows() []row {
 		{name: "wrong method", req: conformance.Request{Method: "DELETE", Path: "/v1/items", Header: hdr()}, status: 404},
 		{name: "wrong method, no key", req: conformance.Request{Method: "PUT", Path: "/v1/items"}, status: 404},
 		{name: "wrong method outside the group", req: conformance.Request{Method: "POST", Path: "/open"}, status: 404},
-		{name: "denied by a global guard", req: conformance.Request{Method: "GET", Path: "/open", Header: hdr("X-Deny", "1")}, status: 403},
-		{name: "HEAD denied by a global guard", req: conformance.Request{Method: "HEAD", Path: "/open", Header: hdr("X-Deny", "1")}, status: 403},
-		{name: "unknown route past a global guard", req: conformance.Request{Method: "GET", Path: "/nope", Header: hdr("X-Deny", "1")}, status: 404},
-		{name: "wrong method past a global guard", req: conformance.Request{Method: "DELETE", Path: "/open", Header: hdr("X-Deny", "1")}, status: 404},
-		{name: "wrong method in the group past a global guard", req: conformance.Request{Method: "DELETE", Path: "/v1/items", Header: hdr("X-Deny", "1")}, status: 404},
-		{name: "OPTIONS past a global guard", req: conformance.Request{Method: "OPTIONS", Path: "/open", Header: hdr("X-Deny", "1")}, status: 404},
+		{name: "denied by a guard on every route", req: conformance.Request{Method: "GET", Path: "/open", Header: hdr("X-Deny", "1")}, status: 403},
+		{name: "HEAD denied by a guard on every route", req: conformance.Request{Method: "HEAD", Path: "/open", Header: hdr("X-Deny", "1")}, status: 403},
+		{name: "unknown route past a guard on every route", req: conformance.Request{Method: "GET", Path: "/nope", Header: hdr("X-Deny", "1")}, status: 404},
+		{name: "wrong method past a guard on every route", req: conformance.Request{Method: "DELETE", Path: "/open", Header: hdr("X-Deny", "1")}, status: 404},
+		{name: "wrong method in the group past a guard on every route", req: conformance.Request{Method: "DELETE", Path: "/v1/items", Header: hdr("X-Deny", "1")}, status: 404},
+		{name: "OPTIONS past a guard on every route", req: conformance.Request{Method: "OPTIONS", Path: "/open", Header: hdr("X-Deny", "1")}, status: 404},
 		{name: "HEAD of an unknown route", req: conformance.Request{Method: "HEAD", Path: "/v1/nope", Header: hdr()}, status: 404},
+
+		// Odd paths: one reading on every door (guard.CleanPath), never a
+		// redirect.
+		{name: "double slash first", req: conformance.Request{Method: "GET", Path: "//v1/items", Header: hdr()}, status: 404},
+		{name: "double slash inside", req: conformance.Request{Method: "GET", Path: "/v1//items", Header: hdr()}, status: 404},
+		{name: "dot-dot segment", req: conformance.Request{Method: "GET", Path: "/v1/../v1/items", Header: hdr()}, status: 404},
+		{name: "dot segment", req: conformance.Request{Method: "GET", Path: "/v1/./items", Header: hdr()}, status: 404},
+		{name: "encoded dot-dot segment", req: conformance.Request{Method: "GET", Path: "/v1/%2e%2e/v1/items", Header: hdr()}, status: 404},
+		{name: "trailing slash", req: conformance.Request{Method: "GET", Path: "/v1/items/", Header: hdr()}, status: 404},
+		{name: "trailing slash outside the group", req: conformance.Request{Method: "GET", Path: "/open/"}, status: 404},
+		{name: "upper case", req: conformance.Request{Method: "GET", Path: "/V1/items", Header: hdr()}, status: 404},
+		{name: "encoded unreserved characters", req: conformance.Request{Method: "GET", Path: "/%761/it%65ms", Header: hdr()}, status: 200},
+		{name: "encoded unreserved characters, no key", req: conformance.Request{Method: "GET", Path: "/v1/it%65ms"}, status: 401},
+		{name: "encoded slash", req: conformance.Request{Method: "GET", Path: "/v1/items%2Fx", Header: hdr()}, status: 404},
+		{name: "encoded slash in a parameter", req: conformance.Request{Method: "GET", Path: "/v1/items/a%2Fb", Header: hdr()}, status: 404},
+		{name: "HEAD of an odd path", req: conformance.Request{Method: "HEAD", Path: "/v1/../v1/items", Header: hdr()}, status: 404},
+
 		{name: "unknown route with a sane id", req: conformance.Request{Method: "GET", Path: "/nope",
 			Header: hdr("X-Request-Id", "req_golden_1")}, status: 404, golden: "404_not_found.http"},
 
@@ -290,8 +263,8 @@ func rows() []row {
 	return rs
 }
 
-// TestFrontDoorsAgree sends every request of the table to the Echo v4, Echo
-// v5 and net/http apps and demands the same status, headers and body.
+// TestFrontDoorsAgree sends every request of the table to the app on every
+// door (doors.All) and demands the same status, headers and body bytes.
 func TestFrontDoorsAgree(t *testing.T) {
 	apps := conformance.Build(t, spec(false))
 	for _, tc := range rows() {

@@ -8,15 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipia/apiguard/echo5"
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/internal/conformance"
-	"github.com/clipia/apiguard/middleware"
-	"github.com/clipia/apiguard/nethttp"
-	echo4 "github.com/labstack/echo/v4"
-	echo4mw "github.com/labstack/echo/v4/middleware"
-	echo5lib "github.com/labstack/echo/v5"
-	echo5mw "github.com/labstack/echo/v5/middleware"
+	"github.com/clipia/apiguard/middleware/echo4"
+	"github.com/clipia/apiguard/middleware/echo5"
+	echov4 "github.com/labstack/echo/v4"
+	echov4mw "github.com/labstack/echo/v4/middleware"
+	echov5 "github.com/labstack/echo/v5"
+	echov5mw "github.com/labstack/echo/v5/middleware"
 )
 
 type payload struct {
@@ -36,67 +36,64 @@ func TestEchoErrorsAgree(t *testing.T) {
 		v4   error
 		v5   error
 	}{
-		{"400", echo4.ErrBadRequest, echo5lib.ErrBadRequest},
-		{"401", echo4.ErrUnauthorized, echo5lib.ErrUnauthorized},
-		{"403", echo4.ErrForbidden, echo5lib.ErrForbidden},
-		{"404", echo4.ErrNotFound, echo5lib.ErrNotFound},
-		{"405", echo4.ErrMethodNotAllowed, echo5lib.ErrMethodNotAllowed},
-		{"408", echo4.ErrRequestTimeout, echo5lib.ErrRequestTimeout},
-		{"413", echo4.ErrStatusRequestEntityTooLarge, echo5lib.ErrStatusRequestEntityTooLarge},
-		{"415", echo4.ErrUnsupportedMediaType, echo5lib.ErrUnsupportedMediaType},
-		{"429", echo4.ErrTooManyRequests, echo5lib.ErrTooManyRequests},
-		{"500", echo4.ErrInternalServerError, echo5lib.ErrInternalServerError},
-		{"502", echo4.ErrBadGateway, echo5lib.ErrBadGateway},
-		{"503", echo4.ErrServiceUnavailable, echo5lib.ErrServiceUnavailable},
-		{"418 with a message", echo4.NewHTTPError(http.StatusTeapot, "internal detail"), echo5lib.NewHTTPError(http.StatusTeapot, "internal detail")},
-		{"400 around a 413", echo4.NewHTTPError(http.StatusBadRequest).SetInternal(echo4.ErrStatusRequestEntityTooLarge),
-			echo5lib.ErrBadRequest.Wrap(echo5lib.ErrStatusRequestEntityTooLarge)},
-		{"400 around a catalogue error", echo4.NewHTTPError(http.StatusBadRequest).SetInternal(errorsx.RateLimitExceeded()),
-			echo5lib.ErrBadRequest.Wrap(errorsx.RateLimitExceeded())},
-		{"wrapped 404", fmt.Errorf("finding: %w", echo4.ErrNotFound), fmt.Errorf("finding: %w", echo5lib.ErrNotFound)},
-		{"binding error", echo4.NewBindingError("id", []string{"x"}, "path param", fmt.Errorf("strconv")),
-			echo5lib.NewBindingError("id", []string{"x"}, "path value", fmt.Errorf("strconv"))},
-		{"wrapped binding error", fmt.Errorf("reading: %w", echo4.NewBindingError("id", []string{"x"}, "m", nil)),
-			fmt.Errorf("reading: %w", echo5lib.NewBindingError("id", []string{"x"}, "m", nil))},
-		{"400 around a validator error", echo4.NewHTTPError(http.StatusBadRequest).SetInternal(validate.Struct(prompt{})),
-			echo5lib.ErrBadRequest.Wrap(validate.Struct(prompt{}))},
-		{"typed nil", (*echo4.HTTPError)(nil), (*echo5lib.HTTPError)(nil)},
+		{"400", echov4.ErrBadRequest, echov5.ErrBadRequest},
+		{"401", echov4.ErrUnauthorized, echov5.ErrUnauthorized},
+		{"403", echov4.ErrForbidden, echov5.ErrForbidden},
+		{"404", echov4.ErrNotFound, echov5.ErrNotFound},
+		{"405", echov4.ErrMethodNotAllowed, echov5.ErrMethodNotAllowed},
+		{"408", echov4.ErrRequestTimeout, echov5.ErrRequestTimeout},
+		{"413", echov4.ErrStatusRequestEntityTooLarge, echov5.ErrStatusRequestEntityTooLarge},
+		{"415", echov4.ErrUnsupportedMediaType, echov5.ErrUnsupportedMediaType},
+		{"429", echov4.ErrTooManyRequests, echov5.ErrTooManyRequests},
+		{"500", echov4.ErrInternalServerError, echov5.ErrInternalServerError},
+		{"502", echov4.ErrBadGateway, echov5.ErrBadGateway},
+		{"503", echov4.ErrServiceUnavailable, echov5.ErrServiceUnavailable},
+		{"418 with a message", echov4.NewHTTPError(http.StatusTeapot, "internal detail"), echov5.NewHTTPError(http.StatusTeapot, "internal detail")},
+		{"400 around a 413", echov4.NewHTTPError(http.StatusBadRequest).SetInternal(echov4.ErrStatusRequestEntityTooLarge),
+			echov5.ErrBadRequest.Wrap(echov5.ErrStatusRequestEntityTooLarge)},
+		{"400 around a catalogue error", echov4.NewHTTPError(http.StatusBadRequest).SetInternal(errorsx.RateLimitExceeded()),
+			echov5.ErrBadRequest.Wrap(errorsx.RateLimitExceeded())},
+		{"wrapped 404", fmt.Errorf("finding: %w", echov4.ErrNotFound), fmt.Errorf("finding: %w", echov5.ErrNotFound)},
+		{"binding error", echov4.NewBindingError("id", []string{"x"}, "path param", fmt.Errorf("strconv")),
+			echov5.NewBindingError("id", []string{"x"}, "path value", fmt.Errorf("strconv"))},
+		{"wrapped binding error", fmt.Errorf("reading: %w", echov4.NewBindingError("id", []string{"x"}, "m", nil)),
+			fmt.Errorf("reading: %w", echov5.NewBindingError("id", []string{"x"}, "m", nil))},
+		{"400 around a validator error", echov4.NewHTTPError(http.StatusBadRequest).SetInternal(validate.Struct(prompt{})),
+			echov5.ErrBadRequest.Wrap(validate.Struct(prompt{}))},
+		{"typed nil", (*echov4.HTTPError)(nil), (*echov5.HTTPError)(nil)},
 	}
 
-	e4 := echo4.New()
-	e4.HTTPErrorHandler = middleware.ErrorHandler(cfg)
-	e4.Pre(middleware.Must(middleware.Head(middleware.HeadConfig{})))
-	e4.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{})))
-	e4.POST("/bind", func(c echo4.Context) error { var p payload; return c.Bind(&p) })
-	e4.POST("/limited", func(c echo4.Context) error { var p payload; return c.Bind(&p) }, echo4mw.BodyLimit("8B"))
-	e4.GET("/query", func(c echo4.Context) error {
+	requestID := []guard.Guard{guard.RequestID(guard.RequestIDConfig{})}
+	e4 := echov4.New()
+	echo4.Install(e4, echo4.Config{Errors: cfg, Use: requestID})
+	e4.POST("/bind", func(c echov4.Context) error { var p payload; return c.Bind(&p) })
+	e4.POST("/limited", func(c echov4.Context) error { var p payload; return c.Bind(&p) }, echov4mw.BodyLimit("8B"))
+	e4.GET("/query", func(c echov4.Context) error {
 		var n int
-		return echo4.QueryParamsBinder(c).Int("n", &n).BindError()
+		return echov4.QueryParamsBinder(c).Int("n", &n).BindError()
 	})
-	e4.GET("/path/:id", func(c echo4.Context) error {
+	e4.GET("/path/:id", func(c echov4.Context) error {
 		var n int
-		return echo4.PathParamsBinder(c).Int("id", &n).BindError()
+		return echov4.PathParamsBinder(c).Int("id", &n).BindError()
 	})
 	for _, s := range sentinels {
-		e4.GET("/sentinel/"+strings.ReplaceAll(s.name, " ", "-"), func(echo4.Context) error { return s.v4 })
+		e4.GET("/sentinel/"+strings.ReplaceAll(s.name, " ", "-"), func(echov4.Context) error { return s.v4 })
 	}
 
-	e5 := echo5lib.New()
-	e5.HTTPErrorHandler = echo5.ErrorHandler(cfg)
-	e5.Pre(echo5.Must(echo5.Head(echo5.HeadConfig{})))
-	e5.Use(echo5.Must(echo5.RequestID(echo5.RequestIDConfig{})))
-	e5.POST("/bind", func(c *echo5lib.Context) error { var p payload; return c.Bind(&p) })
-	e5.POST("/limited", func(c *echo5lib.Context) error { var p payload; return c.Bind(&p) }, echo5mw.BodyLimit(8))
-	e5.GET("/query", func(c *echo5lib.Context) error {
+	e5 := echov5.New()
+	echo5.Install(e5, echo5.Config{Errors: cfg, Use: requestID})
+	e5.POST("/bind", func(c *echov5.Context) error { var p payload; return c.Bind(&p) })
+	e5.POST("/limited", func(c *echov5.Context) error { var p payload; return c.Bind(&p) }, echov5mw.BodyLimit(8))
+	e5.GET("/query", func(c *echov5.Context) error {
 		var n int
-		return echo5lib.QueryParamsBinder(c).Int("n", &n).BindError()
+		return echov5.QueryParamsBinder(c).Int("n", &n).BindError()
 	})
-	e5.GET("/path/:id", func(c *echo5lib.Context) error {
+	e5.GET("/path/:id", func(c *echov5.Context) error {
 		var n int
-		return echo5lib.PathValuesBinder(c).Int("id", &n).BindError()
+		return echov5.PathValuesBinder(c).Int("id", &n).BindError()
 	})
 	for _, s := range sentinels {
-		e5.GET("/sentinel/"+strings.ReplaceAll(s.name, " ", "-"), func(*echo5lib.Context) error { return s.v5 })
+		e5.GET("/sentinel/"+strings.ReplaceAll(s.name, " ", "-"), func(*echov5.Context) error { return s.v5 })
 	}
 
 	apps := []conformance.App{{Name: "echo4", Server: httptest.NewServer(e4)}, {Name: "echo5", Server: httptest.NewServer(e5)}}
@@ -153,21 +150,5 @@ func TestEchoErrorsAgree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			check(t, apps, row{req: tc.req, status: tc.status})
 		})
-	}
-}
-
-// TestErrPanic: the three doors share the cause of a recovered panic.
-func TestErrPanic(t *testing.T) {
-	if middleware.ErrPanic != echo5.ErrPanic || middleware.ErrPanic != nethttp.ErrPanic {
-		t.Error("the doors' ErrPanic differ")
-	}
-}
-
-// TestDefaults: the doors' defaults are the same.
-func TestDefaults(t *testing.T) {
-	for _, n := range []int{echo5.DefaultMaxHeaderBytes, nethttp.DefaultMaxHeaderBytes} {
-		if n != middleware.DefaultMaxHeaderBytes {
-			t.Errorf("DefaultMaxHeaderBytes %d, want Echo v4's %d", n, middleware.DefaultMaxHeaderBytes)
-		}
 	}
 }

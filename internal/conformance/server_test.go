@@ -51,7 +51,7 @@ func referenceApps(t *testing.T, g map[string]*gate) []conformance.App {
 	t.Helper()
 	var apps []conformance.App
 	var clock storetest.Clock
-	for _, fw := range []string{app.FrameworkEcho4, app.FrameworkEcho5, app.FrameworkNetHTTP} {
+	for _, fw := range app.Frameworks() {
 		gt := newGate()
 		g[fw] = gt
 		limits := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{Now: clock.Now})
@@ -119,8 +119,8 @@ func all(checks ...func(t *testing.T, res conformance.Response)) func(t *testing
 // row of the catalogue and every header promise (request id,
 // WWW-Authenticate, RateLimit headers, Retry-After, X-Should-Retry, replay,
 // HEAD, problem+json), to the reference server on each front door, and
-// demands the same status, headers and body bytes from all three (request
-// ids, dates and generation ids aside).
+// demands the same status, headers and body bytes from all five (request
+// ids, dates and generation ids aside): echo4, echo5, nethttp, chi, gin.
 func TestReferenceServerAgrees(t *testing.T) {
 	gates := map[string]*gate{}
 	apps := referenceApps(t, gates)
@@ -141,6 +141,17 @@ func TestReferenceServerAgrees(t *testing.T) {
 		{name: "unknown route, no key", req: conformance.Request{Method: "GET", Path: "/v1/nope"}, status: 404},
 		{name: "wrong method", req: conformance.Request{Method: "DELETE", Path: "/v1/models"}, status: 404},
 		{name: "HEAD unknown route", req: conformance.Request{Method: "HEAD", Path: "/v1/nope"}, status: 404},
+		// Odd paths: one reading on every door (guard.CleanPath), never a
+		// redirect (the client would follow it).
+		{name: "double slash", req: conformance.Request{Method: "GET", Path: "//v1/models", Header: bearer("sk_test_readonly")}, status: 404},
+		{name: "dot-dot segment", req: conformance.Request{Method: "GET", Path: "/v1/../v1/models", Header: bearer("sk_test_readonly")}, status: 404},
+		{name: "dot segment", req: conformance.Request{Method: "GET", Path: "/v1/./models", Header: bearer("sk_test_readonly")}, status: 404},
+		{name: "trailing slash", req: conformance.Request{Method: "GET", Path: "/v1/models/", Header: bearer("sk_test_readonly")}, status: 404},
+		{name: "upper case", req: conformance.Request{Method: "GET", Path: "/V1/models", Header: bearer("sk_test_readonly")}, status: 404},
+		{name: "encoded unreserved in a static segment", req: conformance.Request{Method: "GET", Path: "/%761/mod%65ls", Header: bearer("sk_test_readonly")}, status: 200},
+		{name: "encoded unreserved in a parameter", req: conformance.Request{Method: "GET", Path: "/v1/models/clipia%2Dfast", Header: bearer("sk_test_readonly")}, status: 200},
+		{name: "encoded slash in a parameter", req: conformance.Request{Method: "GET", Path: "/v1/models/clipia%2Ffast", Header: bearer("sk_test_readonly")}, status: 404},
+		{name: "encoded space in a parameter", req: conformance.Request{Method: "GET", Path: "/v1/models/clipia%20fast", Header: bearer("sk_test_readonly")}, status: 404},
 		{name: "own request id", req: conformance.Request{Method: "GET", Path: "/v1/balance", Header: bearer("sk_test_full", "X-Request-Id", "req-conformance-1")}, status: 200},
 		{name: "read-only key writes", req: postGen("sk_test_readonly", body), status: 403},
 		{name: "bad JSON", req: postGen("sk_test_full", `{"model":`), status: 400},
@@ -203,7 +214,7 @@ func TestReferenceServerAgrees(t *testing.T) {
 
 	// In progress: a duplicate while the first request still runs.
 	var wg sync.WaitGroup
-	var firsts [3]conformance.Response
+	firsts := make([]conformance.Response, len(apps))
 	for i, a := range apps {
 		wg.Add(1)
 		go func() {

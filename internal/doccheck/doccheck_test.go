@@ -467,7 +467,8 @@ func walkRepo(t *testing.T, base string, fn func(rel string, src []byte)) {
 }
 
 // TestNoReferenceToAMissingFile: every relative Markdown link and every
-// backquoted repository path in a Markdown file resolves, every .md or .sh
+// backquoted repository path in a Markdown file resolves (but the paths
+// CHANGELOG.md names, which record what was removed), every .md or .sh
 // file named in a Go comment exists, and no file names the documents that
 // live outside the repository.
 func TestNoReferenceToAMissingFile(t *testing.T) {
@@ -489,9 +490,12 @@ func TestNoReferenceToAMissingFile(t *testing.T) {
 			bad = checkGoComments(root, rel, src)
 		}
 		for _, b := range bad {
-			if !pending[b] {
-				t.Error(b)
+			if pending[b] || rel == "CHANGELOG.md" && strings.Contains(b, ": names ") {
+				// The changelog names what a release removed or moved:
+				// its backquoted paths are history; its links must resolve.
+				continue
 			}
+			t.Error(b)
 		}
 	})
 }

@@ -113,6 +113,14 @@ func TestPathsAnswerAlikeOnEveryDoor(t *testing.T) {
 		{"GET", "/v1/mod%65ls", true, 200, ""},
 		{"GET", "/v1/mod%65ls", false, 401, "invalid_api_key"},
 		{"GET", "/v1/models%2Fx", true, 404, "not_found"},
+		{"GET", "/v1/models/x/y", true, 404, "not_found"},
+		{"GET", "/v1/models/x/y", false, 404, "not_found"},
+		{"OPTIONS", "/healthz", false, 404, "not_found"},
+		{"OPTIONS", "/v1/models", true, 404, "not_found"},
+		{"OPTIONS", "/nope", false, 404, "not_found"},
+		{"CONNECT", "/healthz", false, 404, "not_found"},
+		{"TRACE", "/healthz", false, 404, "not_found"},
+		{"PROPFIND", "/healthz", false, 404, "not_found"},
 	}
 	doors.Run(t, func(t *testing.T, d doors.Door) {
 		if d.New == nil {

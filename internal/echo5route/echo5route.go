@@ -1,7 +1,7 @@
 // Package echo5route answers, for Echo v5, whether a request matched one of
-// the app's routes. Every apiguard guard for Echo v5 asks [Matched] first;
-// echo5.RouteMatched is its public face. It mirrors internal/echoroute,
-// which does the same for Echo v4.
+// the app's routes: the Echo v5 door (middleware/echo5) asks [Matched] for
+// its guard.Call's Route and for the route its error handler logs. It
+// mirrors internal/echoroute, which does the same for Echo v4.
 package echo5route
 
 import (

@@ -5,10 +5,20 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/clipia/apiguard/bind"
+	"sync/atomic"
+
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/go-playground/validator/v10"
 )
+
+// validation maps a validator error (go-playground/validator's
+// ValidationErrors) onto the catalogue: package bind registers it when a
+// program imports bind, so a program that never binds compiles no
+// validator.
+var validation atomic.Pointer[func(error) *errorsx.Error]
+
+// SetValidationMapper registers f, which returns the 400 of a validator
+// error in err's chain, or nil. Package bind calls it at init.
+func SetValidationMapper(f func(error) *errorsx.Error) { validation.Store(&f) }
 
 // StatusCoder is an error that carries the HTTP status it answers with, as
 // Echo v5's errors do (its *HTTPError, its ErrNotFound-style sentinels, its
@@ -27,7 +37,8 @@ type StatusCoder interface {
 //     (errorsx.FromStatus; when it directly wraps another StatusCoder, the
 //     inner one decides, as a 413 inside a binder's 400); field, when not
 //     nil, names the parameter at fault from err;
-//   - else validator.ValidationErrors as bind.FromValidationErrors;
+//   - else validator errors as bind.FromValidationErrors (when bind is
+//     compiled in);
 //   - else errorsx.From.
 //
 // Map(nil) is nil. It never panics: an error whose methods panic becomes
@@ -67,8 +78,10 @@ func Map(err error, field func(error) string) (mapped *errorsx.Error) {
 		}
 		return errorsx.FromStatus(sc.StatusCode(), name, err)
 	}
-	if errors.As(err, &t.ve) {
-		return bind.FromValidationErrors(t.ve)
+	if f := validation.Load(); f != nil {
+		if e := (*f)(err); e != nil {
+			return e
+		}
 	}
 	return errorsx.From(err)
 }
@@ -78,7 +91,6 @@ func Map(err error, field func(error) string) (mapped *errorsx.Error) {
 type targets struct {
 	e  *errorsx.Error
 	sc StatusCoder
-	ve validator.ValidationErrors
 }
 
 var targetsPool = sync.Pool{New: func() any { return new(targets) }}

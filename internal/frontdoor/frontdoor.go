@@ -1,131 +1,112 @@
-// Package frontdoor holds the logic that apiguard's front doors (middleware
-// for Echo v4, echo5 for Echo v5, nethttp for net/http) share and that is
-// not the contract itself: the request id, a recovered panic as an error,
-// the header-size limit, the HEAD writer, and the mapping of an error that
-// carries its own HTTP status. It imports no web framework, so each door
-// stays a thin translation of its framework onto these functions.
+// Package frontdoor holds the runtime helpers that apiguard's front doors
+// (middleware/echo4, middleware/echo5, middleware/gin1,
+// middleware/nethttp) share and that are not the contract itself (package
+// guard): the mapping of an error that carries its own HTTP status, the
+// HEAD writer, and the tracking writer that carries a request's renderer on
+// the doors whose framework has no error handler of its own (net/http,
+// gin). It imports no web framework and no test helper.
 package frontdoor
 
 import (
-	"errors"
-	"fmt"
+	"bufio"
+	"net"
 	"net/http"
-	"runtime"
-	"strconv"
+	"sync"
 
 	"github.com/clipia/apiguard/errorsx"
 )
 
-// RequestID gives the request r an id, as errorsx.RequestID does (the id
-// already on h, else a sane incoming X-Request-Id, else a new UUID), sets
-// it on h, and with send also as Request-Id. It returns the id.
-func RequestID(h http.Header, r *http.Request, send bool) string {
-	id := errorsx.RequestID(h, r)
-	if send {
-		h.Set(errorsx.HeaderRequestIDStripe, id)
+// Tracker is the http.ResponseWriter a door installs for a request: it
+// carries the request's renderer and the status once the response is
+// written. It keeps http.Flusher, http.Hijacker and Unwrap.
+type Tracker struct {
+	http.ResponseWriter
+	Renderer *errorsx.Renderer
+	Status   int // 0 until the status is sent
+}
+
+var trackers = sync.Pool{New: func() any { return new(Tracker) }}
+
+// Track returns a pooled Tracker over w rendering with r; Release it when
+// the request is done.
+func Track(w http.ResponseWriter, r *errorsx.Renderer) *Tracker {
+	t := trackers.Get().(*Tracker)
+	t.ResponseWriter, t.Renderer, t.Status = w, r, 0
+	return t
+}
+
+// Release returns t to the pool.
+func (t *Tracker) Release() {
+	*t = Tracker{}
+	trackers.Put(t)
+}
+
+// WriteHeader records the status and sends it.
+func (t *Tracker) WriteHeader(code int) {
+	if t.Status == 0 && code >= 200 {
+		t.Status = code
 	}
-	return id
+	t.ResponseWriter.WriteHeader(code)
 }
 
-// ErrPanic is the cause of the internal_error a recovered panic turns into;
-// every front door exports it as its own ErrPanic.
-var ErrPanic = errors.New("panic recovered")
-
-// DefaultStackSize is the default of a RecoverConfig's StackSize: 8 KiB.
-const DefaultStackSize = 8 << 10
-
-// StackSize returns the stack size a RecoverConfig asks for: n, or
-// [DefaultStackSize] for zero; an error names door for a negative n.
-func StackSize(door string, n int) (int, error) {
-	switch {
-	case n < 0:
-		return 0, errors.New(door + ": RecoverConfig.StackSize is negative")
-	case n == 0:
-		return DefaultStackSize, nil
+// Write records the implicit 200 and writes p.
+func (t *Tracker) Write(p []byte) (int, error) {
+	if t.Status == 0 {
+		t.Status = http.StatusOK
 	}
-	return n, nil
+	return t.ResponseWriter.Write(p)
 }
 
-// Recovered returns the 500 internal_error of the panic value v, with at
-// most stackSize bytes of the panicking goroutine's stack for the log. It
-// re-panics http.ErrAbortHandler, as net/http expects, so call it from the
-// deferred function that recovered v.
-func Recovered(v any, stackSize int) *errorsx.Error {
-	if v == http.ErrAbortHandler {
-		panic(v)
+// Flush sends the status (200 when none was set) and flushes.
+func (t *Tracker) Flush() {
+	if t.Status == 0 {
+		t.Status = http.StatusOK
 	}
-	stack := make([]byte, stackSize)
-	stack = stack[:runtime.Stack(stack, false)]
-	return errorsx.Internal().WithCause(&panicError{value: fmt.Sprint(v), stack: string(stack)})
+	http.NewResponseController(t.ResponseWriter).Flush() //nolint:errcheck // as http.Flusher
 }
 
-// panicError is the cause of a recovered panic: the value for the log line,
-// the stack for the renderer's "stack" attribute.
-type panicError struct {
-	value string
-	stack string
-}
-
-func (p *panicError) Error() string { return ErrPanic.Error() + ": " + p.value }
-
-// Unwrap returns ErrPanic.
-func (p *panicError) Unwrap() error { return ErrPanic }
-
-// Stack returns the stack of the panicking goroutine.
-func (p *panicError) Stack() string { return p.stack }
-
-// DefaultMaxHeaderBytes is the default largest header section: 16 KiB.
-const DefaultMaxHeaderBytes = 16 << 10
-
-// HeaderLimit answers a request whose header section is too large.
-type HeaderLimit struct {
-	max      int
-	tooLarge *errorsx.Error
-}
-
-// NewHeaderLimit returns the limit of maxBytes (zero means
-// [DefaultMaxHeaderBytes]); a negative maxBytes is an error naming door.
-func NewHeaderLimit(door string, maxBytes int) (*HeaderLimit, error) {
-	switch {
-	case maxBytes < 0:
-		return nil, fmt.Errorf("%s: HeaderLimit: MaxBytes must not be negative, got %d", door, maxBytes)
-	case maxBytes == 0:
-		maxBytes = DefaultMaxHeaderBytes
+// Hijack takes over the connection; the response then counts as written.
+func (t *Tracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(t.ResponseWriter).Hijack()
+	if err == nil && t.Status == 0 {
+		t.Status = http.StatusSwitchingProtocols
 	}
-	return &HeaderLimit{
-		max: maxBytes,
-		tooLarge: errorsx.InvalidRequest().
-			WithMessage("The request headers are too large: at most " + strconv.Itoa(maxBytes) + " bytes are accepted."),
-	}, nil
+	return conn, rw, err
 }
 
-// Check returns the 400 invalid_request of a request whose request line and
-// header fields together, counted as HTTP/1.1 sends them, are larger than
-// the limit, else nil.
-func (l *HeaderLimit) Check(r *http.Request) error {
-	if headerSize(r, l.max) > l.max {
-		return l.tooLarge
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (t *Tracker) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// TrackerOf returns the Tracker in w's Unwrap chain, or nil.
+func TrackerOf(w http.ResponseWriter) *Tracker {
+	for range 32 {
+		switch x := w.(type) {
+		case *Tracker:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
 	}
 	return nil
 }
 
-// headerSize returns the size of the request line and header fields of r
-// as HTTP/1.1 sends them, stopping early once it passes limit.
-func headerSize(r *http.Request, limit int) int {
-	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
-	if r.Host != "" {
-		n += len("Host: ") + len(r.Host) + 2
+// defaultRenderer renders for a writer that no door tracks.
+var defaultRenderer = errorsx.NewRenderer(errorsx.HandlerConfig{})
+
+// Error renders err on w for r with the renderer of the Tracker under w
+// (else one of the zero errorsx.HandlerConfig): once, never over a response
+// already written (then it is logged once), nothing for an error marked
+// errorsx.Rendered. route is the canonical route, "" for an unmatched
+// request.
+func Error(w http.ResponseWriter, r *http.Request, route string, err error) {
+	if err == nil || errorsx.IsRendered(err) {
+		return
 	}
-	for name, values := range r.Header {
-		if name == "Host" {
-			continue // counted above; net/http moves it to r.Host
-		}
-		for _, v := range values {
-			n += len(name) + 2 + len(v) + 2
-		}
-		if n > limit {
-			return n
-		}
+	render, status := defaultRenderer, 0
+	if t := TrackerOf(w); t != nil {
+		render, status = t.Renderer, t.Status
 	}
-	return n
+	Write(render, w, r, route, status != 0, status, Map(err, nil))
 }

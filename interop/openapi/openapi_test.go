@@ -25,7 +25,8 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -186,8 +187,7 @@ func server(t *testing.T, doc errorsx.OpenAPIConfig) *httptest.Server {
 	cfg := doc.HandlerConfig
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(cfg)
-	e.Use(middleware.Must(middleware.RequestID(middleware.RequestIDConfig{SendRequestID: doc.SendRequestID})))
+	echo4.Install(e, echo4.Config{Errors: cfg, Use: []guard.Guard{guard.RequestID(guard.RequestIDConfig{SendRequestID: doc.SendRequestID})}})
 	e.GET("/rows/:code", func(c echo.Context) error {
 		err := errorsx.New(errorsx.Code(c.Param("code")))
 		if m := c.QueryParam("message"); m != "" {

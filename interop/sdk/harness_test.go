@@ -88,8 +88,8 @@ var serverEnv = []string{
 }
 
 // allFrameworks are the reference server's front doors (its -framework
-// flag): Echo v4, Echo v5 and net/http.
-var allFrameworks = []string{"echo4", "echo5", "nethttp"}
+// flag): Echo v4, Echo v5, net/http's ServeMux, chi and gin.
+var allFrameworks = []string{"echo4", "echo5", "nethttp", "chi", "gin"}
 
 // frameworks returns the front doors the tests run against: every one of
 // allFrameworks, or those that $APIGUARD_FRAMEWORKS lists (comma

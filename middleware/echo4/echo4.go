@@ -19,6 +19,7 @@ package echo4
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/clipia/apiguard/errorsx"
@@ -47,8 +48,9 @@ type Config struct {
 // answers a path that can match no route (guard.CleanPath) 404 not_found,
 // and routes HEAD to the GET route of a path that has no HEAD route of its
 // own (every guard and the handler see GET; the body is counted and
-// dropped, the status and headers are GET's). Install it once, before
-// serving.
+// dropped, the status and headers are GET's); after routing, a first
+// middleware answers 404 for what Echo's router would serve on its own
+// terms (see routed). Install it once, before serving.
 func Install(e *echo.Echo, cfg Config) {
 	e.HTTPErrorHandler = ErrorHandler(cfg.Errors)
 	g := guard.Chain(cfg.Use...)
@@ -81,6 +83,27 @@ func Install(e *echo.Echo, cfg Config) {
 		}
 		return serve(g, pre, false)
 	})
+	e.Use(routed)
+}
+
+// routed answers 404 not_found, before anything else runs after routing,
+// for what Echo's router serves on its own terms: an unknown route, a wrong
+// method, OPTIONS without an OPTIONS route (Echo answers 204 itself), and a
+// path parameter that swallowed a "/" (Echo v4 routes /models/a/b to
+// /models/:id with id "a/b"; every other door answers 404).
+func routed(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !echoroute.Matched(c) {
+			return guard.ErrNotFound
+		}
+		vals := c.ParamValues()
+		for i, name := range c.ParamNames() {
+			if name != "*" && i < len(vals) && strings.IndexByte(vals[i], '/') >= 0 {
+				return guard.ErrNotFound
+			}
+		}
+		return next(c)
+	}
 }
 
 // Use returns one Echo v4 middleware that runs gs in order (guard.Chain):

@@ -1,9 +1,7 @@
-// Package concstoretest is the behaviour suite of apiguard's concurrency
-// limit: [Run] for every [ratelimit.ConcurrencyStore] (the memory store and
-// the Redis store run it; so can any other store, or the Redis store
-// through a Redis Cluster client), and [RunDoor] for every front door of
-// [ratelimit.Concurrency] (middleware.ConcurrencyLimit,
-// echo5.ConcurrencyLimit, nethttp.ConcurrencyLimit):
+// Package concstoretest is the behaviour suite of the stores of apiguard's
+// concurrency limit: [Run] for every [ratelimit.ConcurrencyStore] (the
+// memory store and the Redis store run it; so can any other store, or the
+// Redis store through a Redis Cluster client):
 //
 //	func TestConcurrencyStore(t *testing.T) {
 //		concstoretest.Run(t, func(t *testing.T, now func() time.Time) ratelimit.ConcurrencyStore {

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/redistest"
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/concstoretest"
 	"github.com/clipia/apiguard/ratelimit/redisstore"
@@ -317,17 +318,18 @@ func TestConcurrencyTwoInstancesAndRenewal(t *testing.T) {
 	const lease = 300 * time.Millisecond
 	entered, finish := make(chan struct{}), make(chan struct{})
 	app := func(store ratelimit.ConcurrencyStore) http.Handler {
-		mw, err := nethttp.ConcurrencyLimit(ratelimit.ConcurrencyConfig{Limit: 1, Lease: lease, Store: store})
+		c, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{Limit: 1, Lease: lease, Store: store})
 		if err != nil {
 			t.Fatal(err)
 		}
+		mw := nethttp.Use(c)
 		mux := http.NewServeMux()
 		mux.Handle("GET /slow", mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			close(entered)
 			<-finish
 		})))
 		mux.Handle("GET /fast", mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})))
-		return mux
+		return nethttp.Install(mux, nethttp.Config{})
 	}
 	newStore := func() *renewCounter {
 		s, err := redisstore.NewConcurrency(c, redisstore.ConcurrencyConfig{Prefix: prefix, Now: clock.Now, Timeout: storeTimeout})
@@ -386,22 +388,24 @@ func TestConcurrencyRedisDown(t *testing.T) {
 			srv := redistest.Start(t)
 			c := patientClient(t, srv)
 			var logs bytes.Buffer
-			mw, err := nethttp.ConcurrencyLimit(ratelimit.ConcurrencyConfig{
+			conc, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{
 				Limit: 1, Store: newConcStore(t, c, nil), FailClosed: tc.failClosed,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+			mux := http.NewServeMux()
+			mux.Handle("GET /r", nethttp.Use(conc)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })))
+			h := nethttp.Install(mux, nethttp.Config{Errors: errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)}})
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/r", nil))
 			if rec.Code != http.StatusOK {
 				t.Fatalf("Redis up: got %d", rec.Code)
 			}
 			srv.Kill()
 			rec = httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/r", nil))
 			if rec.Code != tc.code {
 				t.Fatalf("Redis down: got %d %s, want %d", rec.Code, rec.Body, tc.code)
 			}

@@ -4,7 +4,7 @@ import (
 	"log"
 	"net/http"
 
-	"github.com/clipia/apiguard/nethttp"
+	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/clipia/apiguard/ratelimit"
 	rlredis "github.com/clipia/apiguard/ratelimit/redisstore"
 	"github.com/redis/go-redis/v9"
@@ -12,8 +12,8 @@ import (
 
 // Rate limits shared by every server instance on one Redis: 10 requests a
 // second per caller (bursts of 20) and 1000 a day, decided in one script
-// per request. The same store goes into the Config of any front door
-// (middleware.RateLimit for Echo v4, echo5.RateLimit, nethttp.RateLimit).
+// per request. The limiter is a guard.Guard: it runs on every front door
+// (here net/http; echo4.Use, echo5.Use and gin1.Use take it alike).
 // It needs a running Redis, so it is compiled but not run.
 func Example() {
 	// ContextTimeoutEnabled lets Config.Timeout bound each call on the socket.
@@ -26,7 +26,7 @@ func Example() {
 	}
 	defer store.Close() // stops the batching workers; the client stays open
 
-	limit, err := nethttp.RateLimit(ratelimit.Config{
+	limit, err := ratelimit.New(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("burst", 10, 20), ratelimit.PerDay("daily", 1000)},
 	})
@@ -34,10 +34,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/models", limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/models", nethttp.Use(limit)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"data":[]}`))
 	})))
-	log.Fatal(http.ListenAndServe(":8080", nethttp.Must(nethttp.Handler(mux, nethttp.Config{}))))
+	log.Fatal(http.ListenAndServe(":8080", nethttp.Install(mux, nethttp.Config{})))
 }
 
 // A Redis Cluster is a ClusterClient; nothing else changes: one caller's
@@ -67,9 +67,9 @@ func ExampleNewConcurrency() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	inFlight, err := nethttp.ConcurrencyLimit(ratelimit.ConcurrencyConfig{Limit: 3, Name: "generations", Store: slots})
+	inFlight, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{Limit: 3, Name: "generations", Store: slots})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = inFlight // wrap the route's handler: inFlight(handler)
+	_ = nethttp.Use(inFlight) // on the route: mux.Handle("POST /v1/generations", nethttp.Use(inFlight)(handler))
 }

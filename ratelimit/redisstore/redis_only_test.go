@@ -18,7 +18,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/redistest"
-	"github.com/clipia/apiguard/middleware"
+	"github.com/clipia/apiguard/middleware/echo4"
 	"github.com/clipia/apiguard/ratelimit"
 	"github.com/clipia/apiguard/ratelimit/redisstore"
 	"github.com/clipia/apiguard/ratelimit/storetest"
@@ -319,8 +319,8 @@ func echoApp(t *testing.T, c redis.UniversalClient, prefix string, now func() ti
 	}
 	store := newStore(t, c, redisstore.Config{Prefix: prefix, Now: now, Timeout: 2 * time.Second})
 	e := echo.New()
-	e.HTTPErrorHandler = middleware.ErrorHandler(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	mw, err := middleware.RateLimit(ratelimit.Config{
+	echo4.Install(e, echo4.Config{Errors: errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)}})
+	limiter, err := ratelimit.New(ratelimit.Config{
 		Policies:   []ratelimit.Policy{ratelimit.PerMinute("default", 1, 5)},
 		Store:      store,
 		FailClosed: failClosed,
@@ -329,7 +329,7 @@ func echoApp(t *testing.T, c redis.UniversalClient, prefix string, now func() ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.GET("/r", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }, mw)
+	e.GET("/r", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }, echo4.Use(limiter))
 	return e
 }
 

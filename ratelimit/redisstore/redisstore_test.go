@@ -1,15 +1,12 @@
 package redisstore_test
 
 import (
-	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
-	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/ratelimittest"
 	"github.com/clipia/apiguard/internal/redistest"
 	"github.com/clipia/apiguard/ratelimit"
-	"github.com/clipia/apiguard/ratelimit/doortest"
 	"github.com/clipia/apiguard/ratelimit/redisstore"
 	"github.com/clipia/apiguard/ratelimit/storetest"
 	"github.com/redis/go-redis/v9"
@@ -44,34 +41,13 @@ func runBehaviour(t *testing.T, client redis.UniversalClient) {
 	}
 }
 
-// limiterApp is the bare core limiter (no framework) for the door suite.
-func limiterApp(_ testing.TB, cfg ratelimit.Config, h func(http.ResponseWriter, *http.Request) error) (http.Handler, error) {
-	l, err := ratelimit.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	renderer := errorsx.NewRenderer(errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)})
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+doortest.Path, func(w http.ResponseWriter, r *http.Request) {
-		r, d, err := l.Begin(w, r, r.Pattern)
-		if err == nil {
-			err = h(w, r)
-			d.End()
-		}
-		if err != nil {
-			renderer.Write(w, r, r.Pattern, errorsx.From(err))
-		}
-	})
-	return mux, nil
-}
-
 // Plans, shadow policies, costs added after the response and IPv6 keys
-// against a real Redis, in every batching mode.
+// against a real Redis, in every batching mode, through every front door.
 func TestRedisStoreThroughLimiter(t *testing.T) {
 	client := redistest.Client(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			doortest.RunStore(t, limiterApp, func(t *testing.T, now func() time.Time) ratelimit.Store {
+			ratelimittest.RunStore(t, func(t *testing.T, now func() time.Time) ratelimit.Store {
 				cfg := m.cfg
 				cfg.Now = now
 				cfg.Prefix = redistest.Prefix(t)

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/clipia/apiguard/idempotency"
@@ -40,9 +42,11 @@ type Config struct {
 	// (-lock-ttl, LOCK_TTL; default 30s).
 	LockTTL time.Duration
 	// Framework is the front door that serves the app: "echo4" (Echo v4,
-	// the default), "echo5" (Echo v5) or "nethttp" (net/http's ServeMux)
-	// (-framework, FRAMEWORK). Every route, status, header and body is
-	// the same on all three.
+	// the default), "echo5" (Echo v5), "nethttp" (net/http's ServeMux),
+	// "chi" or "gin" (-framework, FRAMEWORK). Every route, status, header
+	// and body is the same on all five, and so is every route's identity:
+	// processes on different doors over one store share idempotency keys
+	// and rate-limit buckets.
 	Framework string
 	// MaxInFlight, when above 0, is the most generations in flight per
 	// tenant on POST /v1/generations; one more answers 429
@@ -103,7 +107,15 @@ const (
 	FrameworkEcho4   = "echo4"
 	FrameworkEcho5   = "echo5"
 	FrameworkNetHTTP = "nethttp"
+	FrameworkChi     = "chi"
+	FrameworkGin     = "gin"
 )
+
+// Frameworks returns the values of Config.Framework, in the order -h
+// lists them; the caller may keep or change the slice.
+func Frameworks() []string {
+	return []string{FrameworkEcho4, FrameworkEcho5, FrameworkNetHTTP, FrameworkChi, FrameworkGin}
+}
 
 // writeMargin is how much longer than -read-timeout plus -work-delay the
 // write timeout must be: the slowest request the server accepts reads its
@@ -123,7 +135,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.RedisURL, "redis", envString(getenv, "REDIS_URL", ""),
 		"Redis URL, e.g. redis://127.0.0.1:6379/0: rate limits and idempotency keys live there; empty: in memory [REDIS_URL]")
 	fs.StringVar(&cfg.Framework, "framework", envString(getenv, "FRAMEWORK", FrameworkEcho4),
-		"front door: echo4, echo5 or nethttp [FRAMEWORK]")
+		"front door: echo4 (Echo v4), echo5 (Echo v5), nethttp (net/http's ServeMux), chi or gin [FRAMEWORK]")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0,
 		"most generations in flight per tenant on POST /v1/generations; 0: off [MAX_IN_FLIGHT]")
 	fs.StringVar(&cfg.PostgresURL, "postgres", envString(getenv, "DATABASE_URL", ""),
@@ -182,10 +194,8 @@ func (cfg Config) check() error {
 	case cfg.MaxInFlight < 0:
 		return fmt.Errorf("-max-in-flight must not be negative, got %d", cfg.MaxInFlight)
 	}
-	switch cfg.Framework {
-	case "", FrameworkEcho4, FrameworkEcho5, FrameworkNetHTTP:
-	default:
-		return fmt.Errorf("-framework must be echo4, echo5 or nethttp, got %q", cfg.Framework)
+	if fws := Frameworks(); cfg.Framework != "" && !slices.Contains(fws, cfg.Framework) {
+		return fmt.Errorf("-framework must be one of %s, got %q", strings.Join(fws, ", "), cfg.Framework)
 	}
 	for _, d := range []struct {
 		name string

@@ -1,7 +1,16 @@
 // Package app is apiguard's reference server as a package: a small
-// Clipia-like video generation API that wires every apiguard middleware the
-// way a real app would, with its configuration, handlers, ledger, Redis
-// client and run loop (timeouts, graceful shutdown).
+// Clipia-like video generation API that wires every apiguard guard the way
+// a real app would, with its configuration, handlers, ledger, Redis client
+// and run loop (timeouts, graceful shutdown).
+//
+// Every guard is built once (guards.go: the request-level guards, auth, the
+// rate limit, the scopes, the in-flight limit, idempotency, binding) and
+// the handlers are written once over the neutral call (handlers.go); each
+// front door of Config.Framework (front_echo4.go, front_echo5.go,
+// front_nethttp.go, front_chi.go, front_gin.go) only mounts the same guard
+// lists on the same routes. Every door names a route by its canonical
+// template (/v1/generations/{id}), so processes on different doors over
+// one store share idempotency keys and rate-limit buckets.
 //
 // The ledger (credits and generations) lives in process memory, or with
 // -postgres in PostgreSQL, shared by every process on the database. There

@@ -21,16 +21,19 @@ func framework() string {
 }
 
 // TestEveryFrontDoor runs this package's whole suite (every e2e test, the
-// same -run filter) once more for Echo v5 and once more for net/http, each
-// in a child process of this test binary, so that `go test ./...` checks
-// that every route, status, header and body is the same on all three front
-// doors.
+// same -run filter) once more for each other front door (Echo v5,
+// net/http, chi, gin), each in a child process of this test binary, so
+// that `go test ./...` checks that every route, status, header and body is
+// the same on all five front doors.
 func TestEveryFrontDoor(t *testing.T) {
 	if os.Getenv(envFramework) != "" {
 		t.Skip("a child run of one front door")
 	}
 	run := flag.Lookup("test.run").Value.String()
-	for _, fw := range []string{FrameworkEcho5, FrameworkNetHTTP} {
+	for _, fw := range Frameworks() {
+		if fw == FrameworkEcho4 {
+			continue // this process
+		}
 		t.Run(fw, func(t *testing.T) {
 			t.Parallel()
 			args := []string{"-test.count=1", "-test.timeout=10m"}

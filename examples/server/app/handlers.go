@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/principal"
 	"github.com/google/uuid"
@@ -34,17 +35,19 @@ type handlers struct {
 	// generate stands for the generation itself (Config.Generate, or a
 	// wait of Config.WorkDelay).
 	generate func(ctx context.Context, prompt string) error
+	// metrics serves GET /metrics.
+	metrics http.Handler
 }
 
 // call is what a handler gets from the front door that routed the
-// request: the request (its context carries the principal), a lookup of
-// its path parameters, and the validated body (POST /v1/generations only).
-// The handlers are written once; each front door (routes_*.go) only fills
-// a call and hands the returned error to its renderer.
+// request: the request (its context carries the principal, and on POST
+// /v1/generations the validated body: bind.Body) and a lookup of its path
+// parameters, as sent (still percent-encoded; see pathParam). The handlers
+// are written once; each front door (front_*.go) only fills a call and
+// hands the returned error to its renderer.
 type call struct {
 	r     *http.Request
 	param func(name string) string
-	body  *generationRequest
 }
 
 // handlerFunc is a handler of the app, whatever the front door.
@@ -73,14 +76,16 @@ func tenantOf(q call) (string, error) {
 	return p.Tenant, nil
 }
 
-// pathParam returns the path parameter name, decoded. Echo matches the
-// path as sent (escaped) and hands parameters over undecoded, so
-// /v1/models/clipia%2Dfast names clipia-fast only once decoded here;
-// net/http's ServeMux hands them over decoded already, and its front door
-// passes them re-escaped so that this one function serves all three. A
-// parameter that does not decode names nothing (false), and the handler
-// answers 404 as for any unknown id. (net/http itself answers a path with
-// a bad escape, such as %zz, with a plain-text 400 before the app sees it.)
+// pathParam returns the path parameter name, decoded. Every door reads a
+// path the same way first (guard.CleanPath: /v1/models/clipia%2Dfast is
+// /v1/models/clipia-fast), and the reserved characters that stay escaped
+// (%2F) are decoded here: Echo and chi match the path as sent and hand
+// parameters over undecoded; ServeMux and gin hand them over decoded, and
+// their front doors pass them re-escaped, so that this one function serves
+// every door. A parameter that does not decode names nothing (false), and
+// the handler answers 404 as for any unknown id. (net/http itself answers a
+// path with a bad escape, such as %zz, with a plain-text 400 before the app
+// sees it.)
 func pathParam(q call, name string) (string, bool) {
 	v, err := url.PathUnescape(q.param(name))
 	return v, err == nil
@@ -88,6 +93,11 @@ func pathParam(q call, name string) (string, bool) {
 
 func (h *handlers) healthz(w http.ResponseWriter, _ call) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *handlers) serveMetrics(w http.ResponseWriter, q call) error {
+	h.metrics.ServeHTTP(w, q.r)
+	return nil
 }
 
 func (h *handlers) listModels(w http.ResponseWriter, _ call) error {
@@ -143,7 +153,7 @@ func (h *handlers) createGeneration(w http.ResponseWriter, q call) error {
 	if err != nil {
 		return err
 	}
-	req := q.body
+	req := bind.Body[generationRequest](q.r)
 	if req == nil {
 		return errorsx.Internal().WithCause(errors.New("app: no bound body (wiring)"))
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/internal/pgtest"
+	"github.com/gin-gonic/gin"
 )
 
 // The end-to-end tests talk to the server over a real TCP listener, either
@@ -38,6 +39,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// gin lists its routes on stdout in its default debug mode, once per
+	// app the tests build; main sets release mode, the tests test mode.
+	gin.SetMode(gin.TestMode)
 	code := pgtest.Run(m) // stops and removes the PostgreSQL clusters the tests started
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
@@ -328,12 +332,18 @@ type proc struct {
 	waitErr error         // Wait's result, set before exited is closed
 }
 
-// startProc execs the built binary with args (after -addr 127.0.0.1:0),
-// learns its address from the "listening" log line and kills it when t ends
-// if the test has not stopped it.
+// startProc execs the built binary on this run's front door with args
+// (after -addr 127.0.0.1:0), learns its address from the "listening" log
+// line and kills it when t ends if the test has not stopped it.
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(serverBinary(t), append([]string{"-addr", "127.0.0.1:0", "-framework", framework()}, args...)...)
+	return startProcOn(t, framework(), args...)
+}
+
+// startProcOn is startProc on the front door fw.
+func startProcOn(t *testing.T, fw string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(serverBinary(t), append([]string{"-addr", "127.0.0.1:0", "-framework", fw}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no ADDR, REDIS_URL… from the outside
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -25,7 +25,7 @@ func TestLog(t *testing.T) {
 	}{
 		{"healthz", req{path: "/healthz"}, "", "/healthz", 200},
 		{"models", req{path: "/v1/models", key: "sk_test_full"}, "key_full", "/v1/models", 200},
-		{"model by id", req{path: "/v1/models/clipia-pro", key: "sk_test_other"}, "key_other", "/v1/models/:id", 200},
+		{"model by id", req{path: "/v1/models/clipia-pro", key: "sk_test_other"}, "key_other", "/v1/models/{id}", 200},
 		{"balance", req{path: "/v1/balance", key: "sk_test_readonly"}, "key_readonly", "/v1/balance", 200},
 		{"generation", post("sk_test_full", okBody, "log-1"), "key_full", "/v1/generations", 201},
 		{"replay", post("sk_test_full", okBody, "log-1"), "key_full", "/v1/generations", 201},
@@ -37,7 +37,10 @@ func TestLog(t *testing.T) {
 		{"422", post("sk_test_full", `{"model":"clipia-fast","prompt":"x","duration":99}`, ""), "key_full", "/v1/generations", 422},
 		{"500", post("sk_test_full", `{"model":"clipia-faulty","prompt":"x"}`, ""), "key_full", "/v1/generations", 500},
 		{"503", post("sk_test_full", `{"model":"clipia-maintenance","prompt":"x"}`, ""), "key_full", "/v1/generations", 503},
-		{"unknown generation", req{path: "/v1/generations/gen_x", key: "sk_test_other"}, "key_other", "/v1/generations/:id", 404},
+		{"unknown generation", req{path: "/v1/generations/gen_x", key: "sk_test_other"}, "key_other", "/v1/generations/{id}", 404},
+		// Answered before any route or key: logged all the same.
+		{"unknown route", req{path: "/v1/nope", key: "sk_test_full"}, "", "", 404},
+		{"odd path", req{path: "//v1/models", key: "sk_test_full"}, "", "", 404},
 	}
 	for i, tt := range tests {
 		r := tt.req

@@ -50,24 +50,3 @@ func newMetrics() (*metrics, error) {
 func (m *metrics) telemetry() telemetry.Config {
 	return telemetry.Config{MeterProvider: m.provider}
 }
-
-// instrument returns g with every guard counting into m. A front door
-// calls it first, so its guards and its renderer share the provider.
-func (m *metrics) instrument(g guards) guards {
-	tc := m.telemetry()
-	g.errors.Telemetry = tc
-	g.auth.Telemetry = tc
-	g.idempotency.Telemetry = tc
-	g.limit.Telemetry = tc
-	return g
-}
-
-// withMetrics builds the app's metrics and returns g instrumented with
-// them: the first step of each front door.
-func withMetrics(g guards) (guards, *metrics, error) {
-	m, err := newMetrics()
-	if err != nil {
-		return g, nil, err
-	}
-	return m.instrument(g), m, nil
-}

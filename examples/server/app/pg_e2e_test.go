@@ -406,7 +406,9 @@ func TestPostgresKilledHolderFreesKey(t *testing.T) {
 	const lease = 2 * time.Second
 	db := pgDatabase(t)
 	holder := startProc(t, "-postgres", db, "-work-delay", "10s", "-lock-ttl", lease.String())
-	other := startProc(t, "-postgres", db, "-work-delay", "10ms", "-lock-ttl", lease.String())
+	// The retries below come every 50ms for about a lease: a burst the
+	// default rate limit (20, then 10/s) could refuse on a fast machine.
+	other := startProc(t, "-postgres", db, "-work-delay", "10ms", "-lock-ttl", lease.String(), "-rate", "1000", "-burst", "1000")
 	pool := pgPool(t, db)
 
 	go func() { _, _ = send(holder.url, post("sk_test_full", okBody, "killed")) }()

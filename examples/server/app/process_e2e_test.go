@@ -101,7 +101,7 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 	for _, f := range []string{"-addr", "-redis", "-rate", "-burst", "-work-delay", "-idempotency-ttl", "-lock-ttl", "-credits",
 		"-read-header-timeout", "-read-timeout", "-write-timeout", "-idle-timeout", "WRITE_TIMEOUT", "IDLE_TIMEOUT",
-		"-postgres", "DATABASE_URL"} {
+		"-postgres", "DATABASE_URL", "-framework", "FRAMEWORK", "chi or gin", "-max-in-flight"} {
 		if !bytes.Contains(out, []byte(f)) {
 			t.Errorf("-h output does not mention %s:\n%s", f, out)
 		}

@@ -12,10 +12,8 @@ import (
 
 	"github.com/clipia/apiguard/auth"
 	"github.com/clipia/apiguard/bind"
-	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/idempotency"
 	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
-	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/ratelimit"
 	rlredis "github.com/clipia/apiguard/ratelimit/redisstore"
 	"github.com/redis/go-redis/v9"
@@ -32,23 +30,6 @@ type generationRequest struct {
 // ModelID names the model whose rules apply (bind.ModelRequest).
 func (r *generationRequest) ModelID() string { return r.Model }
 
-// guards holds the configuration of every guard of the app, built once by
-// New; each front door turns it into its own middlewares.
-type guards struct {
-	logger      *slog.Logger
-	errors      errorsx.HandlerConfig
-	auth        auth.Config
-	limit       ratelimit.Config
-	idempotency idempotency.Config
-	bind        bind.Config
-	// inFlight limits the generations in flight per tenant (-max-in-flight);
-	// nil: no limit.
-	inFlight *ratelimit.ConcurrencyConfig
-}
-
-// The scopes of the routes.
-var routeScopes = []string{scopeModelsRead, scopeGenerationsRead, scopeGenerationsWrite}
-
 // App is the wired application: the reference server's routes behind
 // every apiguard guard, on its stores. Build it with New; serve Handler;
 // call Close when done.
@@ -61,9 +42,9 @@ type App struct {
 	pending *idempotency.Pending
 }
 
-// Handler returns the app's HTTP handler: the Echo v4 or Echo v5 instance,
-// or the net/http front door around a ServeMux (Config.Framework). It is
-// safe for concurrent use. Run serves it with the timeouts of Config; a caller
+// Handler returns the app's HTTP handler: its front door (Config.Framework:
+// Echo v4, Echo v5, gin, net/http's ServeMux or chi) inside the access log.
+// It is safe for concurrent use. Run serves it with the timeouts of Config; a caller
 // serving it on its own server should set them likewise.
 func (s *App) Handler() http.Handler { return s.handler }
 
@@ -80,10 +61,10 @@ func (s *App) Close() error {
 }
 
 // New wires the app of cfg, logging to logger (nil: discarded), in the
-// documented check order:
+// documented check order (see stack):
 //
-//	request id → log → recover → header limit (400) → auth (401) → rate limit (429) → scope (403)
-//	→ idempotency (409 / replay) → validation (400, 404, 422) → handler
+//	request id → recover → header limit (400) → auth (401) → rate limit (429) → in flight (429)
+//	→ scope (403) → idempotency (409 / replay) → validation (400, 404, 422) → handler
 //
 // It checks cfg as ParseConfig does. With RedisURL set it connects to that
 // Redis (an unreachable Redis is logged, not an error: the stores answer
@@ -195,51 +176,65 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The guards' configurations, the same for every front door: each door
-	// (front_*.go) only turns them into its own middlewares.
-	g := guards{
-		logger: logger,
-		errors: errorsx.HandlerConfig{Logger: logger, ProblemJSON: true},
-		auth:   auth.Config{Store: keys, APIKeyHeader: auth.HeaderAPIKey},
+	m, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
+	// Every guard, built once: each front door (front_*.go) only mounts
+	// the same lists on the same routes.
+	tc := m.telemetry()
+	sc := stackConfig{
+		logger:    logger,
+		telemetry: tc,
+		keys:      keys,
+		models:    models,
 		limit: ratelimit.Config{
 			Policies:   []ratelimit.Policy{ratePolicy(cfg.Rate, cfg.Burst)},
 			Store:      rlStore,
 			FailClosed: cfg.RateLimitFailClosed,
 			Logger:     logger,
+			Telemetry:  tc,
 		},
-		idempotency: idempotency.Config{
+		idem: idempotency.Config{
 			Store:     idemStore,
 			Retention: cfg.IdempotencyTTL,
 			Lease:     cfg.LockTTL,
 			Logger:    logger,
 			Pending:   s.pending,
+			Telemetry: tc,
 		},
-		bind: bind.Config{Models: models, Strict: true},
 	}
 	if cfg.MaxInFlight > 0 {
 		// Generations in flight per tenant (the default key: tenant, else
 		// key id, else client IP).
-		g.inFlight = &ratelimit.ConcurrencyConfig{
+		sc.inFlight = &ratelimit.ConcurrencyConfig{
 			Limit: cfg.MaxInFlight, Name: "generations", Store: inFlightStore, Logger: logger,
 		}
 	}
+	st, err := newStack(sc)
+	if err != nil {
+		return nil, err
+	}
 
-	h := &handlers{ledger: led, generate: cfg.Generate}
+	h := &handlers{ledger: led, generate: cfg.Generate, metrics: m.handler}
 	if h.generate == nil {
 		delay := cfg.WorkDelay
 		h.generate = func(ctx context.Context, _ string) error { return wait(ctx, delay) }
 	}
+	var front func(*stack, *handlers) http.Handler
 	switch cfg.Framework {
 	case FrameworkEcho5:
-		s.handler, err = frontEcho5(g, h)
+		front = frontEcho5
 	case FrameworkNetHTTP:
-		s.handler, err = frontNetHTTP(g, h)
+		front = frontNetHTTP
+	case FrameworkChi:
+		front = frontChi
+	case FrameworkGin:
+		front = frontGin
 	default:
-		s.handler, err = frontEcho4(g, h)
+		front = frontEcho4
 	}
-	if err != nil {
-		return nil, err
-	}
+	s.handler = st.log(front(st, h))
 	ok = true
 	return s, nil
 }
@@ -297,23 +292,4 @@ func modelRegistry() (*bind.MemoryModels, error) {
 // 346026 (nanoseconds, slog's JSON form of a time.Duration).
 func millis(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
-}
-
-// logRequest logs the one access line of a request: request id, principal
-// key id (never the key), method, route, status and latency_ms
-// (milliseconds, 3 decimals). r is the request as the handler saw it (its
-// context holds the principal); h the response's headers.
-func logRequest(logger *slog.Logger, r *http.Request, h http.Header, route string, status int, start time.Time) {
-	keyID := ""
-	if p, ok := principal.FromContext(r.Context()); ok {
-		keyID = p.KeyID
-	}
-	logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("request_id", errorsx.RequestID(h, r)),
-		slog.String("key_id", keyID),
-		slog.String("method", r.Method),
-		slog.String("route", route),
-		slog.Int("status", status),
-		slog.Float64("latency_ms", millis(time.Since(start))),
-	)
 }

@@ -39,7 +39,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	hs := newHTTPServer(cfg, srv.handler, logger)
-	logger.Info("listening", "addr", ln.Addr().String(), "store", srv.storeName)
+	fw := cfg.Framework
+	if fw == "" {
+		fw = FrameworkEcho4
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "framework", fw, "store", srv.storeName)
 	printDemoKeys(logger)
 	if ready != nil {
 		ready(ln.Addr().String())

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package middleware_test
-
-import "time"
-
-// processCPU is not available here; benchmarks report ns/op only.
-func processCPU() (time.Duration, bool) { return 0, false }

@@ -1,0 +1,331 @@
+package echo5_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/idempotency"
+	"github.com/clipia/apiguard/internal/alloctest"
+	"github.com/clipia/apiguard/internal/logtest"
+	"github.com/clipia/apiguard/middleware/echo5"
+	"github.com/labstack/echo/v5"
+	"github.com/labstack/echo/v5/middleware"
+)
+
+// newApp returns an Echo v5 app with the door installed; Echo's own
+// complaints ("response already written") and the renderer's records go to
+// the returned buffer.
+func newApp(t *testing.T) (*echo.Echo, *logtest.Buffer) {
+	t.Helper()
+	logs := &logtest.Buffer{}
+	e := echo.New()
+	e.Logger = logs.Logger()
+	echo5.Install(e, echo5.Config{Errors: errorsx.HandlerConfig{Logger: logs.Logger()}})
+	return e, logs
+}
+
+type envelope struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Param   string `json:"param"`
+	} `json:"error"`
+}
+
+func serve(h http.Handler, req *http.Request) (*httptest.ResponseRecorder, envelope) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var env envelope
+	_ = json.Unmarshal(rec.Body.Bytes(), &env)
+	return rec, env
+}
+
+func ok(c *echo.Context) error { return c.String(http.StatusOK, c.Request().Method) }
+
+// TestRoute: a guard sees the canonical route and the path parameters of
+// the route that matched; unknown paths under a group (Echo's catch-all
+// "route not found" routes), wrong methods and an unknown path answer 404
+// before it runs, without Allow; the app's own route on a group's
+// catch-all path is a route, which Echo v5 (unlike v4) can tell.
+func TestRoute(t *testing.T) {
+	e, _ := newApp(t)
+	var route, id string
+	probe := echo5.Use(guard.Func(func(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+		route, id = c.Route(), c.Param("id")
+		return c.Next(w, r)
+	}))
+	v1 := e.Group("/v1", probe)
+	v1.GET("/items/:id", ok)
+	v1.Any("/any", ok)
+	e.Group("/v2", probe).GET("/*", ok)
+	e.GET("/static", ok, probe)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		route, param string
+	}{
+		{"GET", "/v1/items/7", 200, "/v1/items/{id}", "7"},
+		{"PATCH", "/v1/any", 200, "/v1/any", ""},
+		{"GET", "/v2/anything", 200, "/v2/{*}", ""},
+		{"GET", "/static", 200, "/static", ""},
+		{"GET", "/v1/items", 404, "", ""},
+		{"GET", "/v1/nope/deeper", 404, "", ""},
+		{"DELETE", "/v1/items/7", 404, "", ""},
+		{"POST", "/v2/anything", 404, "", ""},
+		{"PUT", "/static", 404, "", ""},
+		{"GET", "/nope", 404, "", ""},
+	} {
+		route, id = "unset", "unset"
+		rec, env := serve(e, httptest.NewRequest(tc.method, tc.path, nil))
+		ran := route != "unset"
+		if rec.Code != tc.status || rec.Header().Get("Allow") != "" {
+			t.Errorf("%s %s: got %d %v %s, want %d", tc.method, tc.path, rec.Code, rec.Header(), rec.Body, tc.status)
+		}
+		if tc.status == 404 && (ran || env.Error.Code != "not_found") {
+			t.Errorf("%s %s: guard ran %v, code %q; want 404 not_found first", tc.method, tc.path, ran, env.Error.Code)
+		}
+		if tc.status == 200 && (route != tc.route || id != tc.param) {
+			t.Errorf("%s %s: guard saw route %q id %q, want %q %q", tc.method, tc.path, route, id, tc.route, tc.param)
+		}
+	}
+}
+
+// TestHead: HEAD runs through the GET route as GET, with GET's headers and
+// Content-Length and no body, errors included; a path's own HEAD route and
+// an Any route keep HEAD.
+func TestHead(t *testing.T) {
+	e, _ := newApp(t)
+	var seen string
+	see := echo5.Use(guard.Func(func(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+		seen = r.Method + " " + c.Route()
+		return c.Next(w, r)
+	}))
+	e.GET("/get/:id", func(c *echo.Context) error {
+		c.Response().Header().Set("ETag", `"1"`)
+		return c.String(http.StatusOK, c.Request().Method+strings.Repeat(".", 5000))
+	}, see)
+	e.HEAD("/own", func(c *echo.Context) error {
+		c.Response().Header().Set("X-Method", c.Request().Method)
+		return c.NoContent(http.StatusNoContent)
+	})
+	e.GET("/own", ok)
+	e.Any("/any", ok)
+	e.GET("/fail", func(*echo.Context) error { return errorsx.RateLimitExceeded() })
+
+	get, _ := serve(e, httptest.NewRequest("GET", "/get/1", nil))
+	head, _ := serve(e, httptest.NewRequest("HEAD", "/get/1", nil))
+	if head.Code != 200 || head.Body.Len() != 0 || head.Header().Get("Content-Length") != "5003" ||
+		head.Header().Get("ETag") != get.Header().Get("ETag") || head.Header().Get("Content-Type") != get.Header().Get("Content-Type") {
+		t.Errorf("HEAD /get/1: got %d %v %d body bytes", head.Code, head.Header(), head.Body.Len())
+	}
+	if seen != "GET /get/{id}" {
+		t.Errorf("HEAD /get/1: the guard saw %q, want GET on the GET route", seen)
+	}
+	if rec, _ := serve(e, httptest.NewRequest("HEAD", "/own", nil)); rec.Code != 204 || rec.Header().Get("X-Method") != "HEAD" {
+		t.Errorf("own HEAD: got %d %v", rec.Code, rec.Header())
+	}
+	if rec, _ := serve(e, httptest.NewRequest("HEAD", "/any", nil)); rec.Code != 200 || rec.Body.String() != "HEAD" {
+		t.Errorf("Any: got %d %q, want the handler to see HEAD", rec.Code, rec.Body)
+	}
+	get, _ = serve(e, httptest.NewRequest("GET", "/fail", nil))
+	head, _ = serve(e, httptest.NewRequest("HEAD", "/fail", nil))
+	if head.Code != 429 || head.Body.Len() != 0 || head.Header().Get("Content-Length") == "" ||
+		head.Header().Get("Content-Length") != get.Header().Get("Content-Length") || head.Header().Get("Retry-After") != "1" {
+		t.Errorf("HEAD /fail: got %d %v %q", head.Code, head.Header(), head.Body)
+	}
+}
+
+// TestEchoErrors: Echo's own errors are rows of the catalogue: the router's
+// 405 is 404 without Allow, 413 and 415 are 400s that say why, a
+// BindingError names its parameter, an HTTPError answers by its status.
+func TestEchoErrors(t *testing.T) {
+	e, _ := newApp(t)
+	bindBody := func(c *echo.Context) error {
+		var v struct {
+			Name string `json:"name"`
+		}
+		if err := c.Bind(&v); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+	e.GET("/items", ok)
+	e.POST("/bind", bindBody)
+	e.POST("/small", bindBody, middleware.BodyLimit(8))
+	e.GET("/limit", func(c *echo.Context) error {
+		_, err := echo.QueryParam[int](c, "limit")
+		return err
+	})
+	e.GET("/binder", func(c *echo.Context) error {
+		var n int
+		return echo.QueryParamsBinder(c).Int("limit", &n).BindError()
+	})
+	e.GET("/http", func(*echo.Context) error { return echo.NewHTTPError(http.StatusTooManyRequests, "slow down") })
+	post := func(target, ct, body string) *http.Request {
+		r := httptest.NewRequest("POST", target, strings.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		return r
+	}
+	for _, tc := range []struct {
+		name   string
+		req    *http.Request
+		status int
+		code   string
+		msg    string
+		param  string
+	}{
+		{"405", httptest.NewRequest("POST", "/items", nil), 404, "not_found", "", ""},
+		{"413 by Content-Length", post("/small", "application/json", `{"name":"a long name"}`), 400, "invalid_request", "The request body is too large.", ""},
+		{"415", post("/bind", "text/plain", "x"), 400, "invalid_request", "Unsupported Content-Type. Send application/json.", ""},
+		{"QueryParam", httptest.NewRequest("GET", "/limit?limit=x", nil), 400, "invalid_request", "limit is not valid", "limit"},
+		{"ValueBinder", httptest.NewRequest("GET", "/binder?limit=x", nil), 400, "invalid_request", "limit is not valid", "limit"},
+		{"HTTPError", httptest.NewRequest("GET", "/http", nil), 429, "rate_limit_exceeded", "", ""},
+	} {
+		rec, env := serve(e, tc.req)
+		if rec.Code != tc.status || env.Error.Code != tc.code || (tc.msg != "" && env.Error.Message != tc.msg) ||
+			env.Error.Param != tc.param || rec.Header().Get("Allow") != "" {
+			t.Errorf("%s: got %d %v %s, want %d %s %q param %q", tc.name, rec.Code, rec.Header(), rec.Body, tc.status, tc.code, tc.msg, tc.param)
+		}
+	}
+}
+
+// TestWrittenThenError: a handler that wrote its answer and then returns
+// an error keeps its answer; the error is logged once, with the route.
+func TestWrittenThenError(t *testing.T) {
+	e, logs := newApp(t)
+	e.GET("/stream/:id", func(c *echo.Context) error {
+		_ = c.String(http.StatusOK, "partial")
+		return errors.New("broke")
+	})
+	rec, _ := serve(e, httptest.NewRequest("GET", "/stream/1", nil))
+	if rec.Code != 200 || rec.Body.String() != "partial" {
+		t.Errorf("got %d %q, want the handler's 200 untouched", rec.Code, rec.Body)
+	}
+	if recs := logs.Records(t, ""); len(recs) != 1 || recs[0]["msg"] != "error after response was committed" || recs[0]["route"] != "/stream/{id}" {
+		t.Errorf("got records %v", recs)
+	}
+}
+
+// TestRenderedOnce: an error a guard renders early through the Call (the
+// idempotency guard, to store the answer as the client saw it) is written
+// and logged once, and the retry replays exactly that answer.
+func TestRenderedOnce(t *testing.T) {
+	e, logs := newApp(t)
+	idem, err := idempotency.New(idempotency.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.POST("/v1/charges", func(*echo.Context) error { return errorsx.InsufficientCredits() }, echo5.Use(idem))
+	e.POST("/early", func(*echo.Context) error { return errors.New("not reached") },
+		echo5.Use(guard.Func(func(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+			err := errorsx.RequestInProgress()
+			c.Render(w, r, err)
+			return errorsx.Rendered(err)
+		})))
+	req := func(path string) *http.Request {
+		r := httptest.NewRequest("POST", path, nil)
+		r.Header.Set(idempotency.HeaderIdempotencyKey, "key-1")
+		return r
+	}
+	first, env := serve(e, req("/v1/charges"))
+	if first.Code != 402 || env.Error.Code != "insufficient_credits" || strings.Count(first.Body.String(), `"error"`) != 1 {
+		t.Errorf("first: got %d %s", first.Code, first.Body)
+	}
+	if recs := logs.Take(t); len(recs) != 1 {
+		t.Errorf("first: got %d log records, want 1: %v", len(recs), recs)
+	}
+	again, _ := serve(e, req("/v1/charges"))
+	if again.Code != 402 || again.Body.String() != first.Body.String() || again.Header().Get(idempotency.HeaderIdempotentReplayed) != "true" {
+		t.Errorf("retry: got %d %v %s, want the first answer replayed", again.Code, again.Header(), again.Body)
+	}
+	logs.Reset()
+	rec, env := serve(e, req("/early"))
+	if rec.Code != 409 || env.Error.Code != "request_in_progress" || strings.Count(rec.Body.String(), `"error"`) != 1 {
+		t.Errorf("early: got %d %s", rec.Code, rec.Body)
+	}
+	if recs := logs.Take(t); len(recs) != 1 {
+		t.Errorf("early: got %d log records, want 1: %v", len(recs), recs)
+	}
+}
+
+// TestFromEcho: nil, and errors outside a request.
+func TestFromEcho(t *testing.T) {
+	if echo5.FromEcho(nil) != nil {
+		t.Error("FromEcho(nil) is not nil")
+	}
+	for _, tc := range []struct {
+		err   error
+		code  errorsx.Code
+		param string
+	}{
+		{errorsx.NotFound(), errorsx.CodeNotFound, ""},
+		{errors.New("x"), errorsx.CodeInternal, ""},
+		{echo.ErrNotFound, errorsx.CodeNotFound, ""},
+		{echo.ErrMethodNotAllowed, errorsx.CodeNotFound, ""},
+		{echo.NewBindingError("limit", []string{"x"}, "query param", errors.New("strconv")), errorsx.CodeInvalidRequest, "limit"},
+		{(*echo.BindingError)(nil), errorsx.CodeInternal, ""},
+	} {
+		if got := echo5.FromEcho(tc.err); got.Code() != tc.code || got.Param() != tc.param {
+			t.Errorf("%v: got %s %q, want %s %q", tc.err, got.Code(), got.Param(), tc.code, tc.param)
+		}
+	}
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-race" {
+				return s.Value == "true"
+			}
+		}
+	}
+	return false
+}
+
+// nopWriter is a ResponseWriter that keeps nothing and allocates nothing.
+type nopWriter struct{ h http.Header }
+
+func (w nopWriter) Header() http.Header       { return w.h }
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (nopWriter) WriteHeader(int)             {}
+
+// TestNoAllocations: a request through Install and a guard chain on a
+// route with a parameter allocates no more than the bare Echo app.
+func TestNoAllocations(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("the race detector makes sync.Pool drop values at random")
+	}
+	pass := guard.Func(func(w http.ResponseWriter, r *http.Request, c guard.Call) error {
+		_ = c.Route()
+		_ = c.Param("id")
+		return c.Next(w, r)
+	})
+	handler := func(c *echo.Context) error { return c.NoContent(http.StatusNoContent) }
+	bare := echo.New()
+	bare.GET("/v1/items/:id", handler)
+	door := echo.New()
+	echo5.Install(door, echo5.Config{})
+	door.Group("/v1", echo5.Use(pass)).GET("/items/:id", handler, echo5.Use(pass, pass))
+	w := nopWriter{h: http.Header{}}
+	req := httptest.NewRequest("GET", "/v1/items/7", nil)
+	run := func(h http.Handler) func() {
+		return func() {
+			clear(w.h)
+			h.ServeHTTP(w, req)
+		}
+	}
+	run(door)() // the first request fills the route caches
+	base, got := alloctest.PerRun(100, run(bare)), alloctest.PerRun(100, run(door))
+	if got > base {
+		t.Errorf("got %.0f allocations per request, want at most the bare app's %.0f", got, base)
+	}
+}

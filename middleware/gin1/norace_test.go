@@ -1,0 +1,5 @@
+//go:build !race
+
+package gin1_test
+
+const raceEnabled = false
