@@ -203,9 +203,9 @@ func newChi(tb testing.TB, k kind) http.Handler {
 		// chi's RequestID and Recoverer, a key check, httprate keyed by
 		// the key (its in-memory counter), the scope check.
 		mux.Use(chimw.RequestID, chimw.Recoverer, keyAuthHTTP)
-		mux.Use(httprate.Limit(1_000_000_000, time.Second, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+		mux.Use(httprate.LimitBy(1_000_000_000, time.Second, func(r *http.Request) (string, error) {
 			return principalOf(r).KeyID, nil
-		})))
+		}))
 		mux.Use(scopedHTTP)
 		mux.Post(path, bareHandler())
 		return mux
