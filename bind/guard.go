@@ -5,9 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
-	"github.com/clipia/apiguard/internal/frontdoor"
+	"github.com/clipia/apiguard/internal/validmap"
 	"github.com/go-playground/validator/v10"
 )
 
@@ -72,7 +71,7 @@ func ModelOf(r *http.Request) (*Model, bool) {
 }
 
 func init() {
-	frontdoor.SetValidationMapper(func(err error) *errorsx.Error {
+	validmap.Set(func(err error) error {
 		var ve validator.ValidationErrors
 		if errors.As(err, &ve) {
 			return FromValidationErrors(ve)

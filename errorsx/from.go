@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/clipia/apiguard/internal/validmap"
 )
 
 // From maps any error onto the catalogue. It is the one mapping the renderer
@@ -27,9 +29,14 @@ import (
 //     service_unavailable;
 //   - anything else becomes 500 internal_error with the fixed message.
 //
-// A web framework's own errors, which carry an HTTP status, are mapped by
-// the front door of that framework with [FromStatus] (Echo's *HTTPError by
-// echo4.ErrorHandler); errorsx imports no framework.
+//
+// An error with a StatusCode() int method in the chain ([StatusCoder]: Echo
+// v5's and gin's errors, http.MaxBytesError's kin in many libraries) maps
+// by that status with [FromStatus]; when it directly wraps another
+// StatusCoder, the inner one decides. go-playground/validator errors become
+// the 400 of bind.FromValidationErrors when the program imports package
+// bind. Echo v4's *HTTPError, which has no StatusCode method, is mapped by
+// echo4.ErrorHandler with FromStatus; errorsx imports no framework.
 //
 // The original error is kept as the cause for the log. From(nil) is nil.
 // From never panics: an error whose Is, As, Unwrap or Error method panics
@@ -44,6 +51,13 @@ func From(err error) (mapped *Error) {
 			mapped = &Error{row: &rows[rowInternal], cause: &panicError{value: v, err: err}}
 		}
 	}()
+	if x, ok := err.(StatusCoder); ok && errors.Unwrap(err) == nil {
+		if _, own := err.(*Error); !own {
+			// A framework's own bare error (the router's 404 and 405): no
+			// chain to walk, the hot path of an unknown-route flood.
+			return FromStatus(x.StatusCode(), "", err)
+		}
+	}
 	return from(err)
 }
 
@@ -87,6 +101,15 @@ func FromStatus(status int, field string, err error) (mapped *Error) {
 	return e
 }
 
+// StatusCoder is an error that carries the HTTP status it answers with, as
+// Echo v5's errors do (its *HTTPError, its ErrNotFound-style sentinels, its
+// *BindingError) and as many libraries' errors do. [From] maps it by that
+// status.
+type StatusCoder interface {
+	error
+	StatusCode() int
+}
+
 // bareStatusError reports whether err is alone (it wraps nothing) and is
 // none of the errors that map by themselves: then only the status counts,
 // and FromStatus skips walking a chain (a framework's own 404 or 405, the
@@ -123,8 +146,20 @@ func from(err error) *Error {
 		}
 		return e
 	}
+	if errors.As(err, &t.sc) && t.sc != nil {
+		sc := t.sc
+		if u, ok := sc.(interface{ Unwrap() error }); ok {
+			if in, ok := u.Unwrap().(StatusCoder); ok && in != nil {
+				sc = in // a 413 inside a binder's 400 decides
+			}
+		}
+		return FromStatus(sc.StatusCode(), "", err)
+	}
 	if ie := fromInput(err, false, t); ie != nil {
 		return ie
+	}
+	if v, ok := validmap.Map(err).(*Error); ok && v != nil {
+		return v
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -140,6 +175,7 @@ func from(err error) *Error {
 // asTargets holds the errors.As targets of one [From] call.
 type asTargets struct {
 	e   *Error
+	sc  StatusCoder
 	syn *json.SyntaxError
 	typ *json.UnmarshalTypeError
 	mb  *http.MaxBytesError

@@ -8,8 +8,9 @@ import (
 
 // libraryPackages are the packages an application imports.
 var libraryPackages = []string{
-	"auth", "bind", "client", "echo5", "errorsx", "idempotency", "idempotency/pgstore",
-	"idempotency/redisstore", "middleware", "nethttp", "principal", "ratelimit",
+	"auth", "bind", "client", "errorsx", "guard", "idempotency", "idempotency/pgstore",
+	"idempotency/redisstore", "middleware/chi5", "middleware/echo4", "middleware/echo5", "middleware/gin1",
+	"middleware/nethttp", "principal", "ratelimit",
 	"ratelimit/redisstore", "telemetry",
 }
 

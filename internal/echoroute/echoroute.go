@@ -1,11 +1,9 @@
 // Package echoroute answers, for Echo v4, whether a request matched one of
-// the app's routes, and which paths have a HEAD route of their own. Every
-// apiguard guard for Echo v4 asks [Matched] first; middleware.RouteMatched
-// is its public face.
+// the app's routes: the Echo v4 door (middleware/echo4) asks [Matched]
+// for the route of every guard and of every error's log line.
 package echoroute
 
 import (
-	"net/http"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -35,12 +33,6 @@ func Matched(c echo.Context) bool {
 	return indexOf(e).info(e, path).real
 }
 
-// HasHEAD reports whether the app e routes HEAD for the route path (a
-// pattern as c.Path() returns it) with a HEAD route of its own.
-func HasHEAD(e *echo.Echo, path string) bool {
-	return path != "" && indexOf(e).info(e, path).head
-}
-
 // index knows, per route path, whether it belongs to a real route.
 type index struct {
 	mu    sync.RWMutex
@@ -50,7 +42,6 @@ type index struct {
 // routeInfo is what the routes of one path are.
 type routeInfo struct {
 	real bool // a route other than a "route not found" one has the path
-	head bool // a HEAD route has the path
 }
 
 var indexes sync.Map // *echo.Echo → *index
@@ -83,8 +74,6 @@ func (x *index) rebuild(e *echo.Echo, path string) routeInfo {
 		ri := m[r.Path]
 		switch r.Method {
 		case echo.RouteNotFound:
-		case http.MethodHead:
-			ri.real, ri.head = true, true
 		default:
 			ri.real = true
 		}

@@ -78,18 +78,23 @@ func (t *Tracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (t *Tracker) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // TrackerOf returns the Tracker in w's Unwrap chain, or nil.
-func TrackerOf(w http.ResponseWriter) *Tracker {
+func TrackerOf(w http.ResponseWriter) *Tracker { return Find[*Tracker](w) }
+
+// Find returns the writer of type T in w's Unwrap chain (w itself
+// included), or the zero T: how a door finds its per-request value under
+// the writers guards put around it.
+func Find[T http.ResponseWriter](w http.ResponseWriter) (t T) {
 	for range 32 {
-		switch x := w.(type) {
-		case *Tracker:
+		if x, ok := w.(T); ok {
 			return x
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = x.Unwrap()
-		default:
-			return nil
 		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return t
+		}
+		w = u.Unwrap()
 	}
-	return nil
+	return t
 }
 
 // defaultRenderer renders for a writer that no door tracks.
@@ -108,5 +113,5 @@ func Error(w http.ResponseWriter, r *http.Request, route string, err error) {
 	if t := TrackerOf(w); t != nil {
 		render, status = t.Renderer, t.Status
 	}
-	Write(render, w, r, route, status != 0, status, Map(err, nil))
+	Write(render, w, r, route, status != 0, status, errorsx.From(err))
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/internal/echoroute"
-	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v4"
 )
 
@@ -65,13 +64,13 @@ func Install(e *echo.Echo, cfg Config) {
 			}
 			// Does the app route HEAD for this path itself?
 			c.Echo().Router().Find(http.MethodHead, echo.GetPath(req), c)
-			if echoroute.HasHEAD(c.Echo(), c.Path()) {
-				return next(c)
+			if c.Get(echo.ContextKeyHeaderAllow) == nil && echoroute.Matched(c) {
+				return next(c) // a HEAD (or Any) route of its own
 			}
 			c.Set(echo.ContextKeyHeaderAllow, nil) // Find's 405 leftovers
 			req.Method = http.MethodGet            // Echo routes on it, as its MethodOverride does
 			res := c.Response()
-			hw := frontdoor.NewHeadWriter(res.Writer)
+			hw := guard.NewHeadWriter(res.Writer)
 			res.Writer = hw
 			defer func() {
 				req.Method = http.MethodHead
@@ -157,38 +156,36 @@ func (k *call) Param(name string) string { return k.c.Param(name) }
 
 // Next runs the rest of the chain with w and r.
 func (k *call) Next(w http.ResponseWriter, r *http.Request) error {
-	c := k.c
-	res, req := c.Response(), c.Request()
-	if w == http.ResponseWriter(res) && r == req {
-		return k.next(c)
-	}
-	if w != http.ResponseWriter(res) {
-		k.inner = echo.NewResponse(w, c.Echo())
-		c.SetResponse(k.inner)
-	}
-	c.SetRequest(r)
-	defer func() {
-		c.SetResponse(res)
-		c.SetRequest(req)
-	}()
-	return k.next(c)
+	res, req := k.swap(w, r)
+	defer k.swap(res, req)
+	return k.next(k.c)
 }
 
 // Render renders err on w now, through the app's HTTPErrorHandler.
 func (k *call) Render(w http.ResponseWriter, r *http.Request, err error) {
+	res, req := k.swap(w, r)
+	k.c.Error(err)
+	k.swap(res, req)
+}
+
+// swap makes c use w and r and returns what it used before. A guard's
+// writer gets one echo.Response for the request, so an error after a
+// partial write sees the response as committed.
+func (k *call) swap(w http.ResponseWriter, r *http.Request) (*echo.Response, *http.Request) {
 	c := k.c
 	res, req := c.Response(), c.Request()
-	target := res
 	if w != http.ResponseWriter(res) {
-		if k.inner != nil && k.inner.Writer == w {
+		target, ok := w.(*echo.Response)
+		if !ok {
+			if k.inner == nil || k.inner.Writer != w {
+				k.inner = echo.NewResponse(w, c.Echo())
+			}
 			target = k.inner
-		} else {
-			target = echo.NewResponse(w, c.Echo())
 		}
+		c.SetResponse(target)
 	}
-	c.SetResponse(target)
-	c.SetRequest(r)
-	c.Error(err)
-	c.SetResponse(res)
-	c.SetRequest(req)
+	if r != req {
+		c.SetRequest(r)
+	}
+	return res, req
 }

@@ -88,7 +88,7 @@ func FromEcho(err error) (mapped *errorsx.Error) {
 		// embedded *echo.HTTPError is not in the Unwrap chain.
 		he, field = t.be.HTTPError, t.be.Field
 	default:
-		return frontdoor.Map(err, nil)
+		return errorsx.From(err)
 	}
 	if in, ok := he.Internal.(*echo.HTTPError); ok && in != nil {
 		he = in

@@ -26,8 +26,6 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
-	"github.com/clipia/apiguard/internal/echo5route"
-	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v5"
 )
 
@@ -77,7 +75,7 @@ func Install(e *echo.Echo, cfg Config) {
 			}
 			c.Set(echo.ContextKeyHeaderAllow, nil) // the router's 405 leftovers
 			req.Method = http.MethodGet            // Echo routes on it, as its MethodOverride does
-			hw := frontdoor.NewHeadWriter(res.ResponseWriter)
+			hw := guard.NewHeadWriter(res.ResponseWriter)
 			res.ResponseWriter = hw
 			defer func() {
 				req.Method = http.MethodHead
@@ -98,7 +96,7 @@ func Install(e *echo.Echo, cfg Config) {
 // path parameter that swallowed a "/" (every other door answers 404).
 func routed(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
-		if !echo5route.Matched(c) {
+		if !matched(c) {
 			return guard.ErrNotFound
 		}
 		for _, pv := range c.PathValues() {
@@ -148,7 +146,7 @@ var calls = sync.Pool{New: func() any { return new(call) }}
 func (k *call) Route() string {
 	if !k.known {
 		k.known = true
-		if k.routed && echo5route.Matched(k.c) {
+		if k.routed && matched(k.c) {
 			k.route = guard.Template(k.c.Path())
 		}
 	}
@@ -189,4 +187,19 @@ func (k *call) Render(w http.ResponseWriter, r *http.Request, err error) {
 	h(c, err)
 	c.SetResponse(res)
 	c.SetRequest(req)
+}
+
+// matched reports whether c's request matched a route of the app: not a
+// group's "route not found" catch-all (Echo runs a group's middlewares for
+// every path under it), not a known path with another method (the router's
+// 405, which the contract answers 404).
+func matched(c *echo.Context) bool {
+	p := c.Path()
+	if p == "" || c.Get(echo.ContextKeyHeaderAllow) != nil {
+		return false
+	}
+	// RouteInfo copies the route's parameter names: ask it only for paths a
+	// catch-all can have (no ":param", or ending in "*").
+	return strings.IndexByte(p, ':') >= 0 && !strings.HasSuffix(p, "*") ||
+		c.RouteInfo().Method != echo.RouteNotFound
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
-	"github.com/clipia/apiguard/internal/echo5route"
 	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/labstack/echo/v5"
 )
@@ -40,7 +39,7 @@ func ErrorHandler(cfg errorsx.HandlerConfig) echo.HTTPErrorHandler {
 			delete(w.Header(), echo.HeaderAllow)
 		}
 		route := ""
-		if echo5route.Matched(c) {
+		if matched(c) {
 			route = guard.Template(c.Path())
 		}
 		frontdoor.Write(r, w, c.Request(), route, committed, status, FromEcho(err))
@@ -67,14 +66,13 @@ func FromEcho(err error) *errorsx.Error {
 	if be, ok := err.(*echo.BindingError); ok && be != nil && be.HTTPError != nil {
 		return errorsx.FromStatus(be.Code, be.Field, err)
 	}
-	return frontdoor.Map(err, bindingField)
-}
-
-// bindingField names the parameter of an *echo.BindingError in err's chain.
-func bindingField(err error) string {
-	var be *echo.BindingError
-	if errors.As(err, &be) && be != nil {
-		return be.Field
+	e := errorsx.From(err)
+	if e.Code() == errorsx.CodeInvalidRequest && e.Param() == "" && errors.Unwrap(err) != nil {
+		// A wrapped *echo.BindingError still names its parameter.
+		var be *echo.BindingError
+		if errors.As(err, &be) && be != nil && be.HTTPError != nil {
+			return errorsx.FromStatus(be.Code, be.Field, err)
+		}
 	}
-	return ""
+	return e
 }

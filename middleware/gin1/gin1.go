@@ -21,10 +21,7 @@
 package gin1
 
 import (
-	"cmp"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/clipia/apiguard/errorsx"
@@ -54,18 +51,25 @@ type Config struct {
 // (engine.UseRawPath, with UnescapePathValues), and makes NoRoute and
 // NoMethod answer the 404 not_found row. The returned handler runs
 // cfg.Use, then answers a path that can match no route (guard.CleanPath)
-// 404 not_found, and routes HEAD as GET unless a HEAD route of the engine
-// matches the path (every guard and the handler see GET; the body is counted
-// and dropped, the status and headers are GET's). The HEAD routes are read
-// from engine.Routes() once, at the first HEAD request: register every
-// route before serving. Install it once; the handler is safe for concurrent
+// 404 not_found, and answers HEAD: a HEAD route of the engine serves it,
+// else gin's NoRoute routes it again as GET (every guard and the handler see
+// GET; the body is counted and dropped, the status and headers are GET's;
+// global engine.Use middlewares, which gin runs for NoRoute too, then see
+// the request twice). Install it once; the handler is safe for concurrent
 // use.
 func Install(engine *gin.Engine, cfg Config) http.Handler {
 	engine.RedirectTrailingSlash, engine.RedirectFixedPath, engine.HandleMethodNotAllowed = false, false, false
 	engine.UseRawPath, engine.UnescapePathValues = true, true // "%2F" is no "/"
-	notFound := func(c *gin.Context) { Error(c, guard.ErrNotFound) }
-	engine.NoRoute(notFound)
-	engine.NoMethod(notFound)
+	engine.NoRoute(func(c *gin.Context) {
+		if r := c.Request; r.Method == http.MethodHead {
+			r.Method = http.MethodGet // gin routes on it: HEAD wherever GET is
+			engine.HandleContext(c)
+			r.Method = http.MethodHead
+			return
+		}
+		Error(c, guard.ErrNotFound)
+	})
+	engine.NoMethod(func(c *gin.Context) { Error(c, guard.ErrNotFound) })
 	return &app{engine: engine, render: errorsx.NewRenderer(cfg.Errors), g: guard.Chain(cfg.Use...)}
 }
 
@@ -74,8 +78,6 @@ type app struct {
 	engine *gin.Engine
 	render *errorsx.Renderer
 	g      guard.Guard
-	once   sync.Once
-	heads  []string // the engine's HEAD routes, as gin spells them
 }
 
 // ServeHTTP serves one request.
@@ -83,7 +85,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := reqs.Get().(*req)
 	method, out := r.Method, w
 	if method == http.MethodHead {
-		q.head = frontdoor.HeadWriter{ResponseWriter: w}
+		q.head = guard.HeadWriter{ResponseWriter: w}
 		out = &q.head
 	}
 	q.a, q.Tracker = a, frontdoor.Tracker{ResponseWriter: out, Renderer: a.render}
@@ -103,9 +105,9 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type req struct {
 	frontdoor.Tracker
 	a    *app
-	head frontdoor.HeadWriter // under the tracker, for HEAD
-	cur  *call                // the innermost running Use, which takes a handler's error
-	path string               // the route gin matched (gin's spelling), once a Use or Handle ran
+	head guard.HeadWriter // under the tracker, for HEAD
+	cur  *call            // the innermost running Use, which takes a handler's error
+	path string           // the route gin matched (gin's spelling), once a Use or Handle ran
 }
 
 var reqs = sync.Pool{New: func() any { return new(req) }}
@@ -130,71 +132,6 @@ func (q *req) Next(w http.ResponseWriter, r *http.Request) error {
 	if !guard.CleanPath(r) {
 		return guard.ErrNotFound
 	}
-	if r.Method == http.MethodHead && !q.a.headRoute(r) {
-		r.Method = http.MethodGet // gin routes on it
-		defer func() { r.Method = http.MethodHead }()
-	}
 	q.a.engine.ServeHTTP(w, r)
-	return nil
-}
-
-// headRoute reports whether a HEAD route of the engine matches r's path.
-func (a *app) headRoute(r *http.Request) bool {
-	a.once.Do(func() {
-		for _, rt := range a.engine.Routes() {
-			if rt.Method == http.MethodHead {
-				a.heads = append(a.heads, rt.Path)
-			}
-		}
-	})
-	p := cmp.Or(r.URL.RawPath, r.URL.Path) // the path gin routes on (UseRawPath)
-	return slices.ContainsFunc(a.heads, func(t string) bool { return match(t, p) })
-}
-
-// match reports whether gin's route t matches path p: ":name" matches a
-// non-empty run up to the next "/", "*name" the rest.
-func match(t, p string) bool {
-	for t != "" {
-		switch t[0] {
-		case '*':
-			return true
-		case ':':
-			j := strings.IndexByte(p, '/')
-			if j < 0 {
-				j = len(p)
-			}
-			if j == 0 {
-				return false
-			}
-			i := strings.IndexByte(t, '/')
-			if i < 0 {
-				i = len(t)
-			}
-			t, p = t[i:], p[j:]
-		default:
-			if p == "" || p[0] != t[0] {
-				return false
-			}
-			t, p = t[1:], p[1:]
-		}
-	}
-	return p == ""
-}
-
-// stateOf returns the door's state of a request from a writer gin or a
-// guard has, or nil when the engine is served without [Install]'s handler.
-func stateOf(w http.ResponseWriter) *req {
-	for range 32 {
-		switch x := w.(type) {
-		case *req:
-			return x
-		case *writer:
-			return x.q
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = x.Unwrap()
-		default:
-			return nil
-		}
-	}
 	return nil
 }

@@ -24,7 +24,7 @@ func Use(gs ...guard.Guard) gin.HandlerFunc {
 	g := guard.Chain(gs...)
 	return func(c *gin.Context) {
 		k := calls.Get().(*call)
-		k.c, k.q, k.route = c, stateOf(c.Writer), guard.Template(c.FullPath())
+		k.c, k.q, k.route = c, frontdoor.Find[*req](c.Writer), guard.Template(c.FullPath())
 		if k.q != nil {
 			k.parent, k.q.cur, k.q.path = k.q.cur, k, c.FullPath()
 		}
@@ -49,7 +49,7 @@ func Use(gs ...guard.Guard) gin.HandlerFunc {
 // gin's chain does not run.
 func Handle(h func(c *gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		q := stateOf(c.Writer)
+		q := frontdoor.Find[*req](c.Writer)
 		if q != nil {
 			q.path = c.FullPath() // for the log of a panic
 		}

@@ -107,7 +107,7 @@ func (d *door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.door, s.Tracker = d, frontdoor.Tracker{ResponseWriter: w, Renderer: d.render}
 	head := r.Method == http.MethodHead
 	if head {
-		s.head = frontdoor.HeadWriter{ResponseWriter: w}
+		s.head = guard.HeadWriter{ResponseWriter: w}
 		s.Tracker.ResponseWriter = &s.head
 	}
 	if err := d.pre.Serve(s, r, s); err != nil {
@@ -132,7 +132,7 @@ func (d *door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type state struct {
 	frontdoor.Tracker
 	door     *door
-	head     frontdoor.HeadWriter
+	head     guard.HeadWriter
 	req      *http.Request // the request next serves
 	route    string        // the RouteFinder's route of req, once found
 	probing  bool          // the ServeMux has not shown whether a pattern matched

@@ -71,28 +71,13 @@ func (k *call) Render(w http.ResponseWriter, r *http.Request, err error) {
 // RouteFinder's under [Install] with one (found once per request), else
 // r.Pattern's.
 func routeOf(w http.ResponseWriter, r *http.Request) string {
-	if s := stateOf(w); s != nil && s.door.routes != nil {
+	if s := frontdoor.Find[*state](w); s != nil && s.door.routes != nil {
 		if s.route == "" {
 			s.route = guard.Template(s.door.routes(r, r.Method))
 		}
 		return s.route
 	}
 	return guard.Template(r.Pattern)
-}
-
-// stateOf returns the writer of [Install] in w's Unwrap chain, or nil.
-func stateOf(w http.ResponseWriter) *state {
-	for range 32 {
-		switch x := w.(type) {
-		case *state:
-			return x
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = x.Unwrap()
-		default:
-			return nil
-		}
-	}
-	return nil
 }
 
 // Error renders err on w as the answer to r, through the renderer of

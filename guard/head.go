@@ -1,11 +1,13 @@
-package frontdoor
+package guard
 
 import (
 	"net/http"
 	"strconv"
 )
 
-// HeadWriter answers a HEAD request with what its GET handler writes: it
+// HeadWriter is how every door answers HEAD wherever GET is served (RFC
+// 9110 §9.3.2): the request runs as GET through the same guards and
+// handler, on a HeadWriter that answers with what the GET handler writes: it
 // holds back the status, counts and drops the body, and on [HeadWriter.Finish]
 // sends the status with the Content-Length of the dropped body (unless the
 // handler set its own, or flushed). 1xx statuses go out at once.
