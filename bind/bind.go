@@ -428,7 +428,7 @@ func (b *binder) checkModel(ctx context.Context, req ModelRequest, rv reflect.Va
 	if !ok || m == nil {
 		return nil, errorsx.NotFound().
 			WithParam(b.cfg.ModelParam).
-			WithMessage(fmt.Sprintf("model %q does not exist", truncate(id, 64)))
+			WithMessage(fmt.Sprintf("model %q does not exist", id)) // errorsx cuts a long id
 	}
 	if err := b.plan.applyDefaults(m, rv); err != nil {
 		return nil, errorsx.Internal().WithCause(err)
@@ -453,17 +453,3 @@ func (b *binder) checkModel(ctx context.Context, req ModelRequest, rv reflect.Va
 	}
 	return m, nil
 }
-
-// truncate shortens s to at most n bytes on a rune boundary, so an echoed
-// client value cannot blow up a message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

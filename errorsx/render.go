@@ -566,9 +566,9 @@ func appendProblem(b []byte, e *Error, typeURI string) []byte {
 	b = appendString(b, e.Message())
 	b = append(b, `,"code":`...)
 	b = appendString(b, string(e.row.Code))
-	if e.param != "" {
+	if p := e.Param(); p != "" {
 		b = append(b, `,"param":`...)
-		b = appendString(b, e.param)
+		b = appendString(b, p)
 	}
 	return append(b, '}')
 }
