@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/redistest"
+	"github.com/clipia/apiguard/ratelimit"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -82,4 +85,50 @@ func TestLedgerDataExceptionIsNotRetryable(t *testing.T) {
 	}
 	checkRow("data exception", unavailable(ctx, "charge", err), rowInvalidRequest)
 	checkRow("no rows is not one", unavailable(ctx, "charge", pgx.ErrTxClosed), rowUnavailable)
+}
+
+// TestLimitFailWithRedisKilled runs the server with -redis and each
+// -limit-fail, and kills Redis: failing open, the rate-limited GET and the
+// in-flight-limited POST pass; failing closed, both answer 503
+// service_unavailable with Retry-After. The POST's rate limit is kept in
+// memory (Config.RateLimitStore), so that the in-flight limit alone meets
+// the dead Redis there.
+func TestLimitFailWithRedisKilled(t *testing.T) {
+	for _, mode := range []string{LimitFailOpen, LimitFailClosed} {
+		t.Run(mode, func(t *testing.T) {
+			for _, what := range []string{"rate", "in-flight"} {
+				t.Run(what, func(t *testing.T) {
+					rs := redistest.Start(t)
+					cfg, err := ParseConfig([]string{"-redis", "redis://" + rs.Addr + "/0", "-limit-fail", mode,
+						"-max-in-flight", "1", "-work-delay", "0", "-rate", "1000", "-burst", "1000"}, env(nil), io.Discard)
+					if err != nil {
+						t.Fatal(err)
+					}
+					r := req{path: "/v1/models", key: "sk_test_full"}
+					if what == "in-flight" {
+						ms := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{})
+						t.Cleanup(func() { _ = ms.Close() })
+						cfg.RateLimitStore = ms
+						r = post("sk_test_full", okBody, "")
+					}
+					url := newPGApp(t, cfg)
+					wantOK := do(t, url, r).status
+					if wantOK != http.StatusOK && wantOK != http.StatusCreated {
+						t.Fatalf("with Redis up: %d", wantOK)
+					}
+					rs.Kill()
+					for i := range 3 {
+						got := do(t, url, r)
+						if mode == LimitFailOpen {
+							if got.status != wantOK {
+								t.Fatalf("request %d with Redis down, failing open: %d %s, want %d", i, got.status, got.body, wantOK)
+							}
+							continue
+						}
+						checkError(t, got, errorWant{row: rowUnavailable, retryAfter: "1"})
+					}
+				})
+			}
+		})
+	}
 }

@@ -221,6 +221,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		// key id, else client IP).
 		g.inFlight = &ratelimit.ConcurrencyConfig{
 			Limit: cfg.MaxInFlight, Name: "generations", Store: inFlightStore, Logger: logger,
+			FailClosed: cfg.RateLimitFailClosed,
 		}
 	}
 
