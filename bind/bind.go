@@ -93,6 +93,16 @@ type Config struct {
 	// that cannot set deadlines only a client that trickles bytes is
 	// stopped, and the server's own timeouts are the backstop.
 	ReadTimeout time.Duration
+
+	// AllowNUL accepts strings that hold U+0000 (the NUL character).
+	// Default false: a JSON string value or member name that the bound
+	// value keeps, or a query or path parameter, holding U+0000 is a 400
+	// invalid_request naming the field as param ("prompt must not contain
+	// the character U+0000"). PostgreSQL's text and jsonb cannot store it,
+	// so without this check such a request would fail later, in the
+	// database, instead of being told what to change; and an app on the
+	// in-memory stores answers it the same way as one on PostgreSQL.
+	AllowNUL bool
 }
 
 // Defaulter is implemented by request types that fill in defaults for
@@ -145,7 +155,8 @@ func New[T any](cfg Config) (*Binder[T], error) {
 //  1. binds the JSON body (see [BodyMode], [Config].MaxBodyBytes,
 //     [Config].ReadTimeout, [Config].Strict), then `query:"name"` fields
 //     from the query string, then `param:"name"` fields from param; later
-//     sources win;
+//     sources win; a string holding U+0000 is refused (see
+//     [Config].AllowNUL);
 //  2. calls Default on the value when *T implements [Defaulter];
 //  3. validates it with go-playground/validator struct tags;
 //  4. when [Config].Models is set, looks up the model that *T names
@@ -394,6 +405,9 @@ func (b *binder) run(w http.ResponseWriter, r *http.Request, param func(string) 
 	if err != nil {
 		return nil, err
 	}
+	if err := b.refuseNUL(r, param, data); err != nil {
+		return nil, err
+	}
 	if err := b.plan.bindParams(r, param, rv); err != nil {
 		return nil, err
 	}
@@ -428,7 +442,7 @@ func (b *binder) checkModel(ctx context.Context, req ModelRequest, rv reflect.Va
 	if !ok || m == nil {
 		return nil, errorsx.NotFound().
 			WithParam(b.cfg.ModelParam).
-			WithMessage(fmt.Sprintf("model %q does not exist", truncate(id, 64)))
+			WithMessage(fmt.Sprintf("model %q does not exist", id)) // errorsx cuts a long id
 	}
 	if err := b.plan.applyDefaults(m, rv); err != nil {
 		return nil, errorsx.Internal().WithCause(err)
@@ -453,17 +467,3 @@ func (b *binder) checkModel(ctx context.Context, req ModelRequest, rv reflect.Va
 	}
 	return m, nil
 }
-
-// truncate shortens s to at most n bytes on a rune boundary, so an echoed
-// client value cannot blow up a message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -680,7 +680,15 @@ func TestBindEdgeCases(t *testing.T) {
 		{"body read fails", "/edge", errReader{errors.New("unexpected EOF in chunk")}, 400, "", "The request body could not be read."},
 		{"client gone while reading", "/edge", errReader{context.Canceled}, 503, "", "The request was cancelled before it completed."},
 		{"long unknown model id is cut", "/gen", strings.NewReader(`{"model":"` + strings.Repeat("é", 40) + `","prompt":"a"}`),
-			404, "model", `model "` + strings.Repeat("é", 32) + `…" does not exist`},
+			404, "model", `model "` + strings.Repeat("é", 40) + `" does not exist`},
+		{"huge unknown model id is cut", "/gen", strings.NewReader(`{"model":"` + strings.Repeat("é", 256_000) + `","prompt":"a"}`),
+			404, "model", `model "` + strings.Repeat("é", errorsx.MaxEcho-1) + `… does not exist`},
+		{"huge unknown field name is cut", "/edge/strict", strings.NewReader(`{"` + strings.Repeat("k", 512_000) + `":1}`),
+			400, strings.Repeat("k", errorsx.MaxEcho) + "…", strings.Repeat("k", errorsx.MaxEcho) + "… is not a known field"},
+		{"huge unknown nested field name is cut", "/edge/strict", strings.NewReader(`{"items":[{"` + strings.Repeat("k", 512_000) + `":1}]}`),
+			400, "items[0]." + strings.Repeat("k", errorsx.MaxEcho-9) + "…", "items[0]." + strings.Repeat("k", errorsx.MaxEcho-9) + "… is not a known field"},
+		{"huge map key in a type error is cut", "/edge", strings.NewReader(`{"meta":{"` + strings.Repeat("k", 512_000) + `":"x"}}`),
+			400, "meta." + strings.Repeat("k", errorsx.MaxEcho-5) + "…", "meta." + strings.Repeat("k", errorsx.MaxEcho-5) + "… must be an integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -699,6 +707,9 @@ func TestBindEdgeCases(t *testing.T) {
 			gotParam := ""
 			if env.Error.Param != nil {
 				gotParam = *env.Error.Param
+			}
+			if rec.Body.Len() > 1024 {
+				t.Errorf("got a body of %d bytes, want a small one", rec.Body.Len())
 			}
 			if gotParam != tt.wantParam || env.Error.Message != tt.wantMessage {
 				t.Errorf("got param %q message %q, want %q %q", gotParam, env.Error.Message, tt.wantParam, tt.wantMessage)

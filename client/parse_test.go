@@ -73,12 +73,12 @@ func TestParseEveryRowThroughTheRenderer(t *testing.T) {
 							sent.Status(), sent.Code(), sent.Type(), sent.Message(), sent.Param(), sent.Retryable())
 					}
 					// Retry-After travels in whole seconds, rounded up, and only
-					// on the retryable rows (always on 429).
+					// on the retryable rows (always on 429 and 503).
 					var wantWait time.Duration
 					switch {
 					case row.Retryable && v.wait > 0:
 						wantWait = time.Duration(errorsx.RetryAfterSeconds(v.wait)) * time.Second
-					case row.Code == errorsx.CodeRateLimitExceeded:
+					case row.Code == errorsx.CodeRateLimitExceeded || row.Code == errorsx.CodeServiceUnavailable:
 						wantWait = time.Second
 					}
 					if got.RetryAfter() != wantWait || ae.RetryAfter != wantWait {

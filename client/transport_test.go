@@ -67,7 +67,7 @@ func TestTransportAttemptsPerRow(t *testing.T) {
 		{errorsx.CodeRateLimitExceeded, "", attempts, []time.Duration{time.Second, time.Second}},
 		{errorsx.CodeInternal, "", attempts, backoff},
 		{errorsx.CodeServiceUnavailable, "wait=1s", attempts, []time.Duration{time.Second, time.Second}},
-		{errorsx.CodeServiceUnavailable, "", attempts, backoff},
+		{errorsx.CodeServiceUnavailable, "", attempts, []time.Duration{time.Second, time.Second}}, // the renderer's least wait
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		for _, tc := range cases {

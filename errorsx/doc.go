@@ -15,7 +15,7 @@
 //
 //	{"error":{"type":"invalid_request_error","code":"invalid_request","message":"prompt is required","param":"prompt"}}
 //
-// with X-Request-Id, X-Should-Retry, Retry-After (429 always; the other
+// with X-Request-Id, X-Should-Retry, Retry-After (429 and 503 always; the other
 // retryable rows when a wait is known) and WWW-Authenticate (401). Errors
 // that are not an *Error become 500 internal_error with a fixed message;
 // the real error goes to log/slog with the request id, once per failed

@@ -136,20 +136,24 @@ func (e *Error) Code() Code { return e.rowOf().Code }
 // Type returns the error type ("invalid_request_error", "api_error", …).
 func (e *Error) Type() string { return e.rowOf().Type }
 
-// Message returns the human-readable message sent to the client.
+// Message returns the human-readable message sent to the client. Each word
+// longer than [MaxEcho] characters is cut to MaxEcho plus "…", and the whole
+// to [MaxMessage] plus "…", so client input echoed in it stays small.
 func (e *Error) Message() string {
 	if e != nil && e.message != "" {
-		return e.message
+		return clipMessage(e.message)
 	}
 	return e.rowOf().Message
 }
 
 // Param returns the request field at fault, or "" when no single field is.
+// A param longer than [MaxEcho] characters is cut to MaxEcho plus "…": it
+// may be client input (an unknown field's name).
 func (e *Error) Param() string {
 	if e == nil {
 		return ""
 	}
-	return e.param
+	return clipParam(e.param)
 }
 
 // RetryAfter returns the wait attached with [Error.WithRetryAfter], or 0.
@@ -176,7 +180,7 @@ func (e *Error) Error() string {
 	}
 	s := string(e.rowOf().Code) + ": " + e.Message()
 	if e.param != "" {
-		s += " (param " + e.param + ")"
+		s += " (param " + e.Param() + ")"
 	}
 	if e.cause != nil {
 		s += ": " + e.cause.Error()
@@ -201,7 +205,8 @@ func (e *Error) Is(target error) bool {
 
 // WithMessage returns a copy of e with a custom client-facing message. The
 // message must be written for people and must not carry internal detail;
-// an empty message restores the default.
+// an empty message restores the default. Client input echoed in it is cut
+// as [Error.Message] says.
 func (e *Error) WithMessage(message string) *Error {
 	c := e.clone()
 	c.message = message
@@ -209,7 +214,8 @@ func (e *Error) WithMessage(message string) *Error {
 }
 
 // WithParam returns a copy of e naming the request field at fault: the JSON
-// name, dotted for nested fields ("input.duration").
+// name, dotted for nested fields ("input.duration"). It is cut to [MaxEcho]
+// characters as [Error.Param] says.
 func (e *Error) WithParam(param string) *Error {
 	c := e.clone()
 	c.param = param

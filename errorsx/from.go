@@ -29,7 +29,6 @@ import (
 //     service_unavailable;
 //   - anything else becomes 500 internal_error with the fixed message.
 //
-//
 // An error with a StatusCode() int method in the chain ([StatusCoder]: Echo
 // v5's and gin's errors, http.MaxBytesError's kin in many libraries) maps
 // by that status with [FromStatus]; when it directly wraps another

@@ -56,7 +56,7 @@ func FuzzRender(f *testing.F) {
 		switch sel % 4 {
 		case 0: // a catalogue error with a custom message and param
 			e := errorConstructors[int(sel/4)%len(errorConstructors)]().WithMessage(msg).WithParam(param)
-			err, wantMsg, wantParam = fmt.Errorf("wrapped: %w", e), e.Message(), param
+			err, wantMsg, wantParam = fmt.Errorf("wrapped: %w", e), e.Message(), e.Param()
 		case 1: // an echo.HTTPError of any status with the fuzzed message
 			err = echo.NewHTTPError(100+int(sel/4)%500, msg).SetInternal(errors.New(param))
 		case 2: // an unknown error: the fixed 500 message
@@ -64,8 +64,8 @@ func FuzzRender(f *testing.F) {
 			r, _ := errorsx.Lookup(errorsx.CodeInternal)
 			wantMsg = r.Message
 		default: // New with a fuzzed code
-			err = errorsx.New(errorsx.Code(msg)).WithParam(param)
-			wantParam = param
+			e := errorsx.New(errorsx.Code(msg)).WithParam(param)
+			err, wantParam = e, e.Param()
 		}
 
 		req := httptest.NewRequest(http.MethodGet, "/fuzz", nil)
@@ -129,8 +129,8 @@ func FuzzAppendEnvelope(f *testing.F) {
 		got := string(errorsx.AppendEnvelope(nil, e))
 		var want strings.Builder
 		want.WriteString(`{"error":{"type":"invalid_request_error","code":"invalid_request","message":` + marshal(e.Message()))
-		if param != "" {
-			want.WriteString(`,"param":` + marshal(param))
+		if p := e.Param(); p != "" {
+			want.WriteString(`,"param":` + marshal(p))
 		}
 		want.WriteString("}}")
 		if got != want.String() {

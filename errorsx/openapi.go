@@ -224,9 +224,9 @@ func response(r Row, cfg OpenAPIConfig, realm, base string) jsonObject {
 	}})
 	switch {
 	case r.Retryable:
-		// 429 always says when to retry; the other retryable rows do when
-		// the error carries a wait.
-		h = append(h, jsonMember{HeaderRetryAfter, retryAfterHeader(r.Code == CodeRateLimitExceeded)})
+		// 429 and 503 always say when to retry; the other retryable rows
+		// do when the error carries a wait.
+		h = append(h, jsonMember{HeaderRetryAfter, retryAfterHeader(alwaysWaits(&r))})
 	case r.Status == http.StatusUnauthorized:
 		h = append(h, jsonMember{HeaderWWWAuthenticate, jsonObject{
 			{"description", "The Bearer challenge (RFC 6750), with error=\"invalid_token\" when a key was sent."},

@@ -195,7 +195,7 @@ func TestOpenAPIResponsePerRow(t *testing.T) {
 			if hasRA != row.Retryable {
 				t.Errorf("got Retry-After documented %v, want %v (the retryable rows)", hasRA, row.Retryable)
 			}
-			if wantReq := row.Code == errorsx.CodeRateLimitExceeded; ra.Required != wantReq {
+			if wantReq := row.Code == errorsx.CodeRateLimitExceeded || row.Code == errorsx.CodeServiceUnavailable; ra.Required != wantReq {
 				t.Errorf("got Retry-After required %v, want %v", ra.Required, wantReq)
 			}
 			wa, hasWA := r.Headers[errorsx.HeaderWWWAuthenticate]

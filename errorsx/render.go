@@ -144,8 +144,9 @@ func findRendered(err error, depth int) bool {
 //	{"error":{"type":"…","code":"…","message":"…","param":"…"}}
 //
 // with the headers of the contract: X-Request-Id, X-Should-Retry,
-// Retry-After on 429 (the error's wait, else one a middleware already set,
-// else 1) and on the other retryable rows when the error carries a wait,
+// Retry-After on 429 and 503 (the error's wait, else one a middleware
+// already set, else 1) and on the other retryable rows when the error
+// carries a wait,
 // and WWW-Authenticate on 401. A HEAD request gets the status and headers,
 // Content-Length included, and no body. It imports no web framework: each
 // front door (echo4.ErrorHandler for Echo v4, and the others) hands it
@@ -287,9 +288,9 @@ func (r *renderer) write(w http.ResponseWriter, req *http.Request, route string,
 		switch {
 		case e.retryAfter > 0:
 			hs.set(keyRetryAfter, strconv.FormatInt(RetryAfterSeconds(e.retryAfter), 10))
-		case e.row.Code == CodeRateLimitExceeded && !validRetryAfter(first(h[keyRetryAfter])):
-			// A 429 always says when to retry: keep a wait a middleware
-			// already put on the response, else the least one.
+		case alwaysWaits(e.row) && !validRetryAfter(first(h[keyRetryAfter])):
+			// A 429 and a 503 always say when to retry: keep a wait a
+			// middleware already put on the response, else the least one.
 			hs.set(keyRetryAfter, "1")
 		}
 	} else {
@@ -340,6 +341,14 @@ func (r *renderer) write(w http.ResponseWriter, req *http.Request, route string,
 		*bp = b
 		bufPool.Put(bp)
 	}
+}
+
+// alwaysWaits reports whether every response of row carries Retry-After:
+// 429 rate_limit_exceeded and 503 service_unavailable. The renderer is the
+// one place that decides it: the error's wait when it carries one (a store's
+// or a breaker's estimate), else a valid wait already on the response, else 1.
+func alwaysWaits(row *Row) bool {
+	return row.Code == CodeRateLimitExceeded || row.Code == CodeServiceUnavailable
 }
 
 // Canonical header keys, for direct access to http.Header maps.
@@ -557,9 +566,9 @@ func appendProblem(b []byte, e *Error, typeURI string) []byte {
 	b = appendString(b, e.Message())
 	b = append(b, `,"code":`...)
 	b = appendString(b, string(e.row.Code))
-	if e.param != "" {
+	if p := e.Param(); p != "" {
 		b = append(b, `,"param":`...)
-		b = appendString(b, e.param)
+		b = appendString(b, p)
 	}
 	return append(b, '}')
 }

@@ -42,7 +42,7 @@ func TestRenderEveryRow(t *testing.T) {
 				"WWW-Authenticate":        "",
 				"Request-Id":              "",
 			}
-			if row.Code == errorsx.CodeRateLimitExceeded {
+			if row.Code == errorsx.CodeRateLimitExceeded || row.Code == errorsx.CodeServiceUnavailable {
 				want[errorsx.HeaderRetryAfter] = "1"
 			}
 			if row.Status == http.StatusUnauthorized {
@@ -158,7 +158,12 @@ func TestRetryAfterHeader(t *testing.T) {
 		{name: "429 replaces a zero preset", err: errorsx.RateLimitExceeded(), preset: "0", want: "1"},
 		{name: "429 error's wait beats a preset", err: errorsx.RateLimitExceeded().WithRetryAfter(3 * time.Second), preset: "7", want: "3"},
 		{name: "echo 429", err: echo.ErrTooManyRequests, want: "1"},
-		{name: "503 without a wait", err: errorsx.ServiceUnavailable(), want: ""},
+		{name: "503 without a wait", err: errorsx.ServiceUnavailable(), want: "1"},
+		{name: "503 keeps a middleware's wait", err: errorsx.ServiceUnavailable(), preset: "5", want: "5"},
+		{name: "503 replaces a bad preset", err: errorsx.ServiceUnavailable(), preset: "later", want: "1"},
+		{name: "503 error's wait beats a preset", err: errorsx.ServiceUnavailable().WithRetryAfter(3 * time.Second), preset: "7", want: "3"},
+		{name: "echo 503", err: echo.ErrServiceUnavailable, want: "1"},
+		{name: "503 wrapped in a plain error", err: fmt.Errorf("store: %w", errorsx.ServiceUnavailable()), want: "1"},
 		{name: "503 with a wait", err: errorsx.ServiceUnavailable().WithRetryAfter(2*time.Second + time.Millisecond), want: "3"},
 		{name: "request_in_progress with a wait", err: errorsx.RequestInProgress().WithRetryAfter(time.Second), want: "1"},
 		{name: "request_in_progress without a wait", err: errorsx.RequestInProgress(), want: ""},

@@ -71,4 +71,3 @@ func TestFromStatusCoder(t *testing.T) {
 		t.Errorf("bare 404: got %.0f allocations, want at most 1", n)
 	}
 }
-

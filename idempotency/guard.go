@@ -454,7 +454,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	sc.End(err)
 	if err != nil {
 		g.obs.count(ctx, outcomeStoreError)
-		return errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: claim: %w", err))
+		return storeFailed("claim", err)
 	}
 	if !res.Claimed {
 		rec := res.Record

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/clipia/apiguard/errorsx"
 	"go.opentelemetry.io/otel/trace"
@@ -38,7 +39,7 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	if berr != nil {
 		g.obs.count(req.Context(), outcomeStoreError)
 		g.releaseClaim(c)
-		return errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: begin: %w", berr))
+		return storeFailed("begin", berr)
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		// The handler's context derives from Begin's, whose active span
@@ -94,9 +95,9 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 		} else {
 			g.obs.count(req.Context(), outcomeStoreError)
 		}
-		g.log.LogAttrs(context.WithoutCancel(req.Context()), slog.LevelError, "idempotency: transaction not committed and rolled back; the client gets 503 service_unavailable",
+		e := storeFailed("commit", cerr)
+		g.log.LogAttrs(context.WithoutCancel(req.Context()), slog.LevelError, "idempotency: transaction not committed and rolled back; the client gets "+strconv.Itoa(e.Status())+" "+string(e.Code()),
 			slog.String("request_id", reqID), slog.String("route", c.route), slog.String("error", cerr.Error()))
-		e := errorsx.ServiceUnavailable().WithCause(fmt.Errorf("idempotency: commit: %w", cerr))
 		render(c.w, req, e)
 		return errorsx.Rendered(e)
 	}

@@ -141,15 +141,18 @@ type ConcurrencyConfig struct {
 	// request will end. Zero means one second.
 	RetryAfter time.Duration
 
-	// FailClosed makes the guard answer 503 service_unavailable when the
-	// store cannot take a slot (e.g. Redis is down). The default, false,
-	// fails open: the request runs without a slot and the error is
-	// logged. A store error is never reported as a 429.
+	// FailClosed makes the guard answer 503 service_unavailable (with
+	// Retry-After) when the store cannot take a slot (e.g. Redis is down).
+	// The default, false, fails open: the request runs without a slot.
+	// Either way the outage is logged once when it begins and once when
+	// the store answers again (with the number of requests it allowed or
+	// refused), not once per request. A store error is never reported as
+	// a 429.
 	FailClosed bool
 
-	// Logger receives store failures (level Error when failing closed,
-	// Warn otherwise: fail open, a failed renewal or release). Nil means
-	// slog.Default().
+	// Logger receives store failures (level Error when an outage begins
+	// failing closed, Warn otherwise: an outage failing open, its end, a
+	// failed renewal or release). Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -174,6 +177,8 @@ type Concurrency struct {
 	remaining    [][]string // RateLimit values for r = 0..len-1, cap 1
 	refused      []string   // RateLimit value of a 429
 	quotedName   string
+
+	outage outage // the store's failures, logged once per outage
 }
 
 // Canonical header keys, for direct access to the http.Header map.
@@ -332,13 +337,13 @@ func (c *Concurrency) Acquire(w http.ResponseWriter, r *http.Request, route stri
 			slog.String("route", route),
 			slog.String("error", err.Error()),
 		}
+		c.outage.fail(r.Context(), c.logger, "concurrency store", c.closed, attrs)
 		if c.closed {
-			c.logger.LogAttrs(r.Context(), slog.LevelError, "concurrency store failed; refusing the request (fail closed)", attrs...)
 			return concNoRelease, errorsx.ServiceUnavailable().WithCause(err)
 		}
-		c.logger.LogAttrs(r.Context(), slog.LevelWarn, "concurrency store failed; allowing the request (fail open)", attrs...)
 		return concNoRelease, nil
 	}
+	c.outage.up(r.Context(), c.logger, "concurrency store", c.closed)
 	if !res.Acquired {
 		concAddHeader(h, concRateLimitKey, c.refused)
 		return concNoRelease, errorsx.RateLimitExceeded().WithRetryAfter(time.Duration(c.retryAfter) * time.Second)

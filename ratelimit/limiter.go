@@ -102,10 +102,15 @@ type Config struct {
 	// full IPv4 address. Not used when KeyFunc is set.
 	IPv6PrefixLen int
 
-	// FailClosed makes the limiter answer 503 service_unavailable when
-	// the store cannot decide (e.g. Redis is down). The default, false,
-	// fails open: the request is allowed and the error is logged. A store
-	// error is never reported as a 429.
+	// FailClosed makes the limiter answer 503 service_unavailable (with
+	// Retry-After) when the store cannot decide (e.g. Redis is down). The
+	// default, false, fails open: the request is allowed, without
+	// RateLimit headers. Either way each failed decision is counted in
+	// apiguard.ratelimit.decisions (outcome "error"), and the outage is
+	// logged once when it begins (Warn open, Error closed) and once when
+	// the store answers again, with the number of requests it allowed or
+	// refused: not once per request. A store error is never reported as a
+	// 429.
 	FailClosed bool
 
 	// Store keeps the buckets. Nil means a new [MemoryStore] with default
@@ -151,6 +156,7 @@ type Limiter struct {
 	takeOp    *telemetry.StoreOp
 	chargeOp  *telemetry.StoreOp
 	shadowLog *shadowLog
+	outage    outage // the store's failures, logged once per outage
 }
 
 // Decision outcomes, the index of a plan's precomputed options.
@@ -389,6 +395,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 			}
 			return key, p, l.storeFailed(w, r, route, err, l.closed)
 		}
+		l.outage.up(ctx, l.logger, "rate limit store", l.closed)
 		res.Policy = p.enfIdx[res.Policy]
 		if !res.Allowed {
 			secs := errorsx.RetryAfterSeconds(res.RetryAfter)
@@ -403,6 +410,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		sres, err := l.take(ctx, key, p.shadow, cost)
 		switch {
 		case err == nil:
+			l.outage.up(ctx, l.logger, "rate limit store", l.closed)
 			sres.Policy = p.shIdx[sres.Policy]
 			if !sres.Allowed {
 				outcome, res, have = outShadowLimited, sres, true
@@ -475,12 +483,10 @@ func (l *Limiter) storeFailed(w http.ResponseWriter, r *http.Request, route stri
 		slog.String("route", route),
 		slog.String("error", err.Error()),
 	}
-	ctx := r.Context()
+	l.outage.fail(r.Context(), l.logger, "rate limit store", closed, attrs)
 	if closed {
-		l.logger.LogAttrs(ctx, slog.LevelError, "rate limit store failed; refusing the request (fail closed)", attrs...)
 		return errorsx.ServiceUnavailable().WithCause(err)
 	}
-	l.logger.LogAttrs(ctx, slog.LevelWarn, "rate limit store failed; allowing the request (fail open)", attrs...)
 	return nil
 }
 

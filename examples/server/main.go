@@ -26,6 +26,10 @@
 //   - -rate [RATE], -burst [BURST]: the per-key rate limit (10/s, burst 20).
 //   - -max-in-flight [MAX_IN_FLIGHT]: most generations in flight per tenant
 //     on POST /v1/generations (0: off).
+//   - -limit-fail [LIMIT_FAIL]: open (default) or closed, what the rate and
+//     in-flight limits do while their Redis is unreachable: let requests
+//     through (the outage logged once and counted) or answer 503
+//     service_unavailable with Retry-After.
 //   - -work-delay [WORK_DELAY]: how long a generation runs (200ms).
 //   - -idempotency-ttl [IDEMPOTENCY_TTL], -lock-ttl [LOCK_TTL]: retention of
 //     idempotency results (24h) and in-progress lock expiry (30s).

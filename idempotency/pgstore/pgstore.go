@@ -300,6 +300,18 @@ SELECT 1 / (SELECT count(*)::int FROM u)`
 ) AND expires_at <= now()`
 }
 
+// storeError wraps err, the failure of the store's statement op. A data
+// exception (SQLSTATE class 22, see [DataException]) cannot be fixed by a
+// retry: it is returned as its non-retryable *errorsx.Error, which the
+// idempotency guard answers instead of 503.
+func storeError(op string, err error) error {
+	wrapped := fmt.Errorf("pgstore: %s: %w", op, err)
+	if e := DataException(err); e != nil {
+		return e.WithCause(wrapped)
+	}
+	return wrapped
+}
+
 // micros converts d to whole microseconds, at least 1, for the interval
 // arithmetic of the statements.
 func micros(d time.Duration) int64 {
@@ -349,7 +361,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, lease time.D
 	defer cancel()
 	rec, err := scanRecord(s.pool.QueryRow(ctx, s.sqlClaim, []byte(key), fingerprint, token, micros(lease)))
 	if err != nil {
-		return idempotency.ClaimResult{}, fmt.Errorf("pgstore: claim: %w", err)
+		return idempotency.ClaimResult{}, storeError("claim", err)
 	}
 	if rec.Token == token {
 		return idempotency.ClaimResult{Claimed: true, Token: token}, nil
@@ -363,7 +375,7 @@ func (s *Store) exec(ctx context.Context, op, sql string, args ...any) error {
 	defer cancel()
 	tag, err := s.pool.Exec(ctx, sql, args...)
 	if err != nil {
-		return fmt.Errorf("pgstore: %s: %w", op, err)
+		return storeError(op, err)
 	}
 	if tag.RowsAffected() != 1 {
 		return idempotency.ErrLeaseLost

@@ -84,6 +84,9 @@ const errLost = "22012"
 // Commit implements [idempotency.Tx.Commit]: in one round trip it stores
 // resp in the record, when the token given to Begin still owns an
 // unexpired in-progress record, and COMMITs the handler's writes with it.
+// When the handler's transaction has failed (one of its statements was
+// refused, which aborts it) and resp is a 4xx, the handler's answer to
+// that failure, the transaction is rolled back and resp is stored alone.
 // When the token lost the record, the transaction is rolled back and
 // Commit returns [idempotency.ErrLeaseLost]. Any other failure rolls back
 // too and returns an error wrapping the cause, except that a connection
@@ -104,6 +107,9 @@ func (t *Tx) Commit(ctx context.Context, resp idempotency.Response, retention ti
 	}
 	cctx, cancel := context.WithTimeout(ctx, t.s.timeout)
 	defer cancel()
+	if t.conn.Conn().PgConn().TxStatus() == 'E' && resp.Status >= 400 && resp.Status < 500 {
+		return t.commitAnswerOnly(cctx, blob, retention)
+	}
 	b := &pgx.Batch{}
 	b.Queue(t.s.sqlTxCommit, []byte(t.key), t.token, blob, micros(retention))
 	b.Queue("COMMIT")
@@ -135,6 +141,23 @@ func (t *Tx) Commit(ctx context.Context, resp idempotency.Response, retention ti
 	t.conn.Release()
 	t.conn = nil
 	return nil
+}
+
+// commitAnswerOnly completes the record when the handler's transaction
+// failed (a statement of it was refused, say a value the database cannot
+// store) and the handler answered that with its own 4xx: the transaction
+// can only roll back, and the answer is stored on its own, fenced as
+// Store.Commit is. Without this the COMMIT of a failed transaction would
+// turn the handler's non-retryable 4xx into a retryable 503 that no retry
+// can fix. Two round trips (a failed transaction cannot prepare the
+// statement of the second), on this rare path only.
+func (t *Tx) commitAnswerOnly(ctx context.Context, blob []byte, retention time.Duration) error {
+	if err := t.rollbackLocked(ctx); err != nil {
+		return err
+	}
+	// The connection went back to the pool: the fenced commit is one
+	// statement of its own, as Store.Commit.
+	return t.s.exec(ctx, "commit", t.s.sqlCommit, []byte(t.key), t.token, blob, micros(retention))
 }
 
 // Rollback implements [idempotency.Tx.Rollback]: it discards the handler's

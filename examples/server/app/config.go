@@ -90,9 +90,13 @@ type Config struct {
 	// owns them: App.Close does not close them. No flag.
 	RateLimitStore   ratelimit.Store
 	IdempotencyStore idempotency.Store
-	// RateLimitFailClosed makes the rate limiter answer 503 when its store
-	// cannot decide. The default, as the server runs, fails open: the
-	// request passes without RateLimit headers. No flag.
+	// RateLimitFailClosed makes the rate limit and the in-flight limit
+	// answer 503 service_unavailable with Retry-After while their store
+	// (Redis) cannot decide (-limit-fail closed, LIMIT_FAIL=closed). The
+	// default (-limit-fail open) fails open: the request passes without
+	// RateLimit headers; the outage is logged once when it begins and once
+	// when the store is back, and each such request is counted in the
+	// metrics.
 	RateLimitFailClosed bool
 	// Generate, when not nil, runs each generation in place of the
 	// simulated one (a wait of WorkDelay), with the request's context and
@@ -101,6 +105,12 @@ type Config struct {
 	// other is a sanitised 500). It may be called concurrently. No flag.
 	Generate func(ctx context.Context, prompt string) error
 }
+
+// The values of -limit-fail (LIMIT_FAIL).
+const (
+	LimitFailOpen   = "open"
+	LimitFailClosed = "closed"
+)
 
 // The front doors of Config.Framework.
 const (
@@ -138,6 +148,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"front door: echo4 (Echo v4), echo5 (Echo v5), nethttp (net/http's ServeMux), chi or gin [FRAMEWORK]")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0,
 		"most generations in flight per tenant on POST /v1/generations; 0: off [MAX_IN_FLIGHT]")
+	limitFail := fs.String("limit-fail", envString(getenv, "LIMIT_FAIL", LimitFailOpen),
+		"what the rate and in-flight limits do while their store is unreachable: open (let requests through,\n"+
+			"logged and counted) or closed (503 service_unavailable with Retry-After) [LIMIT_FAIL]")
 	fs.StringVar(&cfg.PostgresURL, "postgres", envString(getenv, "DATABASE_URL", ""),
 		"PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/clipia: credits, generations and idempotency records live there,\n"+
 			"shared by every process on the database (tables created when missing; rate limits stay in Redis with -redis) [DATABASE_URL]")
@@ -174,6 +187,13 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	switch *limitFail {
+	case LimitFailOpen:
+	case LimitFailClosed:
+		cfg.RateLimitFailClosed = true
+	default:
+		return cfg, fmt.Errorf("-limit-fail must be open or closed, got %q", *limitFail)
 	}
 	return cfg, cfg.check()
 }

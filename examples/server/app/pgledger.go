@@ -56,8 +56,9 @@ const pgStatementTimeout = 2 * time.Second
 // release has nothing to give back, since nothing is taken before charge.
 //
 // Every database error is returned as 503 service_unavailable whose cause
-// (logged, never shown) is the pgx error; a request whose client is gone
-// gets its context error.
+// (logged, never shown) is the pgx error, except a data exception, which
+// no retry fixes (400 or 500, see unavailable); a request whose client is
+// gone gets its context error.
 type pgLedger struct {
 	pool *pgxpool.Pool
 	// ready reports whether the schema is in place; until then every
@@ -91,12 +92,19 @@ func migratePGLedger(ctx context.Context, pool *pgxpool.Pool, start map[string]i
 
 // unavailable turns a database error into the 503 the client gets; the
 // cause is logged by the renderer, never shown. A cancelled request keeps
-// its context error (the client is gone; nothing is stored).
+// its context error (the client is gone; nothing is stored). A data
+// exception (SQLSTATE class 22: a value the database cannot take) is
+// permanent, so it answers its non-retryable row instead
+// (pgstore.DataException: 400, or 500 for a fault of the statement).
 func unavailable(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return errorsx.ServiceUnavailable().WithCause(fmt.Errorf("ledger %s: %w", op, err))
+	cause := fmt.Errorf("ledger %s: %w", op, err)
+	if e := pgstore.DataException(err); e != nil {
+		return e.WithCause(cause)
+	}
+	return errorsx.ServiceUnavailable().WithCause(cause)
 }
 
 // errNotReady is the cause of the 503 answered before the schema exists.

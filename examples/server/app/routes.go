@@ -209,6 +209,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		// key id, else client IP).
 		sc.inFlight = &ratelimit.ConcurrencyConfig{
 			Limit: cfg.MaxInFlight, Name: "generations", Store: inFlightStore, Logger: logger,
+			FailClosed: cfg.RateLimitFailClosed,
 		}
 	}
 	st, err := newStack(sc)

@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/redistest"
+	"github.com/clipia/apiguard/ratelimit"
+	"github.com/jackc/pgx/v5"
+)
+
+// TestNULPromptIsRefusedAlike: a prompt holding U+0000, which PostgreSQL
+// cannot store, answers 400 invalid_request naming prompt on the memory
+// server and on the PostgreSQL one alike, with and without an
+// Idempotency-Key (and the 400 is replayed), and charges nothing.
+func TestNULPromptIsRefusedAlike(t *testing.T) {
+	memory := defaultConfig(t)
+	memory.WorkDelay = 0
+	pg := defaultConfig(t)
+	pg.WorkDelay, pg.PostgresURL = 0, pgDatabase(t)
+	for name, cfg := range map[string]Config{"memory": memory, "postgres": pg} {
+		t.Run(name, func(t *testing.T) {
+			url := newPGApp(t, cfg)
+			before := balanceOf(t, url, "sk_test_full")
+			body := `{"model":"clipia-fast","prompt":"a\u0000b"}`
+			want := errorWant{row: rowInvalidRequest, param: "prompt"}
+			checkError(t, do(t, url, post("sk_test_full", body, "")), want)
+			checkError(t, do(t, url, post("sk_test_full", body, "nul-key")), want)
+			replay := do(t, url, post("sk_test_full", body, "nul-key"))
+			if replay.status != http.StatusBadRequest || replay.header.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("replay: %d (Idempotent-Replayed %q) %s, want the 400 replayed", replay.status, replay.header.Get("Idempotent-Replayed"), replay.body)
+			}
+			if got := balanceOf(t, url, "sk_test_full"); got != before {
+				t.Errorf("balance = %d, want %d", got, before)
+			}
+		})
+	}
+}
+
+// TestHugeUnknownFieldIsSmall: an unknown field named with 512,000
+// characters answers a small 400 whose param is cut, and the idempotency
+// guard stores and replays it as small.
+func TestHugeUnknownFieldIsSmall(t *testing.T) {
+	cfg := defaultConfig(t)
+	cfg.WorkDelay = 0
+	url := newPGApp(t, cfg)
+	name := strings.Repeat("k", 512_000)
+	body := `{"model":"clipia-fast","prompt":"x","` + name + `":1}`
+	cut := strings.Repeat("k", 64) + "…"
+	for _, key := range []string{"", "huge-field", "huge-field"} {
+		r := do(t, url, post("sk_test_full", body, key))
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("status %d, want 400", r.status)
+		}
+		if len(r.body) > 512 {
+			t.Errorf("got a body of %d bytes, want a small one", len(r.body))
+		}
+		if e := envelope(t, r, true); e.Param != cut || e.Message != cut+" is not a known field" {
+			t.Errorf("got param %q message %q, want %q", e.Param, e.Message, cut)
+		}
+	}
+}
+
+// TestLedgerDataExceptionIsNotRetryable: a database error the ledger gets
+// for a value the database cannot take (SQLSTATE class 22) answers a
+// non-retryable 400, never a 503 that a retry could not fix.
+func TestLedgerDataExceptionIsNotRetryable(t *testing.T) {
+	p := pgPool(t, pgDatabase(t))
+	ctx := context.Background()
+	var s string
+	err := p.QueryRow(ctx, "SELECT $1::text", "a\x00b").Scan(&s)
+	if err == nil {
+		t.Fatal("PostgreSQL took U+0000 in text")
+	}
+	checkRow := func(name string, got error, want row) {
+		t.Helper()
+		e := errorsx.From(got)
+		if e.Status() != want.status || string(e.Code()) != want.code {
+			t.Errorf("%s: got %d %s, want %d %s", name, e.Status(), e.Code(), want.status, want.code)
+		}
+	}
+	checkRow("data exception", unavailable(ctx, "charge", err), rowInvalidRequest)
+	checkRow("no rows is not one", unavailable(ctx, "charge", pgx.ErrTxClosed), rowUnavailable)
+}
+
+// TestLimitFailWithRedisKilled runs the server with -redis and each
+// -limit-fail, and kills Redis: failing open, the rate-limited GET and the
+// in-flight-limited POST pass; failing closed, both answer 503
+// service_unavailable with Retry-After. The POST's rate limit is kept in
+// memory (Config.RateLimitStore), so that the in-flight limit alone meets
+// the dead Redis there.
+func TestLimitFailWithRedisKilled(t *testing.T) {
+	for _, mode := range []string{LimitFailOpen, LimitFailClosed} {
+		t.Run(mode, func(t *testing.T) {
+			for _, what := range []string{"rate", "in-flight"} {
+				t.Run(what, func(t *testing.T) {
+					rs := redistest.Start(t)
+					cfg, err := ParseConfig([]string{"-redis", "redis://" + rs.Addr + "/0", "-limit-fail", mode,
+						"-max-in-flight", "1", "-work-delay", "0", "-rate", "1000", "-burst", "1000"}, env(nil), io.Discard)
+					if err != nil {
+						t.Fatal(err)
+					}
+					r := req{path: "/v1/models", key: "sk_test_full"}
+					if what == "in-flight" {
+						ms := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{})
+						t.Cleanup(func() { _ = ms.Close() })
+						cfg.RateLimitStore = ms
+						r = post("sk_test_full", okBody, "")
+					}
+					url := newPGApp(t, cfg)
+					wantOK := do(t, url, r).status
+					if wantOK != http.StatusOK && wantOK != http.StatusCreated {
+						t.Fatalf("with Redis up: %d", wantOK)
+					}
+					rs.Kill()
+					for i := range 3 {
+						got := do(t, url, r)
+						if mode == LimitFailOpen {
+							if got.status != wantOK {
+								t.Fatalf("request %d with Redis down, failing open: %d %s, want %d", i, got.status, got.body, wantOK)
+							}
+							continue
+						}
+						checkError(t, got, errorWant{row: rowUnavailable, retryAfter: "1"})
+					}
+				})
+			}
+		})
+	}
+}
