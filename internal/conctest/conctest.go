@@ -403,9 +403,10 @@ func doorStoreFailure(t *testing.T, newApp newAppFunc) {
 		failClosed bool
 		code       int
 		level      string
+		retryAfter string // every 503 carries one
 	}{
-		{"fail_open_by_default", false, 200, "WARN"},
-		{"fail_closed", true, 503, "ERROR"},
+		{"fail_open_by_default", false, 200, "WARN", ""},
+		{"fail_closed", true, 503, "ERROR", "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
@@ -427,7 +428,7 @@ func doorStoreFailure(t *testing.T, newApp newAppFunc) {
 			if strings.Contains(res.rec.Body.String(), "10.0.0.7") {
 				t.Errorf("the body leaks the store error: %s", res.rec.Body)
 			}
-			checkHeaders(t, tc.name, res.rec, `"inflight";q=1;qu="concurrent-requests"`, "", "")
+			checkHeaders(t, tc.name, res.rec, `"inflight";q=1;qu="concurrent-requests"`, "", tc.retryAfter)
 			log := logs.String()
 			if !strings.Contains(log, "level="+tc.level) || !strings.Contains(log, "connection refused") ||
 				!strings.Contains(log, "request_id=req_conc_down_1") || !strings.Contains(log, "route=") {

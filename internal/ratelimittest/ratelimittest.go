@@ -485,7 +485,7 @@ func storeFailure(t *testing.T, newApp newAppFunc) {
 		level      string
 	}{
 		{"fail_open_by_default", false, wantResp{status: 200}, 1, "WARN"},
-		{"fail_closed", true, wantResp{status: 503, code: "service_unavailable"}, 0, "ERROR"},
+		{"fail_closed", true, wantResp{status: 503, code: "service_unavailable", retryAfter: "1"}, 0, "ERROR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
