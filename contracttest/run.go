@@ -303,6 +303,7 @@ func (r *runner) validBody(o *op) ([]byte, map[string]any) {
 
 // operation sends the probes of o.
 func (r *runner) operation(o *op) {
+	r.t.Helper()
 	t := r.t
 	path := r.path(o)
 	var body []byte
@@ -394,6 +395,7 @@ func (r *runner) operation(o *op) {
 
 // bodies sends the body probes of o.
 func (r *runner) bodies(o *op, req func(string) *probe, body []byte, obj map[string]any) {
+	r.t.Helper()
 	p := req("malformed JSON")
 	p.body = body[:max(len(body)-1, 0)]
 	r.expect(p, r.send(p), 400, errorsx.CodeInvalidRequest, "", "the body is not JSON")
@@ -404,6 +406,7 @@ func (r *runner) bodies(o *op, req func(string) *probe, body []byte, obj map[str
 	}
 	s := r.d.flatten(o.body)
 	send := func(name string, v map[string]any) (*probe, answer) {
+		r.t.Helper()
 		p := req(name)
 		p.body, _ = json.Marshal(v)
 		return p, r.send(p)
@@ -460,6 +463,7 @@ func (r *runner) bodies(o *op, req func(string) *probe, body []byte, obj map[str
 // idempotency sends the Idempotency-Key probes of o: the valid request
 // was sent with key; first is its answer.
 func (r *runner) idempotency(o *op, req func(string) *probe, obj map[string]any, key string, first answer) {
+	r.t.Helper()
 	stored := first.status >= 200 && first.status < 300
 	p := req("the same Idempotency-Key and body again")
 	p.header.Set("Idempotency-Key", key)
@@ -493,6 +497,7 @@ func (r *runner) idempotency(o *op, req func(string) *probe, obj map[string]any,
 // match no route must answer 404, never a redirect; a percent-encoded
 // letter routes as the letter.
 func (r *runner) oddPaths(o *op, req func(string) *probe, first answer) {
+	r.t.Helper()
 	path := r.path(o)
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	last := len(segs) - 1
@@ -557,6 +562,7 @@ var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 // serve, without a key: each must be the 404 row (an unmatched request
 // needs no key).
 func (r *runner) wrongMethods(path string, ops []*op) {
+	r.t.Helper()
 	var served []string
 	var one *op
 	for _, o := range ops {
@@ -645,6 +651,7 @@ func (p *probe) where() string {
 // an answer that can replace any other, so a probe's expectation cannot be
 // checked. It logs that.
 func (r *runner) transient(p *probe, a answer) bool {
+	r.t.Helper()
 	if (a.status == 429 || a.status == 503) && (p.unmatched || p.op.listsStatus(r.d, a.status)) {
 		r.t.Logf("contracttest: %s: %s: got %d, so what the probe checks was not checked (give the app higher limits)", p.where(), p.name, a.status)
 		return true
