@@ -51,8 +51,8 @@ func OperationKey(operation, key string) Option {
 // allows: an example, const, enum or default first, minLength letters,
 // the minimum). Give one when a valid body needs more than the schema
 // says: an id that must exist, a model the app knows.
-func Body(operation, json string) Option {
-	return func(c *config) { c.bodies[operation] = json }
+func Body(operation, body string) Option {
+	return func(c *config) { c.bodies[operation] = body }
 }
 
 // PathParam is the value of the path parameter name in every operation's
