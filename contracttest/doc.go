@@ -32,8 +32,8 @@
 //
 // Every defect is reported with t.Errorf, naming the operation, the probe,
 // the request, what came back and what was expected; Run never stops the
-// test early. It sends at most a few dozen requests per operation and needs
-// no network beyond the loopback.
+// test early. It sends at most 19 requests per operation and 7 per path,
+// and needs no network beyond the loopback.
 //
 // The document is read with encoding/json: the subset Run needs (servers,
 // paths and their operations, parameters, request bodies and their JSON
