@@ -28,8 +28,12 @@ const wantEnvelope = `want the JSON envelope {"error":{"type","code","message"[,
 // a.env to the error it carried when that is well formed.
 func (r *runner) check(p *probe, a *answer) {
 	r.t.Helper()
-	if a.header.Get(errorsx.HeaderRequestID) == "" {
+	id := a.header.Get(errorsx.HeaderRequestID)
+	if id == "" {
 		r.errorf(p, *a, "no %s header; want one on every response (guard.RequestID)", errorsx.HeaderRequestID)
+	}
+	if sid := a.header.Values(errorsx.HeaderRequestIDStripe); len(sid) > 0 && (len(sid) != 1 || sid[0] != id) {
+		r.errorf(p, *a, "%s %q; want the %s %q, once", errorsx.HeaderRequestIDStripe, sid, errorsx.HeaderRequestID, id)
 	}
 	switch {
 	case a.status >= 300 && a.status < 400:

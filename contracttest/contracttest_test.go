@@ -240,6 +240,8 @@ func TestRunFailsOnBrokenApps(t *testing.T) {
 		{name: "a code sent with another row's status", app: brokenApp(writeRaw(500, `{"error":{"type":"invalid_request_error","code":"not_found","message":"Gone."}}`,
 			"Content-Type", json, "X-Should-Retry", "false")),
 			want: []string{`code "not_found" sent with status 500; want it with 404`}},
+		{name: "Request-Id differs from X-Request-Id", app: brokenApp(writeRaw(200, `{}`, "Content-Type", "application/json", "Request-Id", "other")),
+			want: []string{`Request-Id ["other"]; want the X-Request-Id`}},
 		{name: "a status of no row", app: brokenApp(writeRaw(418, `{"error":{"type":"api_error","code":"teapot","message":"No."}}`, "Content-Type", json)),
 			want: []string{"status 418 is none of the eleven rows"}},
 		// A ServeMux without the door: it redirects odd paths and answers

@@ -21,7 +21,8 @@
 //     problem+json rendering for a client that asked for it;
 //   - listed among the operation's responses in the document (an unmatched
 //     path or method must be the 404 row);
-//   - sent with its headers: X-Request-Id on every response, X-Should-Retry
+//   - sent with its headers: X-Request-Id on every response (and
+//     Request-Id, when sent, equal to it), X-Should-Retry
 //     on every error matching the row's retryability, Retry-After in whole
 //     seconds (at least 1) on 429, 503 and 409 request_in_progress,
 //     WWW-Authenticate on 401, and every header the document marks
