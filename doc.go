@@ -52,6 +52,10 @@
 //     guards record.
 //   - [github.com/clipia/apiguard/client]: the other side, reading the envelope
 //     and retrying the retryable rows in a Go client; it imports only errorsx.
+//   - [github.com/clipia/apiguard/contracttest]: for your tests, one call
+//     (contracttest.Run) that probes every operation of your OpenAPI document
+//     over HTTP and fails the test for any answer that is not a documented
+//     row of the catalogue with its headers.
 //
 // The two Redis store packages are both named redisstore: import them with
 // aliases when one file uses both. Their first build needs
@@ -59,5 +63,6 @@
 // github.com/jackc/pgx/v5 for pgstore).
 //
 // The guides live in the repository's docs folder (errors, auth, binding,
-// ratelimit, idempotency, client, openapi, sdk-users, architecture).
+// ratelimit, idempotency, client, openapi, contracttest, sdk-users,
+// architecture).
 package apiguard

@@ -52,6 +52,7 @@ var promises = []struct {
 	{"idempotency/redisstore", core, "stores are framework-neutral"},
 	{"idempotency/pgstore", plus(core, "github.com/redis/"), "stores are framework-neutral"},
 	{"telemetry", core, "telemetry is framework-neutral"},
+	{"contracttest", plus(frameworks, doors, validator), "the contract checker probes any handler over HTTP: no framework, no door, no validator"},
 	{"internal/frontdoor", plus(core, validator), "the doors' runtime helpers import no framework, and no validator: bind registers its mapper"},
 
 	// The doors: each compiles its own framework only.

@@ -63,6 +63,7 @@ func Install(engine *gin.Engine, cfg Config) http.Handler {
 	engine.NoRoute(func(c *gin.Context) {
 		if r := c.Request; r.Method == http.MethodHead {
 			r.Method = http.MethodGet // gin routes on it: HEAD wherever GET is
+			c.Status(http.StatusOK)   // not NoRoute's 404, for a handler that never calls WriteHeader
 			engine.HandleContext(c)
 			r.Method = http.MethodHead
 			return

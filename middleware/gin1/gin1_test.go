@@ -113,6 +113,8 @@ func TestHead(t *testing.T) {
 		e.GET("/a/:id", gin1.Handle(ok))
 		e.HEAD("/b/:id", func(c *gin.Context) { c.Header("X-Head", "own"); c.Status(http.StatusNoContent) })
 		e.GET("/b/:id", gin1.Handle(ok))
+		// A handler that writes without WriteHeader (promhttp does): 200.
+		e.GET("/d", func(c *gin.Context) { _, _ = c.Writer.Write([]byte("text")) })
 	})
 	for _, tc := range []struct {
 		path   string
@@ -124,6 +126,7 @@ func TestHead(t *testing.T) {
 		{"/b/1", 204, "", "own"},
 		{"/b/", 404, "", ""},
 		{"/c", 404, "", ""},
+		{"/d", 200, "4", ""},
 	} {
 		got := do(t, srv, "HEAD", tc.path, nil)
 		if got.status != tc.status || got.body != "" || got.header.Get("X-Head") != tc.head ||
