@@ -33,12 +33,19 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	reqID := c.requestID() // before the headers are copied: it may set X-Request-Id
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(context.Canceled)
+	f := &txFlight{bw: bufferWriter{w: c.w, header: c.w.Header().Clone(), allow: g.allow, limit: g.maxResp}}
+	h := &f.h
+	// The claim is held (renewed) from before Begin: Begin may wait for a
+	// connection of a full pool, for longer than the lease, and the claim
+	// must outlive that wait. Should it be lost all the same, the holder
+	// cancels ctx, which ends the wait.
+	g.hold(h, req.Context(), cancel, c.key, c.fp, c.token, c.claimedAt, reqID, c.route)
 	bctx, sc := g.ops.begin.Begin(ctx)
 	txCtx, tx, berr := g.tx.Begin(bctx, c.key, c.token)
 	sc.End(berr)
 	if berr != nil {
 		g.obs.count(req.Context(), outcomeStoreError)
-		g.releaseClaim(c)
+		g.releaseHeld(c, h)
 		return storeFailed("begin", berr)
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
@@ -47,9 +54,6 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 		// the active one again.
 		txCtx = trace.ContextWithSpan(txCtx, span)
 	}
-	f := &txFlight{bw: bufferWriter{w: c.w, header: c.w.Header().Clone(), allow: g.allow, limit: g.maxResp}}
-	h := &f.h
-	g.hold(h, req.Context(), cancel, c.key, c.fp, c.token, c.claimedAt, reqID, c.route)
 	hreq := req.WithContext(txCtx)
 	bw := &f.bw
 	finished := false
@@ -105,15 +109,12 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	return err
 }
 
-// releaseClaim releases a claim that no holder keeps (Begin failed).
-func (g *Guard) releaseClaim(c *call) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), g.lease)
-	defer cancel()
-	sctx, sc := g.ops.release.Begin(ctx)
-	err := g.store.Release(sctx, c.key, c.token)
-	sc.End(storeFailure(err))
+// releaseHeld releases, through its holder, a claim whose transaction
+// could not begin.
+func (g *Guard) releaseHeld(c *call, h *holder) {
+	err := h.end(nil)
 	if err != nil && !errors.Is(err, ErrLeaseLost) {
-		g.log.LogAttrs(ctx, slog.LevelError, "idempotency: releasing claim failed; the key stays in progress until the lease expires",
+		g.log.LogAttrs(context.WithoutCancel(c.r.Context()), slog.LevelError, "idempotency: releasing claim failed; the key stays in progress until the lease expires",
 			slog.String("request_id", c.requestID()), slog.String("route", c.route), slog.String("error", err.Error()))
 	}
 }

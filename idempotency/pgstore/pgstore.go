@@ -62,6 +62,7 @@ const (
 	DefaultTimeout       = time.Second
 	DefaultSweepInterval = time.Minute
 	DefaultSweepBatch    = 1000
+	DefaultClaimConns    = 4
 )
 
 // schemaSQL is the DDL of the default table, as shipped in schema.sql.
@@ -132,12 +133,39 @@ type Config struct {
 	// Logger receives background sweep failures. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// ClaimConns is the size of the store's own small pool for its short
+	// statements: Claim, Renew, Release, Commit, Get and the sweep. The
+	// pool given to New then only serves the handlers' transactions
+	// ([Store.Begin]), each of which holds one connection while its
+	// handler runs, so a full pool never makes a lease renewal wait behind
+	// the transactions it keeps alive (and lose its claim). The small pool
+	// has the configuration of the one given to New (pool.Config()), with
+	// MaxConns set to ClaimConns and no connection opened ahead; Close
+	// closes it. Zero means [DefaultClaimConns] (4): each statement is one
+	// short round trip, and a renewal comes once per lease/3 per request
+	// in flight. Negative means no own pool: every statement uses the
+	// pool given to New, as before (then keep that pool larger than the
+	// requests in flight). Ignored when ClaimPool is set.
+	//
+	// A process thus needs at most pool's MaxConns + ClaimConns
+	// connections: one per guarded request in flight plus ClaimConns.
+	ClaimConns int32
+
+	// ClaimPool, when set, is the pool of the short statements instead of
+	// one the store opens (see ClaimConns). The caller owns it; Close does
+	// not close it. It must not be the pool given to New, or renewals
+	// compete with the transactions again.
+	ClaimPool *pgxpool.Pool
 }
 
 // Store is the PostgreSQL store. It is safe for concurrent use. The pool
-// belongs to the caller; [Store.Close] stops the background sweeper only.
+// given to [New] belongs to the caller; [Store.Close] stops the background
+// sweeper and closes the store's own claims pool (Config.ClaimConns).
 type Store struct {
-	pool      *pgxpool.Pool
+	pool      *pgxpool.Pool // the handlers' transactions (Begin), Migrate
+	claims    *pgxpool.Pool // the short statements; pool when ClaimConns < 0
+	ownClaims bool          // claims was opened by New: Close closes it
 	table     string
 	timeout   time.Duration
 	batch     int
@@ -161,9 +189,12 @@ var (
 
 // New returns a store on pool. It does no I/O: create the table with
 // [Store.Migrate] or your own migrations ([Schema]). Unless
-// Config.SweepInterval is negative it starts a background sweeper, which
-// [Store.Close] stops. It returns an error when pool is nil or cfg is
-// invalid (a bad table name, a negative Timeout or SweepBatch).
+// Config.ClaimConns is negative or Config.ClaimPool is set, it opens the
+// store's small claims pool (no connection until the first statement).
+// Unless Config.SweepInterval is negative it starts a background sweeper.
+// [Store.Close] stops the one and closes the other. It returns an error
+// when pool is nil or cfg is invalid (a bad table name, a negative Timeout
+// or SweepBatch, ClaimPool the same as pool).
 func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("pgstore: nil pool")
@@ -180,6 +211,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if cfg.SweepBatch < 0 {
 		return nil, errors.New("pgstore: negative SweepBatch")
 	}
+	if cfg.ClaimPool == pool {
+		return nil, errors.New("pgstore: ClaimPool is the pool given to New; leave it nil, or set ClaimConns negative to share the pool")
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -193,8 +227,25 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Store{
-		pool: pool, table: cfg.Table, timeout: cfg.Timeout, batch: cfg.SweepBatch,
+		pool: pool, claims: cfg.ClaimPool, table: cfg.Table, timeout: cfg.Timeout, batch: cfg.SweepBatch,
 		txOptions: cfg.TxOptions, log: cfg.Logger,
+	}
+	switch {
+	case s.claims != nil:
+	case cfg.ClaimConns < 0:
+		s.claims = pool
+	default:
+		pc := pool.Config()
+		pc.MaxConns = cfg.ClaimConns
+		if pc.MaxConns == 0 {
+			pc.MaxConns = DefaultClaimConns
+		}
+		pc.MinConns, pc.MinIdleConns = 0, 0 // no I/O here, nothing held while idle
+		claims, err := pgxpool.NewWithConfig(context.Background(), pc)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: claims pool: %w", err)
+		}
+		s.claims, s.ownClaims = claims, true
 	}
 	s.prepareSQL()
 	if cfg.SweepInterval > 0 {
@@ -225,13 +276,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // Close stops the background sweeper: it waits for a sweep statement in
 // progress to end (each is bounded by Config.Timeout), and no sweep
-// statement starts after it returns. It does not close the pool. It is safe
-// to call more than once.
+// statement starts after it returns. Then it closes the store's own claims
+// pool (Config.ClaimConns), so call it after the last request: a store call
+// after Close fails. It does not close the pool given to New, nor
+// Config.ClaimPool. It is safe to call more than once.
 func (s *Store) Close() {
 	s.closeOnce.Do(func() {
 		if s.stop != nil {
 			close(s.stop)
 			<-s.done
+		}
+		if s.ownClaims {
+			s.claims.Close()
 		}
 	})
 }
@@ -359,7 +415,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, lease time.D
 	token := rand.Text()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rec, err := scanRecord(s.pool.QueryRow(ctx, s.sqlClaim, []byte(key), fingerprint, token, micros(lease)))
+	rec, err := scanRecord(s.claims.QueryRow(ctx, s.sqlClaim, []byte(key), fingerprint, token, micros(lease)))
 	if err != nil {
 		return idempotency.ClaimResult{}, storeError("claim", err)
 	}
@@ -373,7 +429,7 @@ func (s *Store) Claim(ctx context.Context, key, fingerprint string, lease time.D
 func (s *Store) exec(ctx context.Context, op, sql string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, sql, args...)
+	tag, err := s.claims.Exec(ctx, sql, args...)
 	if err != nil {
 		return storeError(op, err)
 	}
@@ -406,7 +462,7 @@ func (s *Store) Renew(ctx context.Context, key, token string, lease time.Duratio
 func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rec, err := scanRecord(s.pool.QueryRow(ctx, s.sqlGet, []byte(key)))
+	rec, err := scanRecord(s.claims.QueryRow(ctx, s.sqlGet, []byte(key)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return idempotency.Record{}, false, nil
 	}
@@ -438,7 +494,7 @@ func (s *Store) sweep(ctx context.Context, stop <-chan struct{}) (int, error) {
 			return total, fmt.Errorf("pgstore: sweep: %w", err)
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.timeout)
-		tag, err := s.pool.Exec(cctx, s.sqlSweep, s.batch)
+		tag, err := s.claims.Exec(cctx, s.sqlSweep, s.batch)
 		cancel()
 		if err != nil {
 			return total, fmt.Errorf("pgstore: sweep: %w", err)

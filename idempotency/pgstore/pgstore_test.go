@@ -60,7 +60,7 @@ func TestNewValidation(t *testing.T) {
 	if _, err := pgstore.New(nil, pgstore.Config{}); err == nil {
 		t.Error("New(nil): got no error")
 	}
-	for _, cfg := range []pgstore.Config{{Timeout: -1}, {SweepBatch: -1}} {
+	for _, cfg := range []pgstore.Config{{Timeout: -1}, {SweepBatch: -1}, {ClaimPool: pool(t)}} {
 		if _, err := pgstore.New(pool(t), cfg); err == nil {
 			t.Errorf("New(%+v): got no error", cfg)
 		}
@@ -381,8 +381,14 @@ func TestBackgroundSweeper(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.Close()
-	// Stopped: a dead row now stays.
-	if _, err := s.Claim(ctx, "short2", "fp", time.Millisecond); err != nil {
+	// Stopped: a dead row now stays. (A closed store's own claims pool is
+	// closed: the row comes through another store on the table.)
+	other, err := pgstore.New(p, pgstore.Config{Table: s.Table(), SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Claim(ctx, "short2", "fp", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -66,7 +66,8 @@ type Config struct {
 	// balance. An unreachable database is not fatal: the routes that need
 	// it answer 503 service_unavailable until it is back. The pool opens
 	// connections with a 2s timeout and holds at most 64 (a guarded
-	// generation holds one from its claim to its commit); the URL's
+	// generation holds one from its claim to its commit), plus 4 of the
+	// idempotency store's own for claims and lease renewals; the URL's
 	// connect_timeout, pool_max_conns and pool_min_conns win. Rate limits
 	// stay in Redis with RedisURL, else in memory. IdempotencyStore, when
 	// set, replaces the idempotency store only.

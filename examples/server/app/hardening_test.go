@@ -3,9 +3,13 @@ package app
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/internal/redistest"
@@ -130,5 +134,88 @@ func TestLimitFailWithRedisKilled(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestPostgresFullPoolLosesNoClaim runs twice as many keyed generations at
+// once as the -postgres pool holds connections (64), each working longer
+// than the lease (-lock-ttl): the ones that get a connection succeed and
+// are charged once, the others wait for one and succeed, or answer 503
+// with Retry-After; no claim is ever lost (the renewals go through the
+// store's own small pool, never behind the transactions), and every 503 is
+// released, so its retry succeeds.
+func TestPostgresFullPoolLosesNoClaim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("128 generations against PostgreSQL")
+	}
+	const n = 2 * pgMaxConns
+	cfg := defaultConfig(t)
+	cfg.PostgresURL, cfg.Credits = pgDatabase(t), 1_000_000
+	cfg.LockTTL, cfg.WorkDelay = 600*time.Millisecond, 1500*time.Millisecond
+	cfg.Rate, cfg.Burst = 10_000, 10_000
+	logs := &syncBuffer{}
+	a, err := New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		if err := a.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	url := srv.URL
+	before := balanceOf(t, url, "sk_test_full")
+	keys := make([]string, n)
+	got := make([]resp, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		keys[i] = newKey("full-pool")
+		wg.Go(func() { got[i] = do(t, url, post("sk_test_full", okBody, keys[i])) })
+	}
+	wg.Wait()
+	created, unavailable := 0, 0
+	for i, r := range got {
+		switch r.status {
+		case http.StatusCreated:
+			created++
+		case http.StatusServiceUnavailable:
+			unavailable++
+			if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+				t.Errorf("generation %d: 503 without Retry-After", i)
+			}
+		default:
+			t.Errorf("generation %d: got %d %s, want 201 or 503", i, r.status, r.body)
+		}
+	}
+	t.Logf("%d generations on a pool of %d: %d created, %d answered 503", n, pgMaxConns, created, unavailable)
+	for _, l := range logs.lines(t) {
+		if strings.Contains(l.str("msg"), "claim lost") {
+			t.Errorf("a claim was lost: %v", l)
+		}
+	}
+	// Every 503 released its claim: its retry runs now (the pool is free).
+	for i, r := range got {
+		if r.status != http.StatusServiceUnavailable {
+			continue
+		}
+		if again := do(t, url, post("sk_test_full", okBody, keys[i])); again.status != http.StatusCreated {
+			t.Errorf("retry of generation %d: got %d %s, want 201", i, again.status, again.body)
+		}
+	}
+	cost := before - balanceOf(t, url, "sk_test_full")
+	if cost%int64(n) != 0 || cost == 0 {
+		t.Fatalf("charged %d in all, want the same cost for each of %d generations", cost, n)
+	}
+	// Each replays without a second charge.
+	after := balanceOf(t, url, "sk_test_full")
+	for _, k := range keys {
+		if r := do(t, url, post("sk_test_full", okBody, k)); r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("replay of %s: got %d (replayed %q)", k, r.status, r.header.Get("Idempotent-Replayed"))
+		}
+	}
+	if got := balanceOf(t, url, "sk_test_full"); got != after {
+		t.Errorf("balance after the replays %d, want %d", got, after)
 	}
 }

@@ -23,8 +23,12 @@ const (
 	// pgMaxConns bounds the pool. A guarded generation holds one connection
 	// (its transaction) from its claim to its commit, work included, so
 	// this is also how many guarded generations a process runs at once;
-	// more wait for a connection up to the store's timeout (1s), then
-	// answer 503.
+	// more wait for a connection up to the store's timeout
+	// (pgStatementTimeout, 2s), their claims kept alive meanwhile, then
+	// answer 503 with Retry-After. The idempotency store's claims,
+	// renewals and releases use its own pool of pgstore.DefaultClaimConns
+	// (4) connections, so they never wait behind the transactions: a
+	// process opens at most pgMaxConns + 4 = 68 connections.
 	pgMaxConns = 64
 	// pgMinConns is how many connections the pool keeps open.
 	pgMinConns = 8
