@@ -91,9 +91,9 @@ func TestFullPoolKeepsEveryClaim(t *testing.T) {
 		req.Header.Set("Idempotency-Key", key)
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
-		render := func(w http.ResponseWriter, r *http.Request, err error) { renderer.Write(w, r, "/v1/generations", err) }
-		if err := g.Serve(rec, req, "/v1/generations", handler, render); err != nil && !errorsx.IsRendered(err) {
-			render(rec, req, err)
+		c := &testCall{route: "/v1/generations", next: handler, render: renderer}
+		if err := g.Serve(rec, req, c); err != nil && !errorsx.IsRendered(err) {
+			c.Render(rec, req, err)
 		}
 		return rec
 	}
