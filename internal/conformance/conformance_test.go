@@ -223,6 +223,10 @@ func rows() []row {
 		{name: "lower-case escape in a parameter", req: conformance.Request{Method: "GET", Path: "/v1/items/%c3%a9", Header: hdr()}, status: 404},
 		{name: "long path", req: conformance.Request{Method: "GET", Path: "/v1/" + strings.Repeat("a", 1500), Header: hdr()}, status: 404},
 		{name: "long parameter", req: conformance.Request{Method: "GET", Path: "/v1/items/" + strings.Repeat("a", 1500), Header: hdr()}, status: 404},
+		{name: "OPTIONS *", req: conformance.Request{Method: "OPTIONS", Path: "*"}, status: 404},
+		{name: "absolute-form", req: conformance.Request{Method: "GET", Path: "http://api.example/v1/items", Header: hdr()}, status: 200},
+		{name: "absolute-form, no key", req: conformance.Request{Method: "GET", Path: "http://api.example/v1/items"}, status: 401},
+		{name: "absolute-form of an unknown route", req: conformance.Request{Method: "GET", Path: "http://api.example/v1/nope"}, status: 404},
 		{name: "path over the header limit", req: conformance.Request{Method: "GET", Path: "/v1/" + strings.Repeat("a", 3000), Header: hdr()}, status: 400},
 		{name: "HEAD of a path over the header limit", req: conformance.Request{Method: "HEAD", Path: "/v1/" + strings.Repeat("a", 3000)}, status: 400},
 
