@@ -50,6 +50,11 @@ type Config struct {
 // dropped, the status and headers are GET's); after routing, a first
 // middleware answers 404 for what Echo's router would serve on its own
 // terms (see routed). Install it once, before serving.
+//
+// An Echo middleware that answers a request itself before any route, such
+// as middleware.CORS for preflight requests, goes in e.Pre: mounted with
+// e.Use it runs after routing, where OPTIONS of a path without an OPTIONS
+// route has already answered 404.
 func Install(e *echo.Echo, cfg Config) {
 	e.HTTPErrorHandler = ErrorHandler(cfg.Errors)
 	g := guard.Chain(cfg.Use...)

@@ -171,6 +171,30 @@ func TestHead(t *testing.T) {
 	}
 }
 
+// TestCORSPreflight: Echo's CORS middleware in e.Pre answers a preflight
+// before routing; in e.Use it comes after the door's 404 for OPTIONS.
+func TestCORSPreflight(t *testing.T) {
+	for _, tc := range []struct {
+		pre    bool
+		status int
+	}{{true, 204}, {false, 404}} {
+		e, _ := newApp(t)
+		if tc.pre {
+			e.Pre(middleware.CORS())
+		} else {
+			e.Use(middleware.CORS())
+		}
+		e.GET("/v1/models", ok)
+		r := httptest.NewRequest("OPTIONS", "/v1/models", nil)
+		r.Header.Set("Origin", "https://app.example")
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		rec, _ := serve(e, r)
+		if rec.Code != tc.status || (tc.status == 204) != (rec.Header().Get("Access-Control-Allow-Origin") == "*") {
+			t.Errorf("CORS in Pre %v: got %d %v, want %d", tc.pre, rec.Code, rec.Header(), tc.status)
+		}
+	}
+}
+
 // TestEchoErrors: Echo's own errors are rows of the catalogue: the router's
 // 405 is 404 without Allow, 413 and 415 are 400s that say why, a
 // BindingError names its parameter, an HTTPError answers by its status,
