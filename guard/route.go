@@ -106,8 +106,11 @@ func CleanPath(r *http.Request) (ok bool) {
 			esc = norm
 			if strings.IndexByte(esc, '%') < 0 {
 				u.Path, u.RawPath = esc, ""
-			} else {
-				u.Path, u.RawPath = unescapePath(esc), esc
+			} else if u.Path, u.RawPath = unescapePath(esc), ""; u.EscapedPath() != esc {
+				// As net/url does: RawPath only for an escape that the
+				// default encoding of Path would not write ("%2F"), so that
+				// "%c3%a9" routes as "%C3%A9" and "é" do on every door.
+				u.RawPath = esc
 			}
 		}
 	}

@@ -113,6 +113,12 @@ func TestCleanPath(t *testing.T) {
 		{"/v1/a%2f%76", true, "/v1/a/v", "/v1/a%2Fv"},
 		{"/v1/a%2F..%2Fb", true, "/v1/a/../b", "/v1/a%2F..%2Fb"}, // one segment, not a dot segment
 		{"/v1/a%20b", true, "/v1/a b", ""},
+		// An escape the default encoding writes the same needs no RawPath:
+		// Echo and chi route on RawPath and would keep it escaped in a path
+		// parameter, where ServeMux and gin decode it.
+		{"/v1/models/%c3%a9", true, "/v1/models/é", ""},
+		{"/v1/models/%ff", true, "/v1/models/\xff", ""},
+		{"/v1/%c3%a9%2fx", true, "/v1/é/x", "/v1/%C3%A9%2Fx"},
 		{"/v1/100%25", true, "/v1/100%", ""},
 		// A literal "%" is not an escape: "%2541" is the three characters
 		// "%41", never "A" (no second decoding).

@@ -29,7 +29,10 @@ type App struct {
 }
 
 // Build returns the app of s on every door of doors.All(), in its order,
-// each served by an httptest server that the test's cleanup closes.
+// each served by an httptest server that the test's cleanup closes. As the
+// reference server's, the servers hand "OPTIONS *" to the app
+// (http.Server.DisableGeneralOptionsHandler), which net/http would answer
+// 200 itself, without the door.
 func Build(t testing.TB, s doors.Spec) []App {
 	t.Helper()
 	var apps []App
@@ -37,7 +40,9 @@ func Build(t testing.TB, s doors.Spec) []App {
 		if d.New == nil {
 			t.Fatalf("door %s is not built (doors.%s.New is nil)", d.Name, d.Name)
 		}
-		srv := httptest.NewServer(d.New(t, s))
+		srv := httptest.NewUnstartedServer(d.New(t, s))
+		srv.Config.DisableGeneralOptionsHandler = true
+		srv.Start()
 		t.Cleanup(srv.Close)
 		apps = append(apps, App{Name: d.Name, Server: srv})
 	}
@@ -47,6 +52,9 @@ func Build(t testing.TB, s doors.Spec) []App {
 // Request is one request of a table.
 type Request struct {
 	Method string
+	// Path is the request target: a path with its query, "*"
+	// (asterisk-form) or "http://host/path" (absolute-form, as a client
+	// sends it to a proxy).
 	Path   string
 	Header http.Header
 	Body   string
@@ -68,9 +76,19 @@ func Do(t testing.TB, app App, req Request) Response {
 	if req.Body != "" {
 		body = strings.NewReader(req.Body)
 	}
-	r, err := http.NewRequest(req.Method, app.Server.URL+req.Path, body)
+	target := app.Server.URL + req.Path
+	if req.Path == "*" || strings.HasPrefix(req.Path, "http://") {
+		target = app.Server.URL
+	}
+	r, err := http.NewRequest(req.Method, target, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	switch {
+	case req.Path == "*":
+		r.URL.Opaque = "*" // the request line's target, as URL.RequestURI writes it
+	case strings.HasPrefix(req.Path, "http://"):
+		r.URL.Opaque = strings.TrimPrefix(req.Path, "http:") // "//host/path": absolute-form
 	}
 	for k, vs := range req.Header {
 		for _, v := range vs {

@@ -50,39 +50,47 @@ type Config struct {
 // dropped, the status and headers are GET's); after routing, a first
 // middleware answers 404 for what Echo's router would serve on its own
 // terms (see routed). Install it once, before serving.
+//
+// An Echo middleware that answers a request itself before any route, such
+// as middleware.CORS for preflight requests, goes in e.Pre: mounted with
+// e.Use it runs after routing, where OPTIONS of a path without an OPTIONS
+// route has already answered 404.
 func Install(e *echo.Echo, cfg Config) {
 	e.HTTPErrorHandler = ErrorHandler(cfg.Errors)
 	g := guard.Chain(cfg.Use...)
-	e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
-		pre := func(c echo.Context) error {
-			req := c.Request()
-			if !guard.CleanPath(req) {
-				return guard.ErrNotFound
-			}
-			if req.Method != http.MethodHead {
-				return next(c)
-			}
-			// Does the app route HEAD for this path itself?
-			c.Echo().Router().Find(http.MethodHead, echo.GetPath(req), c)
-			if c.Get(echo.ContextKeyHeaderAllow) == nil && echoroute.Matched(c) {
-				return next(c) // a HEAD (or Any) route of its own
-			}
-			c.Set(echo.ContextKeyHeaderAllow, nil) // Find's 405 leftovers
-			req.Method = http.MethodGet            // Echo routes on it, as its MethodOverride does
-			res := c.Response()
-			hw := guard.NewHeadWriter(res.Writer)
-			res.Writer = hw
-			defer func() {
-				req.Method = http.MethodHead
-				c.Request().Method = http.MethodHead
-				res.Writer = hw.ResponseWriter
-				hw.Finish()
-			}()
-			return next(c)
-		}
-		return serve(g, pre, false)
-	})
+	// One closure per request, as every Echo v4 middleware: the Call runs
+	// pre at the end of cfg.Use (see call.Next).
+	e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc { return serve(g, next, false) })
 	e.Use(routed)
+}
+
+// pre runs after the request-level guards, before routing: the one reading
+// of a path, and HEAD as GET where the path has no HEAD route of its own.
+func pre(c echo.Context, next echo.HandlerFunc) error {
+	req := c.Request()
+	if !guard.CleanPath(req) {
+		return guard.ErrNotFound
+	}
+	if req.Method != http.MethodHead {
+		return next(c)
+	}
+	// Does the app route HEAD for this path itself?
+	c.Echo().Router().Find(http.MethodHead, echo.GetPath(req), c)
+	if c.Get(echo.ContextKeyHeaderAllow) == nil && echoroute.Matched(c) {
+		return next(c) // a HEAD (or Any) route of its own
+	}
+	c.Set(echo.ContextKeyHeaderAllow, nil) // Find's 405 leftovers
+	req.Method = http.MethodGet            // Echo routes on it, as its MethodOverride does
+	res := c.Response()
+	hw := guard.NewHeadWriter(res.Writer)
+	res.Writer = hw
+	defer func() {
+		req.Method = http.MethodHead
+		c.Request().Method = http.MethodHead
+		res.Writer = hw.ResponseWriter
+		hw.Finish()
+	}()
+	return next(c)
 }
 
 // routed answers 404 not_found, before anything else runs after routing,
@@ -158,6 +166,9 @@ func (k *call) Param(name string) string { return k.c.Param(name) }
 func (k *call) Next(w http.ResponseWriter, r *http.Request) error {
 	res, req := k.swap(w, r)
 	defer k.swap(res, req)
+	if !k.routed {
+		return pre(k.c, k.next)
+	}
 	return k.next(k.c)
 }
 
