@@ -222,7 +222,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		delay := cfg.WorkDelay
 		h.generate = func(ctx context.Context, _ string) error { return wait(ctx, delay) }
 	}
-	var front func(*stack, *handlers) http.Handler
+	api := st.api(cfg.PostgresURL != "")
+	if h.doc, err = api.JSON(); err != nil {
+		return nil, err
+	}
+	var front func(*stack, *handlers) (http.Handler, []string)
 	switch cfg.Framework {
 	case FrameworkEcho5:
 		front = frontEcho5
@@ -235,7 +239,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	default:
 		front = frontEcho4
 	}
-	s.handler = st.log(front(st, h))
+	door, patterns := front(st, h)
+	// The document lists exactly the routes the door serves.
+	if err := api.Check(patterns); err != nil {
+		return nil, err
+	}
+	s.handler = st.log(door)
 	ok = true
 	return s, nil
 }
