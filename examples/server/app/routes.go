@@ -35,6 +35,7 @@ func (r *generationRequest) ModelID() string { return r.Model }
 // call Close when done.
 type App struct {
 	handler   http.Handler
+	doc       []byte // the OpenAPI document GET /openapi.json serves
 	storeName string
 	closers   []func() error
 	// pending counts idempotency work that outlives a response (a commit
@@ -244,7 +245,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err := api.Check(patterns); err != nil {
 		return nil, err
 	}
-	s.handler = st.log(door)
+	s.handler, s.doc = st.log(door), h.doc
 	ok = true
 	return s, nil
 }
