@@ -53,10 +53,13 @@ func (a *Authenticator) Describe(op *openapi.Operation) {
 		Name: "bearerAuth", Type: "http", Scheme: "bearer",
 		Description: "The API key as a bearer token: Authorization: Bearer <key>.",
 	})
-	if a.apiKeyHeader != "" {
+	if name := a.apiKeyHeader; name != "" {
+		if strings.EqualFold(name, HeaderAPIKey) {
+			name = HeaderAPIKey // as people write it, not canonical ("X-Api-Key")
+		}
 		op.Secure(openapi.SecurityScheme{
-			Name: "apiKeyHeader", Type: "apiKey", Header: a.apiKeyHeader,
-			Description: "The bare API key in the " + a.apiKeyHeader + " header. A request sending both headers must send the same key.",
+			Name: "apiKeyHeader", Type: "apiKey", Header: name,
+			Description: "The bare API key in the " + name + " header. A request sending both headers must send the same key.",
 		})
 	}
 	op.Errors(errorsx.CodeInvalidAPIKey)

@@ -142,3 +142,23 @@ func TestOpenAPIStatuses(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkOpenAPIDocument builds the reference server's document, as New
+// does once at start (target: under 10 ms).
+func BenchmarkOpenAPIDocument(b *testing.B) {
+	cfg, err := ParseConfig(nil, env(nil), io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = a.Close() })
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.api.JSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

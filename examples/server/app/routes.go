@@ -14,6 +14,7 @@ import (
 	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/idempotency"
 	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
+	"github.com/clipia/apiguard/openapi"
 	"github.com/clipia/apiguard/ratelimit"
 	rlredis "github.com/clipia/apiguard/ratelimit/redisstore"
 	"github.com/redis/go-redis/v9"
@@ -35,7 +36,8 @@ func (r *generationRequest) ModelID() string { return r.Model }
 // call Close when done.
 type App struct {
 	handler   http.Handler
-	doc       []byte // the OpenAPI document GET /openapi.json serves
+	doc       []byte       // the OpenAPI document GET /openapi.json serves
+	api       *openapi.API // its route table
 	storeName string
 	closers   []func() error
 	// pending counts idempotency work that outlives a response (a commit
@@ -245,7 +247,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err := api.Check(patterns); err != nil {
 		return nil, err
 	}
-	s.handler, s.doc = st.log(door), h.doc
+	s.handler, s.doc, s.api = st.log(door), h.doc, api
 	ok = true
 	return s, nil
 }
