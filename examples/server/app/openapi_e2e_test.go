@@ -79,7 +79,7 @@ func statuses(t *testing.T, doc []byte) map[string][]int {
 }
 
 // TestOpenAPIStatuses: each operation lists every status the server can
-// answer it with and no other (EXAMPLE-SERVER.md's routes table, plus 400
+// answer it with and no other (the routes table of the server's README, plus 400
 // for headers over the limit and 500 for a panic on every route): GET
 // /v1/models lists no 409, 422 or 402. Failing closed adds 503 where the
 // limiters run; PostgreSQL adds it where the ledger is read.
@@ -136,7 +136,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 			}
 			for k := range got {
 				if _, ok := tc.want[k]; !ok {
-					t.Errorf("%s is documented; want only the routes of EXAMPLE-SERVER.md", k)
+					t.Errorf("%s is documented; want only the routes of the README", k)
 				}
 			}
 		})
