@@ -19,19 +19,21 @@ func (c *chain) Describe(op *openapi.Operation) {
 }
 
 // Describe adds the X-Request-Id header (and Request-Id with
-// SendRequestID) to every response of op.
+// SendRequestID) to every response of op: required, unless a Skip may skip
+// the guard.
 func (g *requestID) Describe(op *openapi.Operation) {
+	always := g.cfg.Skip == nil
 	op.Header(openapi.Header{
 		Name:        errorsx.HeaderRequestID,
 		Description: "The request id: the incoming X-Request-Id when it is a sane token, else a new UUID. Quote it to support.",
-		Required:    true,
+		Required:    always,
 		Schema:      &openapi.Schema{Type: "string", MinLength: one()},
 	})
 	if g.cfg.SendRequestID {
 		op.Header(openapi.Header{
 			Name:        errorsx.HeaderRequestIDStripe,
 			Description: "The request id again, under the name stripe-go reads.",
-			Required:    true,
+			Required:    always,
 			Schema:      &openapi.Schema{Type: "string", MinLength: one()},
 		})
 	}
