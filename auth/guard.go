@@ -2,8 +2,12 @@ package auth
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
+	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/openapi"
 	"github.com/clipia/apiguard/principal"
 )
 
@@ -37,4 +41,58 @@ func (sc *Scopes) Serve(w http.ResponseWriter, r *http.Request, c guard.Call) er
 		return err
 	}
 	return c.Next(w, r)
+}
+
+// Describe adds to op what the Authenticator answers: the bearer scheme
+// (and the API-key header scheme when Config.APIKeyHeader is set) as
+// alternatives, 401 invalid_api_key with its WWW-Authenticate challenge,
+// and 503 service_unavailable when the key store can fail (any store but a
+// [MemoryKeyStore]).
+func (a *Authenticator) Describe(op *openapi.Operation) {
+	op.Secure(openapi.SecurityScheme{
+		Name: "bearerAuth", Type: "http", Scheme: "bearer",
+		Description: "The API key as a bearer token: Authorization: Bearer <key>.",
+	})
+	if name := a.apiKeyHeader; name != "" {
+		if strings.EqualFold(name, HeaderAPIKey) {
+			name = HeaderAPIKey // as people write it, not canonical ("X-Api-Key")
+		}
+		op.Secure(openapi.SecurityScheme{
+			Name: "apiKeyHeader", Type: "apiKey", Header: name,
+			Description: "The bare API key in the " + name + " header. A request sending both headers must send the same key.",
+		})
+	}
+	op.Errors(errorsx.CodeInvalidAPIKey)
+	if _, memory := a.store.(*MemoryKeyStore); !memory {
+		op.Errors(errorsx.CodeServiceUnavailable)
+	}
+}
+
+// Describe adds to op the scopes a caller must hold (in the description
+// and as the x-apiguard-scopes extension), 403 insufficient_scope, and 401
+// invalid_api_key, the answer when no caller is known.
+func (sc *Scopes) Describe(op *openapi.Operation) {
+	var sentence string
+	switch {
+	case len(sc.all) > 0 && len(sc.any) > 0:
+		sentence = "Requires the scopes " + strings.Join(sc.all, ", ") + " and one of " + strings.Join(sc.any, ", ") + "."
+	case len(sc.all) == 1:
+		sentence = "Requires the scope " + sc.all[0] + "."
+	case len(sc.all) > 1:
+		sentence = "Requires the scopes " + strings.Join(sc.all, ", ") + "."
+	case len(sc.any) > 0:
+		sentence = "Requires one of the scopes " + strings.Join(sc.any, ", ") + "."
+	}
+	if sentence != "" {
+		op.Note(sentence)
+		ext := map[string][]string{}
+		if len(sc.all) > 0 {
+			ext["all"] = slices.Clone(sc.all)
+		}
+		if len(sc.any) > 0 {
+			ext["any"] = slices.Clone(sc.any)
+		}
+		op.Extension("x-apiguard-scopes", ext)
+	}
+	op.Errors(errorsx.CodeInvalidAPIKey, errorsx.CodeInsufficientScope)
 }

@@ -8,7 +8,7 @@ import (
 
 // TestDependencies: bind imports no web framework, and of apiguard only
 // errorsx (with the telemetry it counts errors through), guard (the
-// contract it implements), the body reader and internal/validmap (where it
+// contract it implements), openapi (which it describes itself in), the body reader and internal/validmap (where it
 // registers its validator mapper for the doors), checked with go list
 // -deps, as a user's build sees it.
 func TestDependencies(t *testing.T) {
@@ -26,8 +26,10 @@ func TestDependencies(t *testing.T) {
 		"github.com/clipia/apiguard/errorsx": true,
 		"github.com/clipia/apiguard/guard":   true,
 		"github.com/clipia/apiguard/internal/bodyread": true,
-		"github.com/clipia/apiguard/internal/validmap": true,
 		"github.com/clipia/apiguard/telemetry":         true,
+		"github.com/clipia/apiguard/openapi":           true, // what it describes
+		"github.com/clipia/apiguard/internal/pattern":  true, // guard.Template's spelling
+		"github.com/clipia/apiguard/internal/validmap": true, // errorsx.From's hook
 	}
 	sawValidator := false
 	for _, d := range strings.Fields(string(out)) {
@@ -35,7 +37,7 @@ func TestDependencies(t *testing.T) {
 		case strings.HasPrefix(d, "github.com/labstack/"), strings.HasPrefix(d, "github.com/redis/"):
 			t.Errorf("%s depends on %s", pkg, d)
 		case strings.HasPrefix(d, "github.com/clipia/apiguard/") && !allowed[d]:
-			t.Errorf("%s depends on %s; want errorsx, telemetry, guard, internal/bodyread and internal/validmap only", pkg, d)
+			t.Errorf("%s depends on %s; want errorsx, telemetry, guard, openapi, internal/bodyread, internal/pattern and internal/validmap only", pkg, d)
 		case d == "github.com/go-playground/validator/v10":
 			sawValidator = true
 		}

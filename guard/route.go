@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	routepattern "github.com/clipia/apiguard/internal/pattern"
 )
 
 // Template returns the canonical spelling of a router's route pattern, the
@@ -29,45 +31,12 @@ func Template(pattern string) string {
 	if v, ok := templates.Load(pattern); ok {
 		return v.(string)
 	}
-	t := template(pattern)
+	t := routepattern.Template(pattern)
 	templates.Store(pattern, t)
 	return t
 }
 
 var templates sync.Map // pattern → template
-
-func template(p string) string {
-	if i := strings.IndexByte(p, '/'); i > 0 {
-		p = p[i:] // "GET /x", "GET host/x", "host/x"
-	}
-	if !strings.ContainsAny(p, ":*{") {
-		return p
-	}
-	var b strings.Builder
-	for i, seg := range strings.Split(p, "/") {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		switch {
-		case seg == "":
-		case seg == "*":
-			b.WriteString("{*}")
-		case seg[0] == ':' || seg[0] == '*':
-			b.WriteString("{" + seg[1:] + "}")
-		case seg == "{$}":
-		case seg[0] == '{' && seg[len(seg)-1] == '}':
-			name := seg[1 : len(seg)-1]
-			if j := strings.IndexByte(name, ':'); j >= 0 {
-				name = name[:j] // chi's {id:regexp}
-			}
-			name = strings.TrimSuffix(name, "...")
-			b.WriteString("{" + name + "}")
-		default:
-			b.WriteString(seg)
-		}
-	}
-	return b.String()
-}
 
 // CleanPath prepares the path of r for routing, the same way on every
 // door, and reports whether it can match a route at all. It reads the

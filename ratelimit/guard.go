@@ -2,8 +2,11 @@ package ratelimit
 
 import (
 	"net/http"
+	"strconv"
 
+	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/openapi"
 )
 
 // Serve is the guard of the limiter (a [guard.Guard]): it decides r for
@@ -37,4 +40,48 @@ func (c *Concurrency) Serve(w http.ResponseWriter, r *http.Request, call guard.C
 	}
 	defer release()
 	return call.Next(w, r)
+}
+
+// rateLimitHeaders are the headers a limited route sends on its responses.
+var rateLimitHeaders = []openapi.Header{
+	{
+		Name:        HeaderRateLimitPolicy,
+		Description: "The route's quota policies (IETF httpapi ratelimit-headers draft), e.g. \"default\";q=20;w=2.",
+	},
+	{
+		Name:        HeaderRateLimit,
+		Description: "The quota left (r) and the seconds until more is available (t) of each policy, e.g. \"default\";r=7;t=1.",
+	},
+}
+
+// Describe adds to op what the limiter answers: 429 rate_limit_exceeded
+// (with Retry-After), the RateLimit-Policy and RateLimit headers on every
+// response, 400 invalid_request with a CostFunc (a cost no bucket can
+// hold), and 503 service_unavailable when failing closed. The policies of
+// the default plan are in the description.
+func (l *Limiter) Describe(op *openapi.Operation) {
+	op.Errors(errorsx.CodeRateLimitExceeded)
+	op.Header(rateLimitHeaders...)
+	if l.costFunc != nil {
+		op.Errors(errorsx.CodeInvalidRequest)
+	}
+	if l.closed {
+		op.Errors(errorsx.CodeServiceUnavailable)
+	}
+	if l.def != nil && l.def.header != "" {
+		op.Note("Rate limited: RateLimit-Policy " + l.def.header + ".")
+	}
+}
+
+// Describe adds to op what the concurrency limit answers: 429
+// rate_limit_exceeded (with Retry-After) when the caller has Limit
+// requests in flight, its RateLimit-Policy and RateLimit headers, and 503
+// service_unavailable when failing closed.
+func (c *Concurrency) Describe(op *openapi.Operation) {
+	op.Errors(errorsx.CodeRateLimitExceeded)
+	op.Header(rateLimitHeaders...)
+	if c.closed {
+		op.Errors(errorsx.CodeServiceUnavailable)
+	}
+	op.Note("At most " + strconv.FormatInt(c.limit, 10) + " requests in flight per caller.")
 }

@@ -53,6 +53,7 @@ var promises = []struct {
 	{"idempotency/pgstore", plus(core, "github.com/redis/"), "stores are framework-neutral"},
 	{"telemetry", core, "telemetry is framework-neutral"},
 	{"contracttest", plus(frameworks, doors, validator), "the contract checker probes any handler over HTTP: no framework, no door, no validator"},
+	{"openapi", plus(core, validator, mod+"/guard"), "the document builder imports no framework, no validator, and not the guards it describes"},
 	{"internal/frontdoor", plus(core, validator), "the doors' runtime helpers import no framework, and no validator: bind registers its mapper"},
 
 	// The doors: each compiles its own framework only.

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"net"
 	"net/http"
-	"sync"
 
 	"github.com/clipia/apiguard/errorsx"
 )
@@ -23,22 +22,6 @@ type Tracker struct {
 	http.ResponseWriter
 	Renderer *errorsx.Renderer
 	Status   int // 0 until the status is sent
-}
-
-var trackers = sync.Pool{New: func() any { return new(Tracker) }}
-
-// Track returns a pooled Tracker over w rendering with r; Release it when
-// the request is done.
-func Track(w http.ResponseWriter, r *errorsx.Renderer) *Tracker {
-	t := trackers.Get().(*Tracker)
-	t.ResponseWriter, t.Renderer, t.Status = w, r, 0
-	return t
-}
-
-// Release returns t to the pool.
-func (t *Tracker) Release() {
-	*t = Tracker{}
-	trackers.Put(t)
 }
 
 // WriteHeader records the status and sends it.

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/errorsx"
-	"github.com/clipia/apiguard/internal/alloctest"
 	"github.com/clipia/apiguard/internal/frontdoor"
 	"github.com/clipia/apiguard/internal/logtest"
 )
@@ -35,8 +34,7 @@ func TestTracker(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			tr := frontdoor.Track(rec, render)
-			defer tr.Release()
+			tr := &frontdoor.Tracker{ResponseWriter: rec, Renderer: render}
 			if tr.Status != 0 || tr.Renderer != render || tr.Unwrap() != rec {
 				t.Fatalf("new tracker: status %d, renderer %p, writer %v", tr.Status, tr.Renderer, tr.Unwrap())
 			}
@@ -46,38 +44,20 @@ func TestTracker(t *testing.T) {
 			}
 		})
 	}
-
-	// A released tracker comes back clean.
-	tr := frontdoor.Track(httptest.NewRecorder(), render)
-	tr.WriteHeader(500)
-	tr.Release()
-	other := errorsx.NewRenderer(errorsx.HandlerConfig{Realm: "other"})
-	rec := httptest.NewRecorder()
-	tr = frontdoor.Track(rec, other)
-	if tr.Status != 0 || tr.Renderer != other || tr.Unwrap() != rec {
-		t.Errorf("reused tracker: status %d, renderer %p, writer %v", tr.Status, tr.Renderer, tr.Unwrap())
-	}
-	tr.Release()
-
-	if n := alloctest.PerRun(100, func() { frontdoor.Track(rec, render).Release() }); n != 0 {
-		t.Errorf("Track and Release: %v allocations, want 0", n)
-	}
 }
 
 // TestTrackerHijack: a hijacked connection counts as written; a writer
 // that cannot be hijacked says so.
 func TestTrackerHijack(t *testing.T) {
 	render := errorsx.NewRenderer(errorsx.HandlerConfig{})
-	tr := frontdoor.Track(httptest.NewRecorder(), render)
+	tr := &frontdoor.Tracker{ResponseWriter: httptest.NewRecorder(), Renderer: render}
 	if _, _, err := tr.Hijack(); err == nil || tr.Status != 0 {
 		t.Errorf("recorder: got %v, status %d; want an error and no status", err, tr.Status)
 	}
-	tr.Release()
 
 	status := make(chan int, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tr := frontdoor.Track(w, render)
-		defer tr.Release()
+		tr := &frontdoor.Tracker{ResponseWriter: w, Renderer: render}
 		conn, rw, err := http.NewResponseController(tr).Hijack()
 		if err != nil {
 			status <- -1
@@ -111,8 +91,7 @@ func (l *loop) Unwrap() http.ResponseWriter { return l }
 
 func TestTrackerOf(t *testing.T) {
 	rec := httptest.NewRecorder()
-	tr := frontdoor.Track(rec, errorsx.NewRenderer(errorsx.HandlerConfig{}))
-	defer tr.Release()
+	tr := &frontdoor.Tracker{ResponseWriter: rec, Renderer: errorsx.NewRenderer(errorsx.HandlerConfig{})}
 	for _, tc := range []struct {
 		name string
 		w    http.ResponseWriter
@@ -145,7 +124,7 @@ func TestError(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
 
 	rec := httptest.NewRecorder()
-	tr := frontdoor.Track(rec, render)
+	tr := &frontdoor.Tracker{ResponseWriter: rec, Renderer: render}
 	frontdoor.Error(&unwrapper{tr}, r, "/v1/models", errorsx.InvalidAPIKey())
 	if rec.Code != 401 || rec.Header().Get("WWW-Authenticate") != `Bearer realm="door"` || tr.Status != 401 {
 		t.Errorf("tracked: got %d %q (tracker %d), want 401 with the door's realm", rec.Code, rec.Header().Get("WWW-Authenticate"), tr.Status)
@@ -154,7 +133,6 @@ func TestError(t *testing.T) {
 	if len(recs) != 1 || recs[0]["route"] != "/v1/models" || recs[0]["level"] != "DEBUG" {
 		t.Errorf("tracked: got log %v, want one DEBUG record with the route", recs)
 	}
-	tr.Release()
 
 	rec = httptest.NewRecorder()
 	frontdoor.Error(rec, r, "", coder(405))
@@ -163,7 +141,7 @@ func TestError(t *testing.T) {
 	}
 
 	rec = httptest.NewRecorder()
-	tr = frontdoor.Track(rec, render)
+	tr = &frontdoor.Tracker{ResponseWriter: rec, Renderer: render}
 	_, _ = tr.Write([]byte("partial"))
 	frontdoor.Error(tr, r, "/v1/models", errors.New("stream broke"))
 	if rec.Code != 200 || rec.Body.String() != "partial" {
@@ -172,16 +150,14 @@ func TestError(t *testing.T) {
 	if recs := logs.Take(t); len(recs) != 1 || recs[0]["level"] != "ERROR" || recs[0]["msg"] != "error after response was committed" {
 		t.Errorf("written: got log %v, want one ERROR record", recs)
 	}
-	tr.Release()
 
 	for _, err := range []error{nil, errorsx.Rendered(errorsx.NotFound())} {
 		rec = httptest.NewRecorder()
-		tr = frontdoor.Track(rec, render)
+		tr = &frontdoor.Tracker{ResponseWriter: rec, Renderer: render}
 		frontdoor.Error(tr, r, "/v1/models", err)
 		if rec.Body.Len() != 0 || tr.Status != 0 {
 			t.Errorf("%v: got %d %q, want nothing written", err, rec.Code, rec.Body)
 		}
-		tr.Release()
 	}
 	if recs := logs.Take(t); len(recs) != 0 {
 		t.Errorf("nil and rendered errors: got log %v, want none", recs)

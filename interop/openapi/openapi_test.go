@@ -1,8 +1,13 @@
-// Package openapi_test checks errorsx.OpenAPI with an independent validator,
-// github.com/getkin/kin-openapi: the document is valid OpenAPI 3.1, every
-// body and header that errorsx.Renderer renders for every row matches the
-// response object documented for that row, and so does every golden error
-// body committed in testdata/golden.
+// Package openapi_test checks apiguard's OpenAPI documents with an
+// independent validator, github.com/getkin/kin-openapi (v0.153.0 validates
+// OpenAPI 3.1: its loader reads 3.1 documents and checks their schemas as
+// JSON Schema 2020-12, through santhosh-tekuri/jsonschema): errorsx.OpenAPI's
+// components are valid, every body and header that errorsx.Renderer renders
+// for every row matches the response object documented for that row, and so
+// does every golden error body committed in testdata/golden; and the
+// reference server's GET /openapi.json (openapi.API, server_test.go) is
+// valid, and every answer of a scripted session reaching every row validates
+// against its operation, on every door.
 package openapi_test
 
 import (

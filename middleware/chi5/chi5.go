@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/middleware/nethttp"
 	"github.com/go-chi/chi/v5"
 )
@@ -85,4 +86,15 @@ func collect(prefix string, rs chi.Routes, m map[string]mount) {
 			delete(m, prefix+rt.Pattern) // a route of its own, not a stub
 		}
 	}
+}
+
+// Patterns lists the routes of mux as "METHOD /template"
+// (guard.Patterns), for openapi.Check.
+func Patterns(mux chi.Routes) []string {
+	var rs [][2]string
+	_ = chi.Walk(mux, func(m, p string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		rs = append(rs, [2]string{m, p})
+		return nil
+	})
+	return guard.Patterns(rs, func(r [2]string) (string, string) { return r[0], r[1] })
 }

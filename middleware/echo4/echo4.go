@@ -200,3 +200,9 @@ func (k *call) swap(w http.ResponseWriter, r *http.Request) (*echo.Response, *ht
 	}
 	return res, req
 }
+
+// Patterns lists the routes of e as "METHOD /template" (guard.Patterns),
+// for openapi.Check.
+func Patterns(e *echo.Echo) []string {
+	return guard.Patterns(e.Routes(), func(r *echo.Route) (string, string) { return r.Method, r.Path })
+}

@@ -203,3 +203,9 @@ func matched(c *echo.Context) bool {
 	return strings.IndexByte(p, ':') >= 0 && !strings.HasSuffix(p, "*") ||
 		c.RouteInfo().Method != echo.RouteNotFound
 }
+
+// Patterns lists the routes of e as "METHOD /template" (guard.Patterns),
+// for openapi.Check.
+func Patterns(e *echo.Echo) []string {
+	return guard.Patterns(e.Router().Routes(), func(r echo.RouteInfo) (string, string) { return r.Method, r.Path })
+}

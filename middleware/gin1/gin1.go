@@ -136,3 +136,9 @@ func (q *req) Next(w http.ResponseWriter, r *http.Request) error {
 	q.a.engine.ServeHTTP(w, r)
 	return nil
 }
+
+// Patterns lists the routes of e as "METHOD /template" (guard.Patterns),
+// for openapi.Check.
+func Patterns(e *gin.Engine) []string {
+	return guard.Patterns(e.Routes(), func(r gin.RouteInfo) (string, string) { return r.Method, r.Path })
+}

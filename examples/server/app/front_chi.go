@@ -10,7 +10,7 @@ import (
 
 // frontChi mounts the app's guards and handlers on chi, through the
 // net/http door (middleware/nethttp) with chi's routes (middleware/chi5).
-func frontChi(st *stack, h *handlers) http.Handler {
+func frontChi(st *stack, h *handlers) (http.Handler, []string) {
 	mux := chi.NewRouter()
 	mux.NotFound(nethttp.NotFound)
 	mux.MethodNotAllowed(nethttp.NotFound)
@@ -18,6 +18,7 @@ func frontChi(st *stack, h *handlers) http.Handler {
 
 	mux.With(nethttp.Use(st.open...)).Method(http.MethodGet, "/healthz", handle(h.healthz))
 	mux.With(nethttp.Use(st.open...)).Method(http.MethodGet, metricsPath, handle(h.serveMetrics))
+	mux.With(nethttp.Use(st.open...)).Method(http.MethodGet, openAPIPath, handle(h.openAPI))
 	mux.Route("/v1", func(v1 chi.Router) {
 		v1.Use(nethttp.Use(st.v1...))
 		v1.With(nethttp.Use(st.modelsRead...)).Method(http.MethodGet, "/models", handle(h.listModels))
@@ -26,5 +27,5 @@ func frontChi(st *stack, h *handlers) http.Handler {
 		v1.With(nethttp.Use(st.generationsRead...)).Method(http.MethodGet, "/generations/{id}", handle(h.getGeneration))
 		v1.With(nethttp.Use(st.generationsRead...)).Method(http.MethodGet, "/balance", handle(h.balance))
 	})
-	return nethttp.Install(mux, nethttp.Config{Errors: st.errors, Use: st.request, Routes: chi5.Routes(mux)})
+	return nethttp.Install(mux, nethttp.Config{Errors: st.errors, Use: st.request, Routes: chi5.Routes(mux)}), chi5.Patterns(mux)
 }

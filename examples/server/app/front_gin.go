@@ -9,7 +9,7 @@ import (
 )
 
 // frontGin mounts the app's guards and handlers on gin (middleware/gin1).
-func frontGin(st *stack, h *handlers) http.Handler {
+func frontGin(st *stack, h *handlers) (http.Handler, []string) {
 	e := gin.New()
 	handler := gin1.Install(e, gin1.Config{Errors: st.errors, Use: st.request})
 	handle := func(fn handlerFunc) gin.HandlerFunc {
@@ -22,11 +22,12 @@ func frontGin(st *stack, h *handlers) http.Handler {
 
 	e.GET("/healthz", gin1.Use(st.open...), handle(h.healthz))
 	e.GET(metricsPath, gin1.Use(st.open...), handle(h.serveMetrics))
+	e.GET(openAPIPath, gin1.Use(st.open...), handle(h.openAPI))
 	v1 := e.Group("/v1", gin1.Use(st.v1...))
 	v1.GET("/models", gin1.Use(st.modelsRead...), handle(h.listModels))
 	v1.GET("/models/:id", gin1.Use(st.modelsRead...), handle(h.getModel))
 	v1.POST("/generations", gin1.Use(st.createGeneration...), handle(h.createGeneration))
 	v1.GET("/generations/:id", gin1.Use(st.generationsRead...), handle(h.getGeneration))
 	v1.GET("/balance", gin1.Use(st.generationsRead...), handle(h.balance))
-	return handler
+	return handler, gin1.Patterns(e)
 }

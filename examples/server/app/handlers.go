@@ -37,6 +37,8 @@ type handlers struct {
 	generate func(ctx context.Context, prompt string) error
 	// metrics serves GET /metrics.
 	metrics http.Handler
+	// doc is the OpenAPI document GET /openapi.json serves.
+	doc []byte
 }
 
 // call is what a handler gets from the front door that routed the
@@ -92,7 +94,7 @@ func pathParam(q call, name string) (string, bool) {
 }
 
 func (h *handlers) healthz(w http.ResponseWriter, _ call) error {
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return writeJSON(w, http.StatusOK, health{Status: "ok"})
 }
 
 func (h *handlers) serveMetrics(w http.ResponseWriter, q call) error {
@@ -101,7 +103,7 @@ func (h *handlers) serveMetrics(w http.ResponseWriter, q call) error {
 }
 
 func (h *handlers) listModels(w http.ResponseWriter, _ call) error {
-	return writeJSON(w, http.StatusOK, map[string]any{"data": catalogue})
+	return writeJSON(w, http.StatusOK, modelList{Data: catalogue})
 }
 
 func (h *handlers) getModel(w http.ResponseWriter, q call) error {
@@ -122,7 +124,7 @@ func (h *handlers) balance(w http.ResponseWriter, q call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]int64{"credits": credits})
+	return writeJSON(w, http.StatusOK, balanceDoc{Credits: credits})
 }
 
 func (h *handlers) getGeneration(w http.ResponseWriter, q call) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/clipia/apiguard/bind"
 	"github.com/clipia/apiguard/idempotency"
 	idemredis "github.com/clipia/apiguard/idempotency/redisstore"
+	"github.com/clipia/apiguard/openapi"
 	"github.com/clipia/apiguard/ratelimit"
 	rlredis "github.com/clipia/apiguard/ratelimit/redisstore"
 	"github.com/redis/go-redis/v9"
@@ -35,6 +36,8 @@ func (r *generationRequest) ModelID() string { return r.Model }
 // call Close when done.
 type App struct {
 	handler   http.Handler
+	doc       []byte       // the OpenAPI document GET /openapi.json serves
+	api       *openapi.API // its route table
 	storeName string
 	closers   []func() error
 	// pending counts idempotency work that outlives a response (a commit
@@ -222,7 +225,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		delay := cfg.WorkDelay
 		h.generate = func(ctx context.Context, _ string) error { return wait(ctx, delay) }
 	}
-	var front func(*stack, *handlers) http.Handler
+	api := st.api(cfg.PostgresURL != "")
+	if h.doc, err = api.JSON(); err != nil {
+		return nil, err
+	}
+	var front func(*stack, *handlers) (http.Handler, []string)
 	switch cfg.Framework {
 	case FrameworkEcho5:
 		front = frontEcho5
@@ -235,7 +242,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	default:
 		front = frontEcho4
 	}
-	s.handler = st.log(front(st, h))
+	door, patterns := front(st, h)
+	// The document lists exactly the routes the door serves.
+	if err := api.Check(patterns); err != nil {
+		return nil, err
+	}
+	s.handler, s.doc, s.api = st.log(door), h.doc, api
 	ok = true
 	return s, nil
 }
