@@ -427,7 +427,8 @@ func doorStoreFailure(t *testing.T, newApp newAppFunc) {
 			if strings.Contains(res.rec.Body.String(), "10.0.0.7") {
 				t.Errorf("the body leaks the store error: %s", res.rec.Body)
 			}
-			checkHeaders(t, tc.name, res.rec, `"inflight";q=1;qu="concurrent-requests"`, "", "")
+			// A 503 always says when to retry (the contract's Retry-After row).
+			checkHeaders(t, tc.name, res.rec, `"inflight";q=1;qu="concurrent-requests"`, "", map[bool]string{false: "", true: "1"}[tc.failClosed])
 			log := logs.String()
 			if !strings.Contains(log, "level="+tc.level) || !strings.Contains(log, "connection refused") ||
 				!strings.Contains(log, "request_id=req_conc_down_1") || !strings.Contains(log, "route=") {
