@@ -39,9 +39,10 @@ type batch struct {
 	key      string
 	policies []ratelimit.Policy
 
-	held      int64 // tokens taken from every bucket of policies, not spent yet
-	expires   int64 // on the store's clock (Unix ns): then held goes back
-	refilling bool  // a grant is on its way from Redis
+	held      int64         // tokens taken from every bucket of policies, not spent yet
+	expires   int64         // on the store's clock (Unix ns): then held goes back
+	refilling chan struct{} // non-nil while a grant is on its way from Redis; closed when it is in
+	short     bool          // the last grant brought no tokens beyond its request's cost
 
 	// What the last reply of Redis said, for the headers of the local
 	// decisions that follow: the reported policy and its bucket's ahead
@@ -120,8 +121,21 @@ func (s *Store) takeBatched(ctx context.Context, key string, policies []ratelimi
 	b := s.tokens
 	now := s.clock()
 	sh, bt := b.get(key, policies)
+	for w := bt.refilling; w != nil && bt.held < max(cost, 1) && !bt.short; w = bt.refilling {
+		// A grant is on its way: wait for it rather than send another
+		// request to Redis, then decide on what it brought. When grants
+		// bring nothing to spare (the buckets are nearly empty), waiting
+		// would only queue the refusals: go to Redis at once.
+		sh.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ratelimit.Result{}, ctx.Err()
+		}
+		sh.mu.Lock()
+	}
 	var ret int64
-	if bt.held > 0 && now >= bt.expires && !bt.refilling {
+	if bt.held > 0 && now >= bt.expires && bt.refilling == nil {
 		ret, bt.held = bt.held, 0 // expired: given back by the script below
 	}
 	if bt.held > 0 && bt.held >= cost {
@@ -134,12 +148,14 @@ func (s *Store) takeBatched(ctx context.Context, key string, policies []ratelimi
 		return res, nil
 	}
 	maxg := cost
-	refill := false
-	if cost > 0 && !bt.refilling {
+	var refill chan struct{}
+	if cost > 0 && bt.refilling == nil {
 		// One grant at a time per batch, so that held never exceeds
-		// size-1 after a decision: a concurrent request meanwhile takes
-		// exactly its cost.
-		refill, bt.refilling = true, true
+		// size-1 after a decision: a concurrent request that finds the
+		// batch short waits for the grant, or (still short after it)
+		// takes exactly its cost.
+		refill = make(chan struct{})
+		bt.refilling = refill
 		maxg = max(cost, b.size-bt.held)
 	}
 	sh.mu.Unlock()
@@ -153,8 +169,10 @@ func (s *Store) takeBatched(ctx context.Context, key string, policies []ratelimi
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if refill {
-		bt.refilling = false
+	if refill != nil {
+		bt.refilling = nil
+		bt.short = err != nil || g <= cost
+		close(refill)
 	}
 	if err != nil {
 		// A give-back that may not have happened is lost: the caller
@@ -166,7 +184,7 @@ func (s *Store) takeBatched(ctx context.Context, key string, policies []ratelimi
 			bt.held += g - cost
 			bt.expires = now + b.expiry
 		}
-		if refill {
+		if refill != nil {
 			bt.policy, bt.ahead, bt.at = res.Policy, res.ResetAfter, now
 		}
 	}
@@ -222,7 +240,7 @@ func (s *Store) giveBack(ctx context.Context, all bool) error {
 		for h, list := range sh.m {
 			kept := list[:0]
 			for _, bt := range list {
-				if bt.refilling || (!all && now < bt.expires) {
+				if bt.refilling != nil || (!all && now < bt.expires) {
 					kept = append(kept, bt)
 					continue
 				}
