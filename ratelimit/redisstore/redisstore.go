@@ -37,6 +37,17 @@
 // twice and take tokens twice); only a NOSCRIPT reply, which means the script
 // did not run, is answered by sending the script itself with EVAL.
 //
+// # Local token batches
+//
+// With Config.TokenBatch above 1 a decision usually needs no round trip at
+// all: the store takes up to TokenBatch tokens of a caller's buckets in
+// one script run (the same keys, so Redis Cluster is unchanged) and spends
+// them in this process, giving back what is left after TokenBatchExpiry
+// or at Close. A caller may then get up to (TokenBatch - 1) requests per
+// process beyond its limit in a window, never more; see Config.TokenBatch
+// for the bound and what the headers say. Off by default: every decision
+// is exact.
+//
 // # Importing
 //
 // Package idempotency/redisstore has the same name: a file that imports both
