@@ -117,7 +117,9 @@ type Config struct {
 	// the number of processes holding a batch of its buckets, and never
 	// more: a process never holds more than TokenBatch - 1 tokens of a
 	// bucket after a decision, and tokens are only spent after Redis
-	// granted them. A 429 and its Retry-After still come from the shared
+	// granted them. (Batches are per set of policies: a bucket that two
+	// routes share with different companions, a daily quota say, may be
+	// held once per such set and process.) A 429 and its Retry-After still come from the shared
 	// buckets (a request the local tokens cannot pay goes to Redis), and
 	// RateLimit's r never claims more than the caller can get: on a local
 	// decision it is the tokens this process holds for the caller, on a
