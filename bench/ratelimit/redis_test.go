@@ -134,7 +134,7 @@ func BenchmarkRedisHotCaller(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			rdb := redis.NewClient(&redis.Options{Addr: redistest.Addr(b)})
-			defer rdb.Close()
+			b.Cleanup(func() { rdb.Close() }) // after the store's Close (cleanups run last first)
 			var cmds atomic.Int64
 			rdb.AddHook(countHook{&cmds})
 			take := tc.new(rdb, redistest.Prefix(b))

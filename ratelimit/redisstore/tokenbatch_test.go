@@ -190,8 +190,11 @@ func TestTokenBatchRemainingIsTruthful(t *testing.T) {
 				var clock storetest.Clock
 				ps := processes(t, c.client, 2, redisstore.Config{TokenBatch: 8}, &clock)
 				var last ratelimit.Result
+				admitted := 0
 				for i := range k {
-					last = take(t, ps[i%2], policies, 1)
+					if last = take(t, ps[i%2], policies, 1); last.Allowed {
+						admitted++
+					}
 				}
 				left := flood(t, ps, policies)
 				if last.Allowed && last.Remaining > int64(left) {
@@ -200,8 +203,11 @@ func TestTokenBatchRemainingIsTruthful(t *testing.T) {
 				if !last.Allowed && last.Remaining != 0 {
 					t.Errorf("after %d requests: refused with r=%d", k, last.Remaining)
 				}
-				if got := 20 - min(k, 20); left != got && k <= 20 {
-					t.Errorf("after %d requests: %d more admitted, want %d (no refill, nothing lost)", k, left, got)
+				// A request may be refused while the other process holds
+				// tokens (429s are the shared bucket's), but no token is
+				// lost or spent twice.
+				if admitted+left != 20 {
+					t.Errorf("after %d requests: %d admitted, then %d more: want 20 in all (no refill)", k, admitted, left)
 				}
 				r := take(t, ps[k%2], policies, 1)
 				if r.Allowed || r.RetryAfter != time.Second || policies[r.Policy].Name != "p" {
