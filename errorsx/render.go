@@ -285,13 +285,28 @@ func (r *renderer) write(w http.ResponseWriter, req *http.Request, route string,
 	hs := headerSetter{h: h, vals: make([]string, 0, 5)}
 	if e.row.Retryable {
 		hs.set(keyShouldRetry, "true")
+		var secs int64
 		switch {
 		case e.retryAfter > 0:
-			hs.set(keyRetryAfter, strconv.FormatInt(RetryAfterSeconds(e.retryAfter), 10))
+			secs = RetryAfterSeconds(e.retryAfter)
 		case alwaysWaits(e.row) && !validRetryAfter(first(h[keyRetryAfter])):
 			// A 429 and a 503 always say when to retry: keep a wait a
 			// middleware already put on the response, else the least one.
-			hs.set(keyRetryAfter, "1")
+			secs = 1
+		}
+		if rl, ok := h[keyRateLimit]; ok {
+			// Never earlier than a RateLimit t of the response (IETF
+			// httpapi ratelimit-headers draft -10, section 6), e.g. a
+			// concurrency 429 or a 503 on a rate-limited route.
+			if secs == 0 && validRetryAfter(first(h[keyRetryAfter])) {
+				secs, _ = strconv.ParseInt(first(h[keyRetryAfter]), 10, 64)
+			}
+			if t := maxReset(rl); secs > 0 && t > secs {
+				secs = t
+			}
+		}
+		if secs > 0 {
+			hs.set(keyRetryAfter, strconv.FormatInt(secs, 10))
 		}
 	} else {
 		hs.set(keyShouldRetry, "false")
@@ -355,6 +370,7 @@ func alwaysWaits(row *Row) bool {
 var (
 	keyShouldRetry     = http.CanonicalHeaderKey(HeaderShouldRetry)
 	keyRetryAfter      = http.CanonicalHeaderKey(HeaderRetryAfter)
+	keyRateLimit       = http.CanonicalHeaderKey("RateLimit")
 	keyWWWAuthenticate = http.CanonicalHeaderKey(HeaderWWWAuthenticate)
 	keyRequestID       = http.CanonicalHeaderKey(HeaderRequestID)
 	keyAuthorization   = "Authorization"
@@ -418,6 +434,30 @@ func errString(err error) (s string) {
 		}
 	}()
 	return err.Error()
+}
+
+// maxReset returns the largest t parameter (the reset, whole seconds) of
+// the RateLimit field lines vs, or 0. Policy names are sf-strings of
+// letters, digits, '.', '_' and '-' (ratelimit.Policy), so ";t=" only
+// starts a parameter.
+func maxReset(vs []string) int64 {
+	var m int64
+	for _, v := range vs {
+		for {
+			i := strings.Index(v, ";t=")
+			if i < 0 {
+				break
+			}
+			v = v[i+3:]
+			var n int64
+			j := 0
+			for ; j < len(v) && j < 15 && '0' <= v[j] && v[j] <= '9'; j++ {
+				n = n*10 + int64(v[j]-'0')
+			}
+			m = max(m, n)
+		}
+	}
+	return m
 }
 
 // validRetryAfter reports whether v is a Retry-After of whole seconds, at

@@ -146,8 +146,9 @@ func TestRetryAfterHeader(t *testing.T) {
 	tests := []struct {
 		name   string
 		err    error
-		preset string // Retry-After already on the response
-		want   string // "" means absent
+		preset string   // Retry-After already on the response
+		rl     []string // RateLimit field lines already on the response
+		want   string   // "" means absent
 	}{
 		{name: "429 without a wait", err: errorsx.RateLimitExceeded(), want: "1"},
 		{name: "429 under a second", err: errorsx.RateLimitExceeded().WithRetryAfter(200 * time.Millisecond), want: "1"},
@@ -170,6 +171,15 @@ func TestRetryAfterHeader(t *testing.T) {
 		{name: "500 with a wait", err: errorsx.Internal().WithRetryAfter(4 * time.Second), want: "4"},
 		{name: "non-retryable 400 never carries one", err: errorsx.InvalidRequest().WithRetryAfter(5 * time.Second), want: ""},
 		{name: "non-retryable 409 reuse never carries one", err: errorsx.IdempotencyKeyReuse().WithRetryAfter(5 * time.Second), want: ""},
+		// Draft -10 section 6: Retry-After never earlier than a RateLimit t.
+		{name: "503 waits for the limiter's t", err: errorsx.ServiceUnavailable(), rl: []string{`"burst";r=3;t=5`}, want: "5"},
+		{name: "429 waits for the largest t", err: errorsx.RateLimitExceeded().WithRetryAfter(time.Second),
+			rl: []string{`"a";r=0;t=2, "b";r=1;t=12`, `"inflight";r=0;t=1`}, want: "12"},
+		{name: "a longer wait stays", err: errorsx.RateLimitExceeded().WithRetryAfter(9 * time.Second), rl: []string{`"p";r=0;t=1`}, want: "9"},
+		{name: "a middleware's wait is raised to t", err: errorsx.ServiceUnavailable(), preset: "2", rl: []string{`"p";r=0;t=4`}, want: "4"},
+		{name: "no t, no change", err: errorsx.ServiceUnavailable(), rl: []string{`"inflight";r=1`}, want: "1"},
+		{name: "request_in_progress waits for t", err: errorsx.RequestInProgress().WithRetryAfter(time.Second), rl: []string{`"p";r=4;t=3`}, want: "3"},
+		{name: "non-retryable 400 still carries none", err: errorsx.InvalidRequest(), rl: []string{`"p";r=0;t=3`}, want: ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,6 +187,9 @@ func TestRetryAfterHeader(t *testing.T) {
 			e.GET("/x", func(c echo.Context) error {
 				if tc.preset != "" {
 					c.Response().Header().Set(errorsx.HeaderRetryAfter, tc.preset)
+				}
+				for _, v := range tc.rl {
+					c.Response().Header().Add("RateLimit", v)
 				}
 				return tc.err
 			})

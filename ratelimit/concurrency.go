@@ -297,8 +297,12 @@ func concNoRelease() {}
 //	RateLimit: "inflight";r=1
 //
 // q is Limit, r the slots left to the caller once this request took its
-// own (no t: a slot has no time window). On a 429 it is "inflight";r=0;t=1,
-// t equal to Retry-After. The fields are added (http.Header.Add), not set,
+// own (no t: a slot has no time window). On a 429 it is "inflight";r=0;t=1:
+// t, in the meaning of ratelimit-headers draft -10 (the seconds until more
+// quota is available), is the guard's estimate of when a slot frees,
+// ConcurrencyConfig.RetryAfter, and equals Retry-After (never earlier than
+// t, draft -10 section 6; the renderer raises Retry-After when a rate
+// limiter's item on the same response says more). The fields are added (http.Header.Add), not set,
 // so a rate limiter's policies on the same route stay listed: a structured
 // list may be split over several field lines. RateLimit is omitted when
 // the store could not answer.

@@ -57,9 +57,14 @@
 //
 // RateLimit-Policy lists every policy: q is its Burst, w the seconds an empty
 // bucket takes to refill. RateLimit reports the most restrictive one: r
-// whole tokens left, t seconds until that bucket is full again. On a 429 it
-// reports the refusing policy, and t equals Retry-After: the seconds until
-// enough tokens exist, rounded up, at least 1.
+// whole tokens left, t seconds until that bucket holds one more token (the
+// meaning of IETF httpapi ratelimit-headers draft -10, section 4.1.2:
+// "until additional quota ... is made available"; left out for a full
+// bucket). On a 429 it reports the refusing policy, and Retry-After is the
+// seconds until enough tokens exist, rounded up, at least 1: never earlier
+// than t (draft -10 section 6), equal to it for a cost of 1. The renderer
+// keeps that rule on every error of a limited route: a 503 or a
+// concurrency 429 there never says Retry-After earlier than a RateLimit t.
 //
 // # Plans, shadow policies and costs known later
 //

@@ -75,6 +75,6 @@ func ExampleAddCost() {
 	}
 	// Output:
 	// 200 RateLimit: "seconds";r=9;t=1 Retry-After: ""
-	// 200 RateLimit: "seconds";r=0;t=10 Retry-After: ""
+	// 200 RateLimit: "seconds";r=0;t=1 Retry-After: ""
 	// 429 RateLimit: "seconds";r=0;t=9 Retry-After: "9"
 }

@@ -48,7 +48,7 @@ func ExampleNew() {
 	fmt.Println(rec.Body.String())
 	// Output:
 	// 200 RateLimit: "burst";r=1;t=1 Retry-After: ""
-	// 200 RateLimit: "burst";r=0;t=2 Retry-After: ""
+	// 200 RateLimit: "burst";r=0;t=1 Retry-After: ""
 	// 429 RateLimit: "burst";r=0;t=1 Retry-After: "1"
 	// "burst";q=2;w=2, "daily";q=100;w=86400
 	// {"error":{"type":"rate_limit_error","code":"rate_limit_exceeded","message":"Rate limit exceeded. Retry after the time given in Retry-After."}}
@@ -124,7 +124,7 @@ func Example_perRoute() {
 	}
 	// Output:
 	// GET /v1/models 204 "daily";r=2;t=28800
-	// POST /v1/generations 204 "daily";r=1;t=57600
-	// POST /v1/generations 204 "daily";r=0;t=86400
+	// POST /v1/generations 204 "daily";r=1;t=28800
+	// POST /v1/generations 204 "daily";r=0;t=28800
 	// GET /v1/models 429 "daily";r=0;t=28800
 }

@@ -178,8 +178,10 @@ type plan struct {
 	enfIdx   []int // enforced[i] is policies[enfIdx[i]]
 	shadow   []Policy
 	shIdx    []int
-	names    []string // quoted (sf-string) policy names
-	header   string   // the RateLimit-Policy header value
+	names    []string        // quoted (sf-string) policy names
+	interval []time.Duration // policies[i].Interval()
+	refill   []time.Duration // policies[i].Refill()
+	header   string          // the RateLimit-Policy header value
 	opts     [][numOutcomes][]metric.AddOption
 }
 
@@ -194,6 +196,8 @@ func newPlan(name string, policies []Policy) (*plan, error) {
 	seen := make(map[string]bool, len(policies))
 	var header []byte
 	p.names = make([]string, len(policies))
+	p.interval = make([]time.Duration, len(policies))
+	p.refill = make([]time.Duration, len(policies))
 	p.opts = make([][numOutcomes][]metric.AddOption, len(policies))
 	for i, pol := range p.policies {
 		if err := pol.Validate(); err != nil {
@@ -205,6 +209,7 @@ func newPlan(name string, policies []Policy) (*plan, error) {
 		}
 		seen[n] = true
 		p.names[i] = strconv.Quote(n)
+		p.interval[i], p.refill[i] = pol.Interval(), pol.Refill()
 		if i > 0 {
 			header = append(header, ", "...)
 		}
@@ -311,19 +316,22 @@ func New(cfg Config) (*Limiter, error) {
 //	RateLimit-Policy: "burst";q=20;w=2, "daily";q=1000;w=86400
 //	RateLimit: "burst";r=7;t=1
 //
-// following the IETF httpapi ratelimit-headers draft: q is the policy's
-// Burst, w the seconds an empty bucket takes to refill (rounded up), r the
-// whole tokens left in the most restrictive bucket and t the seconds until
-// that bucket is full (rounded up). RateLimit is omitted when the store
-// could not answer. A shadow policy that would refuse is reported in
-// RateLimit (with t the seconds it would have asked to wait), counted as
-// shadow_limited and logged once per caller per window, but the request
-// proceeds.
+// following the IETF httpapi ratelimit-headers draft, with the semantics of
+// draft -10: q is the policy's Burst, w the seconds an empty bucket takes
+// to refill (rounded up), r the whole tokens left in the most restrictive
+// bucket and t the seconds until that bucket holds one more token (draft
+// -10 section 4.1.2, "until additional quota ... is made available";
+// rounded up; left out when the bucket is full). RateLimit is omitted when
+// the store could not answer. A shadow policy that would refuse is reported
+// in RateLimit, counted as shadow_limited and logged once per caller per
+// window, but the request proceeds.
 //
 // Errors: errorsx.RateLimitExceeded (429) with Retry-After set to the time
 // until enough tokens exist (whole seconds, rounded up, at least 1) when a
 // bucket lacks tokens, and then the RateLimit header reports the refusing
-// policy and its t equals Retry-After; errorsx.InvalidRequest (400) for a
+// policy, its t never later than Retry-After (draft -10 section 6: equal
+// for a cost of 1, earlier for a larger cost, since one more token comes
+// before all of them); errorsx.InvalidRequest (400) for a
 // negative cost or one above a policy's Burst; errorsx.ServiceUnavailable
 // (503) when the store fails and Config.FailClosed is set (failing open,
 // Limit logs and returns nil); errorsx.Internal (500) for a plan name that
@@ -399,7 +407,8 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		res.Policy = p.enfIdx[res.Policy]
 		if !res.Allowed {
 			secs := errorsx.RetryAfterSeconds(res.RetryAfter)
-			h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, secs))
+			// Draft -10 §6: Retry-After is never earlier than t.
+			h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, min(p.reset(res.Decision, res.Policy), secs)))
 			l.count(ctx, p, res.Policy, outLimited, res.Remaining)
 			return "", nil, errorsx.RateLimitExceeded().WithRetryAfter(time.Duration(secs) * time.Second)
 		}
@@ -429,11 +438,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		l.count(ctx, p, 0, outError, -1)
 		return key, p, nil
 	}
-	t := ceilSeconds(res.ResetAfter)
-	if outcome == outShadowLimited {
-		t = errorsx.RetryAfterSeconds(res.RetryAfter)
-	}
-	h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, t))
+	h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, p.reset(res.Decision, res.Policy)))
 	l.count(ctx, p, res.Policy, outcome, res.Remaining)
 	return key, p, nil
 }
@@ -514,8 +519,9 @@ func costError(err error) error {
 	return nil
 }
 
-// rateLimitValue returns the RateLimit header value; it builds it on the
-// stack (a quoted name is at most 66 bytes, two int64s 40 more), so the
+// value returns the RateLimit header value of policy i; a negative t is
+// left out (a full bucket: no more quota will come). It builds the value on
+// the stack (a quoted name is at most 66 bytes, two int64s 40 more), so the
 // string is its one allocation.
 func (p *plan) value(i int, remaining, t int64) string {
 	var buf [128]byte
@@ -523,9 +529,44 @@ func (p *plan) value(i int, remaining, t int64) string {
 	b = append(b, p.names[i]...)
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, max(remaining, 0), 10)
-	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, t, 10)
+	if t >= 0 {
+		b = append(b, ";t="...)
+		b = strconv.AppendInt(b, t, 10)
+	}
 	return string(b)
+}
+
+// reset returns the t of the RateLimit header for decision d of policy i,
+// with the meaning of the IETF httpapi ratelimit-headers draft -10
+// (section 4.1.2): the seconds until more quota is available, that is until
+// the bucket holds one more whole token than d.Remaining (rounded up, so at
+// least 1), or -1 for a full bucket, which gains nothing by waiting.
+func (p *plan) reset(d Decision, i int) int64 {
+	if n := nextToken(d.ResetAfter, p.interval[i], p.refill[i]); n > 0 {
+		return ceilSeconds(n)
+	}
+	return -1
+}
+
+// nextToken returns the time until a bucket whose theoretical arrival time
+// lies ahead after now (a [Decision]'s ResetAfter) holds one more whole
+// token than it does now, for tokens worth interval each and a capacity of
+// refill ([Policy.Interval], [Policy.Refill]); 0 when ahead is 0 or less (a
+// full bucket gains nothing by waiting). A bucket in debt (ahead beyond
+// refill) first pays it. It is the t of the RateLimit header in the
+// meaning of ratelimit-headers draft -10; a refused request's RetryAfter
+// is never shorter (equal for a cost of 1).
+func nextToken(ahead, interval, refill time.Duration) time.Duration {
+	switch {
+	case ahead <= 0 || interval <= 0:
+		return 0
+	case ahead >= refill:
+		return ahead - refill + interval
+	}
+	if m := ahead % interval; m != 0 {
+		return m
+	}
+	return interval
 }
 
 // ceilSeconds rounds d up to whole seconds; 0 stays 0.

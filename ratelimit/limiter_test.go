@@ -51,7 +51,7 @@ func TestLimitResults(t *testing.T) {
 		}
 		return w.Header(), err
 	}
-	for i, want := range []string{`"p";r=1;t=1`, `"p";r=0;t=2`} {
+	for i, want := range []string{`"p";r=1;t=1`, `"p";r=0;t=1`} {
 		h, err := limit("")
 		if err != nil || h.Get("RateLimit") != want || h.Get("RateLimit-Policy") != `"p";q=2;w=2` {
 			t.Fatalf("request %d: got %v, %v; want nil and RateLimit %s", i, err, h, want)

@@ -205,9 +205,12 @@ type Decision struct {
 	// enough tokens for it; 0 when allowed.
 	RetryAfter time.Duration
 
-	// ResetAfter is the time until the bucket is full again (the `t` of the
-	// RateLimit header on an allowed request). A store may forget a bucket
-	// after this long: a full bucket equals no bucket.
+	// ResetAfter is the time until the bucket is full again: how far its
+	// theoretical arrival time lies ahead. A store may forget a bucket
+	// after this long: a full bucket equals no bucket. The limiter derives
+	// the RateLimit header's t from it (the time until one more token,
+	// ratelimit-headers draft -10), so a store reports it for refused
+	// requests too.
 	ResetAfter time.Duration
 }
 

@@ -258,7 +258,7 @@ func headersOnEveryResponse(t *testing.T, newApp newAppFunc) {
 	a := newTestApp(t, newApp, ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 10, 20)}})
 	for i := 1; i <= 20; i++ {
 		rec := a.do(t, nil)
-		check(t, i, rec, wantResp{status: 200, rateLimit: fmt.Sprintf(`"default";r=%d;t=%d`, 20-i, (i+9)/10)})
+		check(t, i, rec, wantResp{status: 200, rateLimit: fmt.Sprintf(`"default";r=%d;t=1`, 20-i)})
 		if got, want := rec.Header().Get("RateLimit-Policy"), `"default";q=20;w=2`; got != want {
 			t.Errorf("request %d: got RateLimit-Policy %q, want %q", i, got, want)
 		}
@@ -274,13 +274,15 @@ func headersOnEveryResponse(t *testing.T, newApp newAppFunc) {
 	if got := a.calls.Load(); got != 20 {
 		t.Errorf("handler ran %d times, want 20 (never for a 429)", got)
 	}
-	// Time refills one token.
+	// Time refills one token. t is the seconds until one more token
+	// (draft -10), not until the bucket is full (2s here).
 	a.clock.Advance(100 * time.Millisecond)
-	check(t, 22, a.do(t, nil), wantResp{status: 200, rateLimit: `"default";r=0;t=2`})
+	check(t, 22, a.do(t, nil), wantResp{status: 200, rateLimit: `"default";r=0;t=1`})
 }
 
 // Retry-After is the wait for enough tokens in whole seconds rounded UP, at
-// least 1, and the 429's RateLimit t says the same.
+// least 1. The 429's RateLimit t is the wait for one more token (draft -10):
+// the same for a cost of 1, never later than Retry-After.
 func retryAfterRounding(t *testing.T, newApp newAppFunc) {
 	for _, tc := range []struct {
 		name    string
@@ -288,15 +290,16 @@ func retryAfterRounding(t *testing.T, newApp newAppFunc) {
 		cost    int64
 		advance time.Duration // after emptying the bucket
 		want    string
+		wantT   string // t of RateLimit, when it differs from want
 	}{
-		{"100ms_is_1", ratelimit.PerSecond("p", 10, 1), 1, 0, "1"},
-		{"1ns_is_1", ratelimit.PerSecond("p", 1, 1), 1, time.Second - 1, "1"},
-		{"exactly_1s_is_1", ratelimit.PerSecond("p", 1, 1), 1, 0, "1"},
-		{"1s_and_1ns_is_2", ratelimit.Policy{Name: "p", Rate: 1, Period: 2 * time.Second, Burst: 1}, 1, time.Second - 1, "2"},
-		{"2.5s_is_3", ratelimit.Policy{Name: "p", Rate: 2, Period: 5 * time.Second, Burst: 2}, 1, 0, "3"},
-		{"cost_3_waits_for_3_tokens", ratelimit.PerSecond("p", 1, 3), 3, 0, "3"},
-		{"a_day", ratelimit.PerDay("p", 1), 1, 0, "86400"},
-		{"10s_for_1_per_10s", ratelimit.Policy{Name: "p", Rate: 1, Period: 10 * time.Second}, 1, 500 * time.Millisecond, "10"},
+		{"100ms_is_1", ratelimit.PerSecond("p", 10, 1), 1, 0, "1", ""},
+		{"1ns_is_1", ratelimit.PerSecond("p", 1, 1), 1, time.Second - 1, "1", ""},
+		{"exactly_1s_is_1", ratelimit.PerSecond("p", 1, 1), 1, 0, "1", ""},
+		{"1s_and_1ns_is_2", ratelimit.Policy{Name: "p", Rate: 1, Period: 2 * time.Second, Burst: 1}, 1, time.Second - 1, "2", ""},
+		{"2.5s_is_3", ratelimit.Policy{Name: "p", Rate: 2, Period: 5 * time.Second, Burst: 2}, 1, 0, "3", ""},
+		{"cost_3_waits_for_3_tokens", ratelimit.PerSecond("p", 1, 3), 3, 0, "3", "1"},
+		{"a_day", ratelimit.PerDay("p", 1), 1, 0, "86400", ""},
+		{"10s_for_1_per_10s", ratelimit.Policy{Name: "p", Rate: 1, Period: 10 * time.Second}, 1, 500 * time.Millisecond, "10", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newTestApp(t, newApp, ratelimit.Config{
@@ -316,8 +319,12 @@ func retryAfterRounding(t *testing.T, newApp newAppFunc) {
 			if got := rec.Header().Get("Retry-After"); got != tc.want {
 				t.Errorf("got Retry-After %q, want %q", got, tc.want)
 			}
-			if got, want := rec.Header().Get("RateLimit"), ";t="+tc.want; !strings.HasSuffix(got, want) {
-				t.Errorf("got RateLimit %q, want t equal to Retry-After (%s)", got, want)
+			wantT := tc.wantT
+			if wantT == "" {
+				wantT = tc.want
+			}
+			if got, want := rec.Header().Get("RateLimit"), ";t="+wantT; !strings.HasSuffix(got, want) {
+				t.Errorf("got RateLimit %q, want t %s (Retry-After %s)", got, want, tc.want)
 			}
 		})
 	}
@@ -337,8 +344,8 @@ func severalPolicies(t *testing.T, newApp newAppFunc) {
 		{0, wantResp{status: 200, rateLimit: `"burst";r=1;t=1`}},
 		{0, wantResp{status: 200, rateLimit: `"burst";r=0;t=1`}},
 		{0, wantResp{status: 429, rateLimit: `"burst";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"}},
-		{time.Second, wantResp{status: 200, rateLimit: `"daily";r=1;t=69119`}},
-		{0, wantResp{status: 200, rateLimit: `"daily";r=0;t=86399`}},
+		{time.Second, wantResp{status: 200, rateLimit: `"daily";r=1;t=17279`}},
+		{0, wantResp{status: 200, rateLimit: `"daily";r=0;t=17279`}},
 		// Now the day is the limit: Retry-After is the time to one more daily
 		// token (17280s less the 2s gone by), not the second's.
 		{time.Second, wantResp{status: 429, rateLimit: `"daily";r=0;t=17278`, retryAfter: "17278", code: "rate_limit_exceeded"}},
@@ -376,13 +383,14 @@ func cost(t *testing.T, newApp newAppFunc) {
 		want  wantResp
 		msg   string
 	}{
-		{"4", wantResp{status: 200, rateLimit: `"units";r=6;t=4`}, ""},
+		{"4", wantResp{status: 200, rateLimit: `"units";r=6;t=1`}, ""},
 		{"11", wantResp{status: 400, code: "invalid_request"}, `This request costs 11 rate-limit units, more than the \"units\" limit allows at once (10); it can never succeed as sent.`},
 		{"-1", wantResp{status: 400, code: "invalid_request"}, "invalid rate-limit cost"},
 		{"bad", wantResp{status: 400, code: "invalid_request"}, `"param":"cost"`},
-		{"0", wantResp{status: 200, rateLimit: `"units";r=6;t=4`}, ""},
-		{"4", wantResp{status: 200, rateLimit: `"units";r=2;t=8`}, ""},
-		{"4", wantResp{status: 429, rateLimit: `"units";r=2;t=2`, retryAfter: "2", code: "rate_limit_exceeded"}, ""},
+		{"0", wantResp{status: 200, rateLimit: `"units";r=6;t=1`}, ""},
+		{"4", wantResp{status: 200, rateLimit: `"units";r=2;t=1`}, ""},
+		// Four tokens come in 2s, the next one in 1s (draft -10: t <= Retry-After).
+		{"4", wantResp{status: 429, rateLimit: `"units";r=2;t=1`, retryAfter: "2", code: "rate_limit_exceeded"}, ""},
 	} {
 		rec := a.do(t, query("cost="+tc.query))
 		check(t, i, rec, tc.want)
@@ -673,7 +681,7 @@ func plans(t *testing.T, newApp newAppFunc, newStore storetest.NewStore) {
 		a := newStoreApp(t, newApp, cfg(), newStore)
 		for i := 1; i <= 5; i++ {
 			rec := a.do(t, free)
-			check(t, i, rec, wantResp{status: 200, rateLimit: fmt.Sprintf(`"rate";r=%d;t=%d`, 5-i, (i+1)/2)})
+			check(t, i, rec, wantResp{status: 200, rateLimit: fmt.Sprintf(`"rate";r=%d;t=1`, 5-i)})
 			checkPolicy(t, i, rec, `"rate";q=5;w=3`)
 		}
 		check(t, 6, a.do(t, free), wantResp{status: 429, rateLimit: `"rate";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"})
@@ -770,7 +778,7 @@ func shadow(t *testing.T, newApp newAppFunc, newStore storetest.NewStore) {
 	policy := `"enforced";q=10;w=1, "trial";q=2;w=2`
 	steps := []wantResp{
 		{status: 200, rateLimit: `"trial";r=1;t=1`},
-		{status: 200, rateLimit: `"trial";r=0;t=2`},
+		{status: 200, rateLimit: `"trial";r=0;t=1`},
 		{status: 200, rateLimit: `"trial";r=0;t=1`}, // would be a 429: reported, not enforced
 	}
 	for i, want := range steps {
@@ -846,18 +854,18 @@ func deferredCost(t *testing.T, newApp newAppFunc, newStore storetest.NewStore) 
 	if got := rec.Header().Get("X-Cost-Added"); got != "true" {
 		t.Errorf("AddCost returned %q, want true", got)
 	}
-	check(t, 1, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=3;t=7`})
+	check(t, 1, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=3;t=1`})
 	// Into debt, capped at one more Burst (20s ahead).
-	check(t, 2, a.do(t, query("addcost=50")), wantResp{status: 200, rateLimit: `"units";r=2;t=8`})
+	check(t, 2, a.do(t, query("addcost=50")), wantResp{status: 200, rateLimit: `"units";r=2;t=1`})
 	check(t, 3, a.do(t, nil), wantResp{status: 429, rateLimit: `"units";r=0;t=11`, retryAfter: "11", code: "rate_limit_exceeded"})
 	a.clock.Advance(10 * time.Second)
 	check(t, 4, a.do(t, nil), wantResp{status: 429, rateLimit: `"units";r=0;t=1`, retryAfter: "1", code: "rate_limit_exceeded"})
 	a.clock.Advance(time.Second)
-	check(t, 5, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=0;t=10`})
+	check(t, 5, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=0;t=1`})
 	// A handler's error still charges what it added.
 	a.clock.Advance(time.Hour)
 	check(t, 6, a.do(t, query("addcost=3&fail=1")), wantResp{status: 404, rateLimit: `"units";r=9;t=1`, code: "not_found"})
-	check(t, 7, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=5;t=5`})
+	check(t, 7, a.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=5;t=1`})
 
 	// Without DeferredCost, AddCost reports false and charges nothing.
 	b := newStoreApp(t, newApp, ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("units", 1, 10)}}, newStore)
@@ -865,7 +873,7 @@ func deferredCost(t *testing.T, newApp newAppFunc, newStore storetest.NewStore) 
 	if got := rec.Header().Get("X-Cost-Added"); got != "false" {
 		t.Errorf("AddCost without DeferredCost returned %q, want false", got)
 	}
-	check(t, 1, b.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=8;t=2`})
+	check(t, 1, b.do(t, nil), wantResp{status: 200, rateLimit: `"units";r=8;t=1`})
 
 	// A store that cannot charge is refused at construction.
 	_, err := newApp(t, ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("u", 1, 1)}, Store: failingStore{}, DeferredCost: true},

@@ -359,8 +359,8 @@ func TestTwoInstancesShareOneBucket(t *testing.T) {
 		got = append(got, fmt.Sprintf("%d %s", rec.Code, rec.Header().Get("RateLimit")))
 	}
 	want := []string{
-		`200 "default";r=4;t=60`, `200 "default";r=3;t=120`, `200 "default";r=2;t=180`,
-		`200 "default";r=1;t=240`, `200 "default";r=0;t=300`,
+		`200 "default";r=4;t=60`, `200 "default";r=3;t=60`, `200 "default";r=2;t=60`,
+		`200 "default";r=1;t=60`, `200 "default";r=0;t=60`,
 		`429 "default";r=0;t=60`, `429 "default";r=0;t=60`, `429 "default";r=0;t=60`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

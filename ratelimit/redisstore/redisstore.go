@@ -37,6 +37,17 @@
 // twice and take tokens twice); only a NOSCRIPT reply, which means the script
 // did not run, is answered by sending the script itself with EVAL.
 //
+// # Local token batches
+//
+// With Config.TokenBatch above 1 a decision usually needs no round trip at
+// all: the store takes up to TokenBatch tokens of a caller's buckets in
+// one script run (the same keys, so Redis Cluster is unchanged) and spends
+// them in this process, giving back what is left after TokenBatchExpiry
+// or at Close. A caller may then get up to (TokenBatch - 1) requests per
+// process beyond its limit in a window, never more; see Config.TokenBatch
+// for the bound and what the headers say. Off by default: every decision
+// is exact.
+//
 // # Importing
 //
 // Package idempotency/redisstore has the same name: a file that imports both
@@ -89,6 +100,38 @@ type Config struct {
 	// Ignored when MaxBatch is 1.
 	Pipelines int
 
+	// TokenBatch, when above 1, lets this process take up to TokenBatch
+	// tokens of a caller's buckets in one script run and spend them
+	// locally, so that most decisions need no round trip (local token
+	// batches; not to be confused with MaxBatch, which pipelines
+	// decisions that each still run in Redis). A grant is at most half the
+	// whole tokens the fullest-restricted bucket holds, and at least the
+	// request's cost; the tokens are kept per caller key and set of
+	// policies until spent or until TokenBatchExpiry, then given back to
+	// the shared buckets (by the next decision of that caller, a sweeper,
+	// or Close).
+	//
+	// The price is bounded over-admission: in any window of time, a
+	// caller gets at most (TokenBatch - 1) × P requests more than the
+	// exact bucket would admit (Burst plus the window's refill), P being
+	// the number of processes holding a batch of its buckets, and never
+	// more: a process never holds more than TokenBatch - 1 tokens of a
+	// bucket after a decision, and tokens are only spent after Redis
+	// granted them. (Batches are per set of policies: a bucket that two
+	// routes share with different companions, a daily quota say, may be
+	// held once per such set and process.) A 429 and its Retry-After still come from the shared
+	// buckets (a request the local tokens cannot pay goes to Redis), and
+	// RateLimit's r never claims more than the caller can get: on a local
+	// decision it is the tokens this process holds for the caller, on a
+	// decision in Redis the shared bucket's plus those. Zero or 1: off,
+	// every decision in Redis, exact.
+	TokenBatch int
+
+	// TokenBatchExpiry is how long unspent tokens of a local batch stay
+	// in this process before they go back to the shared buckets. Zero
+	// means [DefaultTokenBatchExpiry] (1s). Ignored without TokenBatch.
+	TokenBatchExpiry time.Duration
+
 	// Now replaces the Redis server clock. Leave it nil in production, so
 	// that every app server uses the one clock of Redis; tests set it to a
 	// fake clock to move time without sleeping. With Now set, a bucket's
@@ -104,8 +147,11 @@ type Store struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
-	sha     any // the script's SHA-1, boxed once
-	shaCh   any // the charge script's SHA-1, boxed once
+	sha     any      // the script's SHA-1, boxed once
+	shaCh   any      // the charge script's SHA-1, boxed once
+	shaBt   any      // the token batch script's
+	shaRet  any      // the give-back script's
+	tokens  *batches // local token batches; nil without Config.TokenBatch
 
 	batching bool
 	maxBatch int
@@ -142,21 +188,21 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	if cfg.Timeout < 0 || cfg.MaxBatch < 0 || cfg.Pipelines < 0 {
-		return nil, errors.New("redisstore: negative Timeout, MaxBatch or Pipelines")
+	if cfg.Timeout < 0 || cfg.MaxBatch < 0 || cfg.Pipelines < 0 || cfg.TokenBatch < 0 || cfg.TokenBatchExpiry < 0 {
+		return nil, errors.New("redisstore: negative Timeout, MaxBatch, Pipelines, TokenBatch or TokenBatchExpiry")
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		return nil, errors.New("redisstore: Prefix must not contain '{' or '}' (the Cluster hash tag is the caller key's)")
 	}
-	sum := sha1.Sum([]byte(script))
-	sumCh := sha1.Sum([]byte(chargeScript))
 	s := &Store{
 		client:   client,
 		prefix:   cfg.Prefix,
 		timeout:  cfg.Timeout,
 		now:      cfg.Now,
-		sha:      any(hex.EncodeToString(sum[:])),
-		shaCh:    any(hex.EncodeToString(sumCh[:])),
+		sha:      scriptSHA(script),
+		shaCh:    scriptSHA(chargeScript),
+		shaBt:    scriptSHA(batchScript),
+		shaRet:   scriptSHA(returnScript),
 		maxBatch: cfg.MaxBatch,
 		stop:     make(chan struct{}),
 	}
@@ -182,7 +228,24 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 			go s.worker()
 		}
 	}
+	if cfg.TokenBatch > 1 {
+		exp := cfg.TokenBatchExpiry
+		if exp == 0 {
+			exp = DefaultTokenBatchExpiry
+		}
+		s.tokens = newBatches(cfg.TokenBatch, exp)
+		if s.now == nil {
+			s.wg.Add(1)
+			go s.sweeper(exp)
+		}
+	}
 	return s, nil
+}
+
+// scriptSHA returns the SHA-1 of a script, hex, boxed once.
+func scriptSHA(src string) any {
+	sum := sha1.Sum([]byte(src))
+	return any(hex.EncodeToString(sum[:]))
 }
 
 // Key returns the Redis key of the bucket of policy for caller key.
@@ -215,6 +278,9 @@ func (s *Store) Take(ctx context.Context, key string, policies []ratelimit.Polic
 	if err := ratelimit.CheckRequest(policies, cost); err != nil {
 		return ratelimit.Result{}, err
 	}
+	if s.tokens != nil {
+		return s.takeBatched(ctx, key, policies, cost)
+	}
 	cmd, err := s.run1(ctx, s.sha, key, policies, cost)
 	if err != nil {
 		return ratelimit.Result{}, err
@@ -239,10 +305,20 @@ func (s *Store) Charge(ctx context.Context, key string, policies []ratelimit.Pol
 	return err
 }
 
-// run1 runs the script whose SHA-1 is sha for one request.
-func (s *Store) run1(ctx context.Context, sha any, key string, policies []ratelimit.Policy, cost int64) (*redis.IntSliceCmd, error) {
+// run1 runs the script whose SHA-1 is sha for one request; extra are the
+// arguments after the policies' (the token batch script's maxg and ret).
+func (s *Store) run1(ctx context.Context, sha any, key string, policies []ratelimit.Policy, cost int64, extra ...int64) (*redis.IntSliceCmd, error) {
+	args := s.args(sha, key, policies, cost, extra...)
+	if s.batching {
+		return s.viaBatch(ctx, args)
+	}
+	return s.direct(ctx, args)
+}
+
+// args returns the EVALSHA arguments of one script run.
+func (s *Store) args(sha any, key string, policies []ratelimit.Policy, cost int64, extra ...int64) []any {
 	n := len(policies)
-	args := make([]any, 3+n+2+2*n)
+	args := make([]any, 3+n+2+2*n+len(extra))
 	args[0], args[1], args[2] = "evalsha", sha, n
 	for i, p := range policies {
 		args[3+i] = s.Key(key, p)
@@ -258,10 +334,10 @@ func (s *Store) run1(ctx context.Context, sha any, key string, policies []rateli
 		a[2+2*i] = int64(p.Interval())
 		a[3+2*i] = int64(p.Refill())
 	}
-	if s.batching {
-		return s.viaBatch(ctx, args)
+	for i, v := range extra {
+		a[2+2*n+i] = v
 	}
-	return s.direct(ctx, args)
+	return args
 }
 
 // parse turns the script's reply into the Result, recomputing each policy's
@@ -297,8 +373,13 @@ func (s *Store) toEval(args []any) []any {
 	ev := make([]any, len(args))
 	copy(ev, args)
 	src := script
-	if args[1] == s.shaCh {
+	switch args[1] {
+	case s.shaCh:
 		src = chargeScript
+	case s.shaBt:
+		src = batchScript
+	case s.shaRet:
+		src = returnScript
 	}
 	ev[0], ev[1] = "eval", src
 	return ev
@@ -431,8 +512,19 @@ func (s *Store) run(batch []*call) {
 }
 
 // Close stops the batching workers and fails the decisions still queued
-// with [ErrClosed]. It does not close the Redis client. It is idempotent.
+// with [ErrClosed]; with Config.TokenBatch it first gives the unspent
+// tokens of every local batch back to Redis (the error, if any, is
+// returned). It does not close the Redis client. It is idempotent.
 func (s *Store) Close() error {
+	var err error
+	if s.tokens != nil {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if !closed {
+			err = s.giveBack(context.Background(), true)
+		}
+	}
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
@@ -446,5 +538,5 @@ func (s *Store) Close() error {
 			c.done <- struct{}{}
 		}
 	})
-	return nil
+	return err
 }

@@ -110,3 +110,77 @@ for i = 1, #KEYS do
 end
 return {1}
 `
+
+// batchScript is script for a store with Config.TokenBatch: it first gives
+// back ret tokens an expired local batch did not spend, then decides a
+// request of cost tokens against every policy and, when all allow it, takes
+// g tokens from each bucket: as many as half the fewest whole tokens any of
+// the buckets holds, but at least cost and at most maxg. KEYS and ARGV[1]
+// to ARGV[2+2n] are laid out as for script;
+//
+// ARGV[3+2n]  maxg, the largest grant (cost when the caller may not batch)
+// ARGV[4+2n]  ret, the tokens given back first (0: none)
+//
+// It returns {allowed, g, ahead_1, …, ahead_n}, ahead_i being bucket i's
+// ahead after the give-back and BEFORE the grant: the Go side recomputes
+// each decision as ratelimit.Policy.Decide(ahead_i, g).
+const batchScript = prelude + `
+local n = #KEYS
+local maxg = tonumber(ARGV[3 + 2 * n])
+local ret = tonumber(ARGV[4 + 2 * n])
+local out = {1, 0}
+local aheads = {}
+local avail = -1
+for i = 1, n do
+  local T = tonumber(ARGV[1 + 2 * i])
+  local tau = tonumber(ARGV[2 + 2 * i])
+  local a = ahead(KEYS[i], math.min(2 * tau, 9007199254740992))
+  if ret > 0 and a > 0 then
+    if ret * T >= a then
+      a = 0
+      redis.call('DEL', KEYS[i])
+    else
+      a = a - ret * T
+      setAhead(KEYS[i], a)
+    end
+  end
+  aheads[i] = a
+  out[i + 2] = a
+  if a > tau - cost * T then
+    out[1] = 0
+  else
+    local free = math.floor((tau - a) / T)
+    if avail < 0 or free < avail then avail = free end
+  end
+end
+if out[1] == 1 then
+  local g = math.floor(avail / 2)
+  if g > maxg then g = maxg end
+  if g < cost then g = cost end
+  out[2] = g
+  if g > 0 then
+    for i = 1, n do
+      setAhead(KEYS[i], aheads[i] + g * tonumber(ARGV[1 + 2 * i]))
+    end
+  end
+end
+return out
+`
+
+// returnScript gives back ret unspent tokens of a local batch to every
+// bucket (Store.Close and the sweeper of expired batches): bucket i's ahead
+// becomes ahead_i - ret*T_i, the key deleted when that is 0 or less (a full
+// bucket). KEYS and ARGV are laid out as for batchScript (maxg unused). It
+// returns {1}.
+const returnScript = prelude + `
+local n = #KEYS
+local ret = tonumber(ARGV[4 + 2 * n])
+for i = 1, n do
+  local T = tonumber(ARGV[1 + 2 * i])
+  local a = ahead(KEYS[i], math.min(2 * tonumber(ARGV[2 + 2 * i]), 9007199254740992))
+  if a > 0 then
+    if ret * T >= a then redis.call('DEL', KEYS[i]) else setAhead(KEYS[i], a - ret * T) end
+  end
+end
+return {1}
+`

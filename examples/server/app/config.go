@@ -53,6 +53,15 @@ type Config struct {
 	// rate_limit_exceeded with Retry-After (-max-in-flight, MAX_IN_FLIGHT;
 	// default 0: off).
 	MaxInFlight int
+	// LimitBatch, above 1 and with RedisURL, lets each process take up to
+	// LimitBatch tokens of a caller's rate-limit bucket from Redis at once
+	// and spend them locally (ratelimit/redisstore Config.TokenBatch), so
+	// most decisions need no round trip; a caller may then get up to
+	// (LimitBatch - 1) requests per process beyond its limit, never more,
+	// and the RateLimit headers stay truthful (-limit-batch, LIMIT_BATCH;
+	// default 0: off, every decision in Redis, exact; 1 means the same).
+	// Ignored without RedisURL or with RateLimitStore.
+	LimitBatch int
 	// PostgresURL, when not empty, keeps the credits ledger, the
 	// generations and the idempotency records in that PostgreSQL database,
 	// e.g. postgres://user@127.0.0.1:5432/clipia (-postgres,
@@ -149,6 +158,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"front door: echo4 (Echo v4), echo5 (Echo v5), nethttp (net/http's ServeMux), chi or gin [FRAMEWORK]")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0,
 		"most generations in flight per tenant on POST /v1/generations; 0: off [MAX_IN_FLIGHT]")
+	fs.IntVar(&cfg.LimitBatch, "limit-batch", 0,
+		"with -redis: tokens of a caller's bucket each process takes at once and spends locally, so most\n"+
+			"decisions need no round trip (at most N-1 requests per process beyond the limit); 0 or 1: off, exact [LIMIT_BATCH]")
 	limitFail := fs.String("limit-fail", envString(getenv, "LIMIT_FAIL", LimitFailOpen),
 		"what the rate and in-flight limits do while their store is unreachable: open (let requests through,\n"+
 			"logged and counted) or closed (503 service_unavailable with Retry-After) [LIMIT_FAIL]")
@@ -178,7 +190,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"idempotency-ttl": "IDEMPOTENCY_TTL", "lock-ttl": "LOCK_TTL", "credits": "CREDITS",
 		"read-header-timeout": "READ_HEADER_TIMEOUT", "read-timeout": "READ_TIMEOUT",
 		"write-timeout": "WRITE_TIMEOUT", "idle-timeout": "IDLE_TIMEOUT",
-		"max-in-flight": "MAX_IN_FLIGHT",
+		"max-in-flight": "MAX_IN_FLIGHT", "limit-batch": "LIMIT_BATCH",
 	} {
 		if v := getenv(env); v != "" {
 			if err := fs.Set(name, v); err != nil {
@@ -214,6 +226,8 @@ func (cfg Config) check() error {
 		return fmt.Errorf("-credits must not be negative, got %d", cfg.Credits)
 	case cfg.MaxInFlight < 0:
 		return fmt.Errorf("-max-in-flight must not be negative, got %d", cfg.MaxInFlight)
+	case cfg.LimitBatch < 0:
+		return fmt.Errorf("-limit-batch must not be negative, got %d", cfg.LimitBatch)
 	}
 	if fws := Frameworks(); cfg.Framework != "" && !slices.Contains(fws, cfg.Framework) {
 		return fmt.Errorf("-framework must be one of %s, got %q", strings.Join(fws, ", "), cfg.Framework)

@@ -173,7 +173,15 @@ func TestTwoProcessesShareRedis(t *testing.T) {
 			}()
 		}
 		loser := <-results
-		checkError(t, loser.r, errorWant{row: rowInProgress, retryAfter: "1"})
+		// Retry-After is the in-progress wait (1s), but never earlier than
+		// the RateLimit t on the same response (draft -10 section 6): here
+		// the next token, up to 10s away at -rate 0.1.
+		rl := loser.r.header.Get("RateLimit")
+		wantRetry := rl[strings.LastIndex(rl, ";t=")+3:]
+		if n, err := strconv.Atoi(wantRetry); err != nil || n < 1 || n > 10 {
+			t.Fatalf("in progress: RateLimit %q, want a t of 1 to 10", rl)
+		}
+		checkError(t, loser.r, errorWant{row: rowInProgress, retryAfter: wantRetry})
 		winner := <-results
 		if winner.r.status != http.StatusCreated || winner.r.header.Get("Idempotent-Replayed") != "" {
 			t.Fatalf("process %d: status %d, Idempotent-Replayed %q; want 201 run", winner.proc, winner.r.status, winner.r.header.Get("Idempotent-Replayed"))

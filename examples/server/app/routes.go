@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 			logger.Warn("redis not reachable at start", "error", redact(err.Error()))
 		}
 		if rlStore == nil {
-			rs, err := rlredis.New(rdb, rlredis.Config{Prefix: "clipia:ratelimit:"})
+			rs, err := rlredis.New(rdb, rlredis.Config{Prefix: "clipia:ratelimit:", TokenBatch: cfg.LimitBatch})
 			if err != nil {
 				return nil, err
 			}
