@@ -17,7 +17,7 @@ type captureWriter struct {
 	allow    []string // canonical header names
 	limit    int
 	status   int
-	header   http.Header
+	hdr      flatHeader
 	body     []byte
 	over     bool // body exceeded limit
 	streamed bool // flushed or hijacked
@@ -29,7 +29,7 @@ func (w *captureWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
 		h := w.ResponseWriter.Header()
-		w.header = snapshot(h, w.allow)
+		w.hdr = appendFlat(w.hdr[:0], h, w.allow)
 		w.shouldRetry = h.Get("X-Should-Retry") == "true"
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -1,7 +1,6 @@
 package idempotency
 
 import (
-	"container/list"
 	"context"
 	"runtime"
 	"strconv"
@@ -47,7 +46,8 @@ type memStore struct {
 	now   func() time.Time
 	max   int
 	recs  map[string]*memRecord
-	order *list.List // of *memRecord, oldest first
+	// The records, oldest first (a list through the records themselves).
+	head, tail *memRecord
 	seq   uint64
 
 	stop      chan struct{}
@@ -61,8 +61,10 @@ type memRecord struct {
 	fp      string
 	token   string
 	expires time.Time
-	resp    *Response
-	elem    *list.Element
+	resp    storedResp // when hasResp
+	hasResp bool
+	prev    *memRecord
+	next    *memRecord
 }
 
 // NewMemoryStore returns an in-memory store and starts its sweeper.
@@ -80,7 +82,6 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		now:   cfg.Now,
 		max:   cfg.MaxRecords,
 		recs:  make(map[string]*memRecord),
-		order: list.New(),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
@@ -136,17 +137,41 @@ func (s *memStore) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for e := s.order.Front(); e != nil; {
-		next := e.Next()
-		if r := e.Value.(*memRecord); !now.Before(r.expires) {
+	for r := s.head; r != nil; {
+		next := r.next
+		if !now.Before(r.expires) {
 			s.remove(r)
 		}
-		e = next
+		r = next
 	}
 }
 
+func (s *memStore) pushBack(r *memRecord) {
+	r.prev, r.next = s.tail, nil
+	if s.tail != nil {
+		s.tail.next = r
+	} else {
+		s.head = r
+	}
+	s.tail = r
+}
+
+func (s *memStore) unlink(r *memRecord) {
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		s.head = r.next
+	}
+	if r.next != nil {
+		r.next.prev = r.prev
+	} else {
+		s.tail = r.prev
+	}
+	r.prev, r.next = nil, nil
+}
+
 func (s *memStore) remove(r *memRecord) {
-	s.order.Remove(r.elem)
+	s.unlink(r)
 	delete(s.recs, r.key)
 }
 
@@ -160,33 +185,66 @@ func (s *memStore) live(key string, now time.Time) *memRecord {
 	return r
 }
 
-func (r *memRecord) record() Record {
-	out := Record{State: r.state, Fingerprint: r.fp, Token: r.token, ExpiresAt: r.expires}
-	if r.resp != nil {
-		c := r.resp.Clone()
-		out.Response = &c
+// storedResp is a response as the memory store keeps it: the headers flat,
+// so that a record holds few pointers. It never changes once stored.
+type storedResp struct {
+	status int
+	hdr    flatHeader
+	hdrNil bool // the response's Header was nil
+	body   []byte
+}
+
+// response returns a copy of r as a Response.
+func (r *storedResp) response() *Response {
+	out := &Response{Status: r.status}
+	if !r.hdrNil {
+		out.Header = r.hdr.header()
+	}
+	if r.body != nil {
+		out.Body = append([]byte{}, r.body...)
 	}
 	return out
 }
 
+// record returns r. Its response is copied, or with shared returned as it
+// is stored, outside the Record (for the guard, which only reads it).
+func (r *memRecord) record(shared bool) (Record, *storedResp) {
+	out := Record{State: r.state, Fingerprint: r.fp, Token: r.token, ExpiresAt: r.expires}
+	if !r.hasResp {
+		return out, nil
+	}
+	if shared {
+		return out, &r.resp
+	}
+	out.Response = r.resp.response()
+	return out, nil
+}
+
 // Claim implements [Store.Claim].
 func (m *MemoryStore) Claim(ctx context.Context, key, fingerprint string, lease time.Duration) (ClaimResult, error) {
+	res, _, err := m.claim(ctx, key, fingerprint, lease, false)
+	return res, err
+}
+
+// claim is Claim; with shared, a stored response is returned as it is
+// stored, beside the result (for the guard, which only reads it).
+func (m *MemoryStore) claim(ctx context.Context, key, fingerprint string, lease time.Duration, shared bool) (ClaimResult, *storedResp, error) {
 	if err := ctx.Err(); err != nil {
-		return ClaimResult{}, err
+		return ClaimResult{}, nil, err
 	}
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	if r := s.live(key, now); r != nil {
-		return ClaimResult{Record: r.record()}, nil
+		rec, sr := r.record(shared)
+		return ClaimResult{Record: rec}, sr, nil
 	}
 	for len(s.recs) >= s.max {
-		front := s.order.Front()
-		if front == nil {
+		if s.head == nil {
 			break
 		}
-		s.remove(front.Value.(*memRecord))
+		s.remove(s.head)
 	}
 	s.seq++
 	r := &memRecord{
@@ -196,9 +254,9 @@ func (m *MemoryStore) Claim(ctx context.Context, key, fingerprint string, lease 
 		token:   strconv.FormatUint(s.seq, 10),
 		expires: now.Add(lease),
 	}
-	r.elem = s.order.PushBack(r)
+	s.pushBack(r)
 	s.recs[key] = r
-	return ClaimResult{Claimed: true, Token: r.token}, nil
+	return ClaimResult{Claimed: true, Token: r.token}, nil, nil
 }
 
 // Commit implements [Store.Commit]. The response is copied.
@@ -206,7 +264,16 @@ func (m *MemoryStore) Commit(ctx context.Context, key, token string, resp Respon
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := resp.Clone()
+	sr := storedResp{status: resp.Status, hdr: appendFlat(nil, resp.Header, nil), hdrNil: resp.Header == nil}
+	if resp.Body != nil {
+		sr.body = append([]byte{}, resp.Body...)
+	}
+	return m.commit(key, token, sr, retention)
+}
+
+// commit is Commit of a response the store keeps as it is (the guard hands
+// over what it captured and never touches it again).
+func (m *MemoryStore) commit(key, token string, c storedResp, retention time.Duration) error {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,9 +283,10 @@ func (m *MemoryStore) Commit(ctx context.Context, key, token string, resp Respon
 		return ErrLeaseLost
 	}
 	r.state = StateCompleted
-	r.resp = &c
+	r.resp, r.hasResp = c, true
 	r.expires = now.Add(retention)
-	s.order.MoveToBack(r.elem)
+	s.unlink(r)
+	s.pushBack(r)
 	return nil
 }
 
@@ -253,7 +321,8 @@ func (m *MemoryStore) Renew(ctx context.Context, key, token string, lease time.D
 		return ErrLeaseLost
 	}
 	r.expires = now.Add(lease)
-	s.order.MoveToBack(r.elem)
+	s.unlink(r)
+	s.pushBack(r)
 	return nil
 }
 
@@ -279,5 +348,6 @@ func (m *MemoryStore) Get(ctx context.Context, key string) (Record, bool, error)
 	if r == nil {
 		return Record{}, false, nil
 	}
-	return r.record(), true, nil
+	rec, _ := r.record(false)
+	return rec, true, nil
 }
