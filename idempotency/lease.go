@@ -446,7 +446,6 @@ func (h *holder) retryWait(bo *backoff) time.Duration {
 // callCtx bounds a store call by the end of the lease: after it, the claim
 // is no longer ours to use.
 //
-//
 // With a store that never blocks (MemoryStore), once the handler is done,
 // the deadline has nothing to bound: the call gets a context that is never
 // cancelled (a cancelled request still commits or releases its claim), with

@@ -42,13 +42,13 @@ type MemoryStore struct {
 func (m *MemoryStore) Name() string { return "memory" }
 
 type memStore struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	max   int
-	recs  map[string]*memRecord
+	mu   sync.Mutex
+	now  func() time.Time
+	max  int
+	recs map[string]*memRecord
 	// The records, oldest first (a list through the records themselves).
 	head, tail *memRecord
-	seq   uint64
+	seq        uint64
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -79,11 +79,11 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		cfg.Now = time.Now
 	}
 	s := &memStore{
-		now:   cfg.Now,
-		max:   cfg.MaxRecords,
-		recs:  make(map[string]*memRecord),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		now:  cfg.Now,
+		max:  cfg.MaxRecords,
+		recs: make(map[string]*memRecord),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 	go s.sweeper(cfg.SweepInterval)
 	ms := &MemoryStore{s: s}
