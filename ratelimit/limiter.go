@@ -366,7 +366,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		}
 	}
 	h := w.Header()
-	h.Set(HeaderRateLimitPolicy, p.header)
+	h[keyRateLimitPolicy] = []string{p.header}
 
 	key, err := l.keyFunc(r)
 	if err != nil {
@@ -399,7 +399,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		res.Policy = p.enfIdx[res.Policy]
 		if !res.Allowed {
 			secs := errorsx.RetryAfterSeconds(res.RetryAfter)
-			h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, secs))
+			h[keyRateLimit] = []string{p.value(res.Policy, res.Remaining, secs)}
 			l.count(ctx, p, res.Policy, outLimited, res.Remaining)
 			return "", nil, errorsx.RateLimitExceeded().WithRetryAfter(time.Duration(secs) * time.Second)
 		}
@@ -433,7 +433,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 	if outcome == outShadowLimited {
 		t = errorsx.RetryAfterSeconds(res.RetryAfter)
 	}
-	h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, t))
+	h[keyRateLimit] = []string{p.value(res.Policy, res.Remaining, t)}
 	l.count(ctx, p, res.Policy, outcome, res.Remaining)
 	return key, p, nil
 }
@@ -527,6 +527,13 @@ func (p *plan) value(i int, remaining, t int64) string {
 	b = strconv.AppendInt(b, t, 10)
 	return string(b)
 }
+
+// The canonical spellings of the RateLimit headers (what Header.Set would
+// compute per request).
+var (
+	keyRateLimitPolicy = http.CanonicalHeaderKey(HeaderRateLimitPolicy)
+	keyRateLimit       = http.CanonicalHeaderKey(HeaderRateLimit)
+)
 
 // ceilSeconds rounds d up to whole seconds; 0 stays 0.
 func ceilSeconds(d time.Duration) int64 {
