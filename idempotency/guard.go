@@ -640,7 +640,8 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 		return err
 	}
 	resp := &f.out
-	*resp = capture{status: cw.status, hdr: cw.hdr, body: cw.body}
+	hdr, body := cw.captured()
+	*resp = capture{status: cw.status, hdr: hdr, body: body}
 	if resp.body == nil {
 		resp.body = []byte{}
 	}

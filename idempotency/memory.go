@@ -59,7 +59,7 @@ type memRecord struct {
 	key     string
 	state   State
 	fp      string
-	token   string
+	token   uint64 // the claim's token, as a number (one object less to keep)
 	expires time.Time
 	resp    storedResp // when hasResp
 	hasResp bool
@@ -209,12 +209,16 @@ func (r *storedResp) response() *Response {
 // record returns r. Its response is copied, or with shared returned as it
 // is stored, outside the Record (for the guard, which only reads it).
 func (r *memRecord) record(shared bool) (Record, *storedResp) {
-	out := Record{State: r.state, Fingerprint: r.fp, Token: r.token, ExpiresAt: r.expires}
+	out := Record{State: r.state, Fingerprint: r.fp, ExpiresAt: r.expires}
+	if shared {
+		if !r.hasResp {
+			return out, nil
+		}
+		return out, &r.resp
+	}
+	out.Token = strconv.FormatUint(r.token, 10)
 	if !r.hasResp {
 		return out, nil
-	}
-	if shared {
-		return out, &r.resp
 	}
 	out.Response = r.resp.response()
 	return out, nil
@@ -251,12 +255,12 @@ func (m *MemoryStore) claim(ctx context.Context, key, fingerprint string, lease 
 		key:     key,
 		state:   StateInProgress,
 		fp:      fingerprint,
-		token:   strconv.FormatUint(s.seq, 10),
+		token:   s.seq,
 		expires: now.Add(lease),
 	}
 	s.pushBack(r)
 	s.recs[key] = r
-	return ClaimResult{Claimed: true, Token: r.token}, nil, nil
+	return ClaimResult{Claimed: true, Token: strconv.FormatUint(r.token, 10)}, nil, nil
 }
 
 // Commit implements [Store.Commit]. The response is copied.
@@ -326,11 +330,18 @@ func (m *MemoryStore) Renew(ctx context.Context, key, token string, lease time.D
 	return nil
 }
 
+// tokenIs reports whether token is the decimal spelling of n, as Claim
+// returned it.
+func tokenIs(token string, n uint64) bool {
+	v, err := strconv.ParseUint(token, 10, 64)
+	return err == nil && v == n && (len(token) == 1 || token[0] != '0')
+}
+
 // owned returns the live in-progress record of key that token owns, or nil
 // (the fencing of Commit, Release and Renew). The caller holds s.mu.
 func (s *memStore) owned(key, token string, now time.Time) *memRecord {
 	r := s.live(key, now)
-	if r == nil || r.state != StateInProgress || r.token != token {
+	if r == nil || r.state != StateInProgress || !tokenIs(token, r.token) {
 		return nil
 	}
 	return r
