@@ -108,6 +108,7 @@ type holder struct {
 	// Owned by whoever holds the claim (see state).
 	token    string
 	deadline time.Time // end of the lease by the local clock
+	bound    time.Time // when set, store calls end by then too (the client waits)
 }
 
 // States of a holder.
@@ -323,20 +324,34 @@ func (h *holder) end(resp *capture) error {
 			return errLostRecorded
 		}
 	}
+	// Another store: the first attempt on this goroutine too, bounded by
+	// commitWait (what the client waits at most), then retries on a
+	// goroutine of their own.
 	h.background()
-	result := make(chan error, 1)
+	start := time.Now()
+	h.g.local.add(h.key, h.fp)
+	h.bound = start.Add(commitWait)
+	err := h.commitOnce(resp)
+	h.bound = time.Time{}
+	switch {
+	case err == nil || errors.Is(err, errCommitted):
+		h.countExecuted()
+		h.g.local.remove(h.key)
+		h.g.pending.done()
+		return nil
+	case errors.Is(err, ErrLeaseLost):
+		h.g.recordLost(h.ctx(), h.reqID, h.route, err)
+		h.g.local.remove(h.key)
+		h.g.pending.done()
+		return errLostRecorded
+	}
+	h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: storing the response failed; retrying in the background",
+		slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
 	go func() {
 		defer h.g.pending.done()
-		h.commit(resp, result)
+		h.retryCommit(resp, nil, err, start)
 	}()
-	t := time.NewTimer(commitWait)
-	defer t.Stop()
-	select {
-	case err := <-result:
-		return err
-	case <-t.C:
-		return nil
-	}
+	return nil
 }
 
 // endHeld is end for an escalated holder: it hands the outcome to its
@@ -457,7 +472,11 @@ func (h *holder) callCtx() (context.Context, context.CancelFunc) {
 		}
 		return context.Background(), nop
 	}
-	return context.WithDeadline(h.ctx(), h.deadline)
+	d := h.deadline
+	if !h.bound.IsZero() && h.bound.Before(d) {
+		d = h.bound
+	}
+	return context.WithDeadline(h.ctx(), d)
 }
 
 func nop() {}
@@ -547,12 +566,21 @@ func (h *holder) release() error {
 // attempt, so the client never waits for the retries.
 func (h *holder) commit(resp *capture, first chan<- error) {
 	h.g.local.add(h.key, h.fp)
-	giveUp := time.Now().Add(h.g.lease)
-	renewed := time.Now()
+	start := time.Now()
+	h.retryCommit(resp, first, h.commitOnce(resp), start)
+}
+
+// retryCommit is commit after its first attempt, started at start, returned
+// err.
+func (h *holder) retryCommit(resp *capture, first chan<- error, err error, start time.Time) {
+	giveUp := start.Add(h.g.lease)
+	renewed := start
 	var bo backoff
 	var t *time.Timer
 	for attempt := 1; ; attempt++ {
-		err := h.commitOnce(resp)
+		if attempt > 1 {
+			err = h.commitOnce(resp)
+		}
 		if err == nil || errors.Is(err, errCommitted) {
 			h.countExecuted()
 			if attempt > 1 {
