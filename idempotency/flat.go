@@ -14,6 +14,20 @@ type flatHeader []byte
 // appendFlat appends the headers of h named in names (canonical names; nil
 // means all of h) to f.
 func appendFlat(f flatHeader, h http.Header, names []string) flatHeader {
+	if names != nil { // one allocation: the size first
+		n := 0
+		for _, k := range names {
+			if vs := h[k]; len(vs) > 0 {
+				n += uvarintLen(len(k)) + len(k) + uvarintLen(len(vs))
+				for _, v := range vs {
+					n += uvarintLen(len(v)) + len(v)
+				}
+			}
+		}
+		if n > cap(f)-len(f) {
+			f = append(make(flatHeader, 0, len(f)+n), f...)
+		}
+	}
 	add := func(k string, vs []string) {
 		f = binary.AppendUvarint(f, uint64(len(k)))
 		f = append(f, k...)
@@ -35,6 +49,15 @@ func appendFlat(f flatHeader, h http.Header, names []string) flatHeader {
 		}
 	}
 	return f
+}
+
+// uvarintLen is the length of n as a uvarint.
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
 }
 
 // flatBytes splits one length-prefixed string off f.

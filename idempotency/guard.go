@@ -310,13 +310,16 @@ func directIP(r *http.Request) string {
 // joined by "|" with "%" and "|" percent-escaped in each part, so different
 // parts never make the same key.
 func RecordKey(scope, method, route, key string) string {
-	return recordKey("", scope, method, route, key)
+	rk, _ := recordKey("", scope, method, route, key, nil)
+	return rk
 }
 
-// recordKey is RecordKey of the scope kind + id (kind needs no escape).
-func recordKey(kind, id, method, route, key string) string {
+// recordKey is RecordKey of the scope kind + id (kind needs no escape),
+// and the fingerprint fp as a string: both in one allocation (which the
+// memory store keeps as one object).
+func recordKey(kind, id, method, route, key string, fp []byte) (rk, fps string) {
 	var b strings.Builder
-	b.Grow(len(kind) + len(id) + len(method) + len(route) + len(key) + 3)
+	b.Grow(len(kind) + len(id) + len(method) + len(route) + len(key) + 3 + len(fp))
 	b.WriteString(kind)
 	escapeTo(&b, id)
 	b.WriteByte('|')
@@ -325,7 +328,9 @@ func recordKey(kind, id, method, route, key string) string {
 	escapeTo(&b, route)
 	b.WriteByte('|')
 	escapeTo(&b, key)
-	return b.String()
+	b.Write(fp)
+	s := b.String()
+	return s[:len(s)-len(fp)], s[len(s)-len(fp):]
 }
 
 func escapeTo(b *strings.Builder, s string) {
@@ -450,8 +455,8 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	// The fingerprint takes the path as sent, not the route pattern:
 	// path parameters are request parameters, so the same key on
 	// /x/1 and then /x/2 is a changed request (409), never a replay.
-	fp := Fingerprint(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), body)
-	rk := recordKey(kind, scope, r.Method, route, key)
+	fpa := fingerprint(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+	rk, fp := recordKey(kind, scope, r.Method, route, key, fpa[:])
 
 	ctx := r.Context()
 	if pfp, ok := g.local.lookup(rk); ok {
