@@ -7,8 +7,9 @@ import (
 )
 
 // captureWriter is the writer the handler gets (the front door puts it under
-// its framework's response) and records what reaches the client: the status, the allowlisted headers as they were when the status
-// was written, and the body up to a limit. It keeps the Flusher and Hijacker
+// its framework's response) and records what reaches the client: the
+// status, the allowlisted headers as they were when the status was written,
+// and the body up to a limit. It keeps the Flusher and Hijacker
 // behaviour of the writer it wraps (and Unwrap, for
 // http.ResponseController); a flush or a hijack marks the response as
 // streamed, which is never stored.
@@ -19,9 +20,8 @@ type captureWriter struct {
 	status   int
 	buf      []byte // the allowlisted headers (flat), then the body
 	hdrLen   int    // the headers' part of buf
-	body     []byte
-	over     bool // body exceeded limit
-	streamed bool // flushed or hijacked
+	over     bool   // body exceeded limit
+	streamed bool   // flushed or hijacked
 	// shouldRetry is X-Should-Retry: true when the status was written.
 	shouldRetry bool
 }
