@@ -538,15 +538,34 @@ func (g *Guard) readBody(w http.ResponseWriter, req *http.Request) ([]byte, erro
 		return nil, nil
 	}
 	// The one body reader: size limit, and a slow body cut off with 400
-	// within the request's read deadline.
-	b, rerr := bodyread.Read(nil, w, req, g.maxReq, 0)
+	// within the request's read deadline. A small body of known length is
+	// read into the restored body itself (one allocation for both).
+	var rb *restoredBody
+	var dst []byte
+	if req.ContentLength >= 0 && req.ContentLength < smallBody {
+		sb := new(smallRestoredBody)
+		rb, dst = &sb.restoredBody, sb.buf[:0]
+	} else {
+		rb = new(restoredBody)
+	}
+	b, rerr := bodyread.Read(dst, w, req, g.maxReq, 0)
 	if rerr != nil {
 		return nil, rerr
 	}
-	rb := &restoredBody{Closer: req.Body}
+	rb.Closer = req.Body
 	rb.Reset(b)
 	req.Body = rb
 	return b, nil
+}
+
+// smallBody is the size below which a request body is read into its
+// restored body.
+const smallBody = 256
+
+// smallRestoredBody is a restoredBody with room for a small body.
+type smallRestoredBody struct {
+	restoredBody
+	buf [smallBody]byte
 }
 
 func (g *Guard) replay(w http.ResponseWriter, req *http.Request, r *Response) error {
