@@ -180,7 +180,10 @@ type plan struct {
 	shIdx    []int
 	names    []string // quoted (sf-string) policy names
 	header   string   // the RateLimit-Policy header value
-	opts     [][numOutcomes][]metric.AddOption
+	// headerVals is header as a header's values, shared by every response
+	// (len = cap: an Add copies it; nothing writes into it).
+	headerVals []string
+	opts       [][numOutcomes][]metric.AddOption
 }
 
 func newPlan(name string, policies []Policy) (*plan, error) {
@@ -225,6 +228,7 @@ func newPlan(name string, policies []Policy) (*plan, error) {
 		}
 	}
 	p.header = string(header)
+	p.headerVals = []string{p.header}
 	return p, nil
 }
 
@@ -366,7 +370,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		}
 	}
 	h := w.Header()
-	h[keyRateLimitPolicy] = []string{p.header}
+	h[keyRateLimitPolicy] = p.headerVals
 
 	key, err := l.keyFunc(r)
 	if err != nil {
