@@ -39,10 +39,27 @@ func (b *Binder[T]) Serve(w http.ResponseWriter, r *http.Request, c guard.Call) 
 				m = outer.m
 			}
 		}
-		r = r.WithContext(context.WithValue(ctx, boundKey{}, &bound{v: v, m: m}))
+		r = r.WithContext(&boundCtx{Context: ctx, b: bound{v: v, m: m}})
 	}
 	return c.Next(w, r)
 }
+
+// boundCtx is context.WithValue(ctx, boundKey{}, &b) in one allocation.
+type boundCtx struct {
+	context.Context
+	b bound
+}
+
+// Value implements context.Context.
+func (c *boundCtx) Value(key any) any {
+	if _, ok := key.(boundKey); ok {
+		return &c.b
+	}
+	return c.Context.Value(key)
+}
+
+// String describes the context, as context.WithValue's does.
+func (c *boundCtx) String() string { return "bind.Body" }
 
 // Body returns the value that a Binder[T] bound and validated for r, or nil
 // when none ran before (or it was skipped). Only the innermost Binder of a

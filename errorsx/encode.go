@@ -1,6 +1,8 @@
 package errorsx
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -164,13 +166,26 @@ func ValidRequestID(id string) bool {
 // so every later call returns the same one. The request id middleware of
 // each front door calls it first thing; the renderer calls it too, so an
 // error carries an id even without the middleware.
+// newRequestID returns a random UUIDv4 from math/rand/v2's generator
+// (ChaCha8, seeded by the system, per thread): a request id must be unique,
+// not secret, and reading crypto/rand cost more than the rest of the
+// request id guard.
+func newRequestID() string {
+	var u uuid.UUID
+	binary.LittleEndian.PutUint64(u[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(u[8:], rand.Uint64())
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant RFC 9562
+	return u.String()
+}
+
 func RequestID(h http.Header, req *http.Request) string {
 	if id := first(h[keyRequestID]); id != "" {
 		return id
 	}
 	id := first(req.Header[keyRequestID])
 	if !ValidRequestID(id) {
-		id = uuid.NewString()
+		id = newRequestID()
 	}
 	h[keyRequestID] = []string{id}
 	return id

@@ -7,8 +7,9 @@ import (
 )
 
 // captureWriter is the writer the handler gets (the front door puts it under
-// its framework's response) and records what reaches the client: the status, the allowlisted headers as they were when the status
-// was written, and the body up to a limit. It keeps the Flusher and Hijacker
+// its framework's response) and records what reaches the client: the
+// status, the allowlisted headers as they were when the status was written,
+// and the body up to a limit. It keeps the Flusher and Hijacker
 // behaviour of the writer it wraps (and Unwrap, for
 // http.ResponseController); a flush or a hijack marks the response as
 // streamed, which is never stored.
@@ -17,10 +18,10 @@ type captureWriter struct {
 	allow    []string // canonical header names
 	limit    int
 	status   int
-	header   http.Header
-	body     []byte
-	over     bool // body exceeded limit
-	streamed bool // flushed or hijacked
+	buf      []byte // the allowlisted headers (flat), then the body
+	hdrLen   int    // the headers' part of buf
+	over     bool   // body exceeded limit
+	streamed bool   // flushed or hijacked
 	// shouldRetry is X-Should-Retry: true when the status was written.
 	shouldRetry bool
 }
@@ -29,7 +30,8 @@ func (w *captureWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
 		h := w.ResponseWriter.Header()
-		w.header = snapshot(h, w.allow)
+		w.buf = appendFlat(w.buf[:0], h, w.allow)
+		w.hdrLen = len(w.buf)
 		w.shouldRetry = h.Get("X-Should-Retry") == "true"
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -40,13 +42,19 @@ func (w *captureWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.over {
-		if len(w.body)+len(b) > w.limit {
-			w.over, w.body = true, nil
+		if len(w.buf)-w.hdrLen+len(b) > w.limit {
+			w.over, w.buf = true, w.buf[:w.hdrLen]
 		} else {
-			w.body = append(w.body, b...)
+			w.buf = append(w.buf, b...)
 		}
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// captured returns the headers (flat) and the body captured; they share
+// one array, so a stored response is one object.
+func (w *captureWriter) captured() (flatHeader, []byte) {
+	return w.buf[:w.hdrLen:w.hdrLen], w.buf[w.hdrLen:]
 }
 
 // Flush implements http.Flusher. A flushed response is streamed.

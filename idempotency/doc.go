@@ -42,9 +42,11 @@
 //
 // Each step is one atomic [Store] operation. Claim creates an in-progress
 // record with a lease (Config.Lease, 30 s) and a fencing token, or returns
-// the existing record in the same step. The handler runs, and one goroutine
-// renews the lease every Lease/3 (Renew, one store call), so a handler
-// slower than the lease still runs once. Its response is captured as the
+// the existing record in the same step. The handler runs; once it has run
+// for Lease/3, a goroutine of its own renews the lease every Lease/3 (Renew,
+// one store call), so a handler slower than the lease still runs once (a
+// faster handler costs no goroutine: one timer per guard watches the
+// claims). Its response is captured as the
 // client sees it (errors are rendered through the app's error handler
 // first). Commit stores it, or Release deletes the claim. When an owner
 // dies, its lease expires and a retry can claim the key again; the old

@@ -40,6 +40,13 @@ import (
 // UnmarshalJSON) sees what the fingerprint ignores: key order, whitespace
 // and string escapes.
 func Fingerprint(method, route, rawQuery, contentType string, body []byte) string {
+	out := fingerprint(method, route, rawQuery, contentType, body)
+	return string(out[:])
+}
+
+// fingerprint is Fingerprint as an array, for a caller that puts it into a
+// string of its own.
+func fingerprint(method, route, rawQuery, contentType string, body []byte) [2 * sha256.Size]byte {
 	fb := fpPool.Get().(*fpBuf)
 	b := fb.b[:0]
 	// Every field is an 8-byte length and its bytes, so no two different
@@ -77,7 +84,7 @@ func Fingerprint(method, route, rawQuery, contentType string, body []byte) strin
 	fb.put()
 	var out [2 * sha256.Size]byte
 	hex.Encode(out[:], sum[:])
-	return string(out[:])
+	return out
 }
 
 // fpBuf is the pooled scratch space of one Fingerprint call.

@@ -164,6 +164,8 @@ type Guard struct {
 	log        *slog.Logger
 	pending    *Pending
 	local      localPending
+	ren        renewer
+	mem        *MemoryStore // store, when it is one: it never blocks, and the guard's calls skip its copies
 	obs        observer
 	ops        storeOps
 }
@@ -253,6 +255,7 @@ func New(cfg Config) (*Guard, error) {
 		g.store = NewMemoryStore(MemoryConfig{})
 	}
 	g.tx, _ = g.store.(TxStore)
+	g.mem, _ = g.store.(*MemoryStore)
 	in := telemetry.New(cfg.Telemetry)
 	g.obs = newObserver(in)
 	g.ops = newStoreOps(in, telemetry.StoreName(g.store))
@@ -268,18 +271,25 @@ func New(cfg Config) (*Guard, error) {
 // records). A custom Config.Scope may fall back on it. It never returns an
 // error.
 func DefaultScope(r *http.Request, clientIP func(*http.Request) string) (string, error) {
+	kind, id := defaultScope(r, clientIP)
+	return kind + id, nil
+}
+
+// defaultScope is DefaultScope in two parts, kind ("tenant:", "key:",
+// "ip:") and id.
+func defaultScope(r *http.Request, clientIP func(*http.Request) string) (kind, id string) {
 	if p, ok := principal.FromContext(r.Context()); ok {
 		if p.Tenant != "" {
-			return "tenant:" + p.Tenant, nil
+			return "tenant:", p.Tenant
 		}
 		if p.KeyID != "" {
-			return "key:" + p.KeyID, nil
+			return "key:", p.KeyID
 		}
 	}
 	if clientIP != nil {
-		return "ip:" + clientIP(r), nil
+		return "ip:", clientIP(r)
 	}
-	return "ip:" + directIP(r), nil
+	return "ip:", directIP(r)
 }
 
 // directIP is the address of the direct peer, as Echo's ExtractIPDirect
@@ -300,16 +310,27 @@ func directIP(r *http.Request) string {
 // joined by "|" with "%" and "|" percent-escaped in each part, so different
 // parts never make the same key.
 func RecordKey(scope, method, route, key string) string {
+	rk, _ := recordKey("", scope, method, route, key, nil)
+	return rk
+}
+
+// recordKey is RecordKey of the scope kind + id (kind needs no escape),
+// and the fingerprint fp as a string: both in one allocation (which the
+// memory store keeps as one object).
+func recordKey(kind, id, method, route, key string, fp []byte) (rk, fps string) {
 	var b strings.Builder
-	b.Grow(len(scope) + len(method) + len(route) + len(key) + 3)
-	escapeTo(&b, scope)
+	b.Grow(len(kind) + len(id) + len(method) + len(route) + len(key) + 3 + len(fp))
+	b.WriteString(kind)
+	escapeTo(&b, id)
 	b.WriteByte('|')
 	escapeTo(&b, method)
 	b.WriteByte('|')
 	escapeTo(&b, route)
 	b.WriteByte('|')
 	escapeTo(&b, key)
-	return b.String()
+	b.Write(fp)
+	s := b.String()
+	return s[:len(s)-len(fp)], s[len(s)-len(fp):]
 }
 
 func escapeTo(b *strings.Builder, s string) {
@@ -423,20 +444,19 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	if err != nil {
 		return err
 	}
-	var scope string
+	var kind, scope string
 	if g.scope != nil {
-		scope, err = g.scope(r)
+		if scope, err = g.scope(r); err != nil {
+			return err
+		}
 	} else {
-		scope, err = DefaultScope(r, g.clientIP)
-	}
-	if err != nil {
-		return err
+		kind, scope = defaultScope(r, g.clientIP)
 	}
 	// The fingerprint takes the path as sent, not the route pattern:
 	// path parameters are request parameters, so the same key on
 	// /x/1 and then /x/2 is a changed request (409), never a replay.
-	fp := Fingerprint(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), body)
-	rk := RecordKey(scope, r.Method, route, key)
+	fpa := fingerprint(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Content-Type"), body)
+	rk, fp := recordKey(kind, scope, r.Method, route, key, fpa[:])
 
 	ctx := r.Context()
 	if pfp, ok := g.local.lookup(rk); ok {
@@ -450,7 +470,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	}
 	claimedAt := time.Now()
 	sctx, sc := g.ops.claim.Begin(ctx)
-	res, err := g.store.Claim(sctx, rk, fp, g.lease)
+	res, stored, err := g.claim(sctx, rk, fp)
 	sc.End(err)
 	if err != nil {
 		g.obs.count(ctx, outcomeStoreError)
@@ -462,6 +482,9 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 		case rec.Fingerprint != fp:
 			g.obs.count(ctx, outcomeKeyReuse)
 			return errorsx.IdempotencyKeyReuse()
+		case rec.State == StateCompleted && stored != nil:
+			g.obs.count(ctx, outcomeReplayed)
+			return g.replayStored(w, r, stored)
 		case rec.State == StateCompleted && rec.Response != nil:
 			g.obs.count(ctx, outcomeReplayed)
 			return g.replay(w, r, rec.Response)
@@ -481,6 +504,16 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	return g.run(&c, next, render)
 }
 
+// claim claims key in the store. A stored response it returns is only
+// read.
+func (g *Guard) claim(ctx context.Context, key, fp string) (ClaimResult, *storedResp, error) {
+	if g.mem != nil {
+		return g.mem.claim(ctx, key, fp, g.lease, true)
+	}
+	res, err := g.store.Claim(ctx, key, fp, g.lease)
+	return res, nil, err
+}
+
 // call is one guarded request that claimed its key.
 type call struct {
 	w         http.ResponseWriter
@@ -493,8 +526,10 @@ type call struct {
 
 func (c *call) requestID() string { return errorsx.RequestID(c.w.Header(), c.r) }
 
+// restoredBody is the request body read for the fingerprint, given back to
+// the handler (one allocation).
 type restoredBody struct {
-	*bytes.Reader
+	bytes.Reader
 	io.Closer
 }
 
@@ -503,13 +538,34 @@ func (g *Guard) readBody(w http.ResponseWriter, req *http.Request) ([]byte, erro
 		return nil, nil
 	}
 	// The one body reader: size limit, and a slow body cut off with 400
-	// within the request's read deadline.
-	b, rerr := bodyread.Read(nil, w, req, g.maxReq, 0)
+	// within the request's read deadline. A small body of known length is
+	// read into the restored body itself (one allocation for both).
+	var rb *restoredBody
+	var dst []byte
+	if req.ContentLength >= 0 && req.ContentLength < smallBody {
+		sb := new(smallRestoredBody)
+		rb, dst = &sb.restoredBody, sb.buf[:0]
+	} else {
+		rb = new(restoredBody)
+	}
+	b, rerr := bodyread.Read(dst, w, req, g.maxReq, 0)
 	if rerr != nil {
 		return nil, rerr
 	}
-	req.Body = restoredBody{bytes.NewReader(b), req.Body}
+	rb.Closer = req.Body
+	rb.Reset(b)
+	req.Body = rb
 	return b, nil
+}
+
+// smallBody is the size below which a request body is read into its
+// restored body.
+const smallBody = 256
+
+// smallRestoredBody is a restoredBody with room for a small body.
+type smallRestoredBody struct {
+	restoredBody
+	buf [smallBody]byte
 }
 
 func (g *Guard) replay(w http.ResponseWriter, req *http.Request, r *Response) error {
@@ -519,17 +575,46 @@ func (g *Guard) replay(w http.ResponseWriter, req *http.Request, r *Response) er
 			h[k] = append([]string(nil), vs...)
 		}
 	}
-	if r.Status >= 400 && h.Get(errorsx.HeaderShouldRetry) == "" {
+	return g.replayBody(w, req, r.Status, r.Body)
+}
+
+// replayStored is replay of a response the memory store keeps.
+func (g *Guard) replayStored(w http.ResponseWriter, req *http.Request, r *storedResp) error {
+	h := w.Header()
+	r.hdr.walk(g.allowName, func(k string, vs []string) {
+		if k != "" {
+			h[k] = vs
+		}
+	})
+	return g.replayBody(w, req, r.status, r.body)
+}
+
+// allowName returns the stored header name k as its StoredHeaders
+// spelling, or "" when it is not one.
+func (g *Guard) allowName(k []byte) string {
+	for _, a := range g.allow {
+		if a == string(k) {
+			return a
+		}
+	}
+	return ""
+}
+
+// replayBody ends a replay: the headers of the outcome, the status and
+// the body.
+func (g *Guard) replayBody(w http.ResponseWriter, req *http.Request, status int, body []byte) error {
+	h := w.Header()
+	if status >= 400 && h.Get(errorsx.HeaderShouldRetry) == "" {
 		// Only outcomes that must not be retried are stored.
 		h.Set(errorsx.HeaderShouldRetry, "false")
 	}
 	h.Set(HeaderIdempotentReplayed, "true")
-	if r.Status != http.StatusNoContent && r.Status != http.StatusNotModified {
-		h.Set("Content-Length", strconv.Itoa(len(r.Body)))
+	if status != http.StatusNoContent && status != http.StatusNotModified {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
-	w.WriteHeader(r.Status)
-	if req.Method != http.MethodHead && len(r.Body) > 0 {
-		if _, err := w.Write(r.Body); err != nil {
+	w.WriteHeader(status)
+	if req.Method != http.MethodHead && len(body) > 0 {
+		if _, err := w.Write(body); err != nil {
 			g.log.LogAttrs(req.Context(), slog.LevelDebug, "idempotency: writing replay",
 				slog.String("request_id", errorsx.RequestID(w.Header(), req)), slog.String("error", err.Error()))
 		}
@@ -540,8 +625,9 @@ func (g *Guard) replay(w http.ResponseWriter, req *http.Request, r *Response) er
 // flight is the state of one request that runs its handler: the holder of
 // its claim and the writer that captures its response, in one allocation.
 type flight struct {
-	h  holder
-	cw captureWriter
+	h   holder
+	cw  captureWriter
+	out capture
 }
 
 // run runs the handler as the owner of the claim of c, while a holder keeps
@@ -577,11 +663,13 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 		g.release(c, h, reason)
 		return err
 	}
-	resp := Response{Status: cw.status, Header: cw.header, Body: cw.body}
-	if resp.Body == nil {
-		resp.Body = []byte{}
+	resp := &f.out
+	hdr, body := cw.captured()
+	*resp = capture{status: cw.status, hdr: hdr, body: body}
+	if resp.body == nil {
+		resp.body = []byte{}
 	}
-	if cerr := h.end(&resp); cerr != nil && cerr != errLostRecorded { // the claim was lost while the handler ran
+	if cerr := h.end(resp); cerr != nil && cerr != errLostRecorded { // the claim was lost while the handler ran
 		g.recordLost(context.WithoutCancel(req.Context()), c.requestID(), c.route, cerr)
 	}
 	return err

@@ -31,37 +31,38 @@ import (
 type Pending struct {
 	mu   sync.Mutex
 	n    int
-	idle chan struct{} // closed when n drops to 0
+	idle chan struct{} // made by Wait while n > 0, closed when n drops to 0
 }
 
 func (p *Pending) add() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.n == 0 {
-		p.idle = make(chan struct{})
-	}
 	p.n++
+	p.mu.Unlock()
 }
 
 func (p *Pending) done() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.n--
-	if p.n == 0 {
+	if p.n == 0 && p.idle != nil {
 		close(p.idle)
 		p.idle = nil
 	}
+	p.mu.Unlock()
 }
 
 // Wait blocks until no work is pending, or until ctx ends, when it returns
 // ctx.Err(). Work that starts after Wait returned is not waited for.
 func (p *Pending) Wait(ctx context.Context) error {
 	p.mu.Lock()
-	idle := p.idle
-	p.mu.Unlock()
-	if idle == nil {
+	if p.n == 0 {
+		p.mu.Unlock()
 		return nil
 	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	idle := p.idle
+	p.mu.Unlock()
 	select {
 	case <-idle:
 		return nil
@@ -70,12 +71,17 @@ func (p *Pending) Wait(ctx context.Context) error {
 	}
 }
 
-// holder keeps one claim alive while its handler runs (a renewal every
-// lease/3, retried with backoff after a store error), then commits or
-// releases it, retrying a failed commit in the background while the claim is
-// still its own. It is one goroutine per guarded request that claimed a key,
-// and the only user of the claim's token, so the store sees the claim's calls
-// one after the other. It never touches the request or its writer, which a
+// holder keeps one claim alive while its handler runs, then commits or
+// releases it. It starts light: the guard's renewer (one timer per guard)
+// lists it, and the request's goroutine commits or releases the claim itself
+// when the handler returns before the first renewal is due (the usual case:
+// no goroutine, channel or timer per request). When a renewal falls due
+// first, the renewer escalates it: a goroutine of its own (loop) renews the
+// claim every lease/3 (retried with backoff after a store error), then
+// commits or releases it, retrying a failed commit in the background while
+// the claim is still its own. Either way one goroutine at a time uses the
+// claim's token, so the store sees the claim's calls one after the other,
+// and the holder never touches the request or its writer, which a
 // framework may reuse once the request is over.
 type holder struct {
 	g      *Guard
@@ -83,25 +89,170 @@ type holder struct {
 	fp     string
 	reqID  string
 	route  string
+	reqCtx context.Context // the request's context, for its values
+	cancel context.CancelCauseFunc
+
+	// Set by the renewer when it escalates the holder, or by the request's
+	// goroutine before it hands the commit to a goroutine.
 	logCtx context.Context // the request's values, never cancelled
 	span   trace.Span      // the request's span, for the outcome
-	cancel context.CancelCauseFunc
 	finish chan finishReq
 	exited chan struct{} // closed when the goroutine returns
 	lost   atomic.Bool   // the claim was lost before the handler finished
 
-	// Owned by the goroutine.
+	// Guarded by the renewer's mutex.
+	state      int
+	prev, next *holder   // the renewer's list
+	due        time.Time // when the first renewal is due
+
+	// Owned by whoever holds the claim (see state).
 	token    string
 	deadline time.Time // end of the lease by the local clock
+	bound    time.Time // when set, store calls end by then too (the client waits)
+}
+
+// States of a holder.
+const (
+	holdLight     = iota // listed by the renewer; no renewal was due yet
+	holdFinishing        // the request's goroutine commits or releases
+	holdEscalated        // loop holds the claim; end talks to it
+)
+
+// renewer lists the light holders of a guard, oldest first (all share the
+// guard's lease), and escalates each when its first renewal falls due, with
+// one timer armed for the oldest.
+type renewer struct {
+	mu         sync.Mutex
+	head, tail *holder
+	timer      *time.Timer
+	armed      bool
+}
+
+// add lists h, light.
+func (rn *renewer) add(h *holder) {
+	rn.mu.Lock()
+	h.state, h.prev, h.next = holdLight, rn.tail, nil
+	if rn.tail != nil {
+		rn.tail.next = h
+	} else {
+		rn.head = h
+	}
+	rn.tail = h
+	if !rn.armed {
+		rn.armed = true
+		if rn.timer == nil {
+			rn.timer = time.AfterFunc(time.Until(h.due), rn.fire)
+		} else {
+			rn.timer.Reset(time.Until(h.due))
+		}
+	}
+	rn.mu.Unlock()
+}
+
+func (rn *renewer) unlink(h *holder) {
+	if h.prev != nil {
+		h.prev.next = h.next
+	} else {
+		rn.head = h.next
+	}
+	if h.next != nil {
+		h.next.prev = h.prev
+	} else {
+		rn.tail = h.prev
+	}
+	h.prev, h.next = nil, nil
+}
+
+// leave takes h off the list for the request's goroutine to finish it. It
+// returns false when h was escalated: its goroutine holds the claim.
+func (rn *renewer) leave(h *holder) bool {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if h.state == holdEscalated {
+		return false
+	}
+	h.state = holdFinishing
+	rn.unlink(h)
+	return true
+}
+
+// fire escalates the holders whose first renewal is due and arms the timer
+// for the next one.
+func (rn *renewer) fire() {
+	rn.mu.Lock()
+	now := time.Now()
+	var due []*holder
+	for h := rn.head; h != nil && !now.Before(h.due); h = rn.head {
+		rn.unlink(h)
+		h.state = holdEscalated
+		h.finish = make(chan finishReq, 1) // one per holder: sending never blocks
+		h.exited = make(chan struct{})
+		h.background()
+		due = append(due, h)
+	}
+	if rn.head != nil {
+		rn.timer.Reset(rn.head.due.Sub(now))
+	} else {
+		rn.armed = false
+	}
+	rn.mu.Unlock()
+	for _, h := range due {
+		go h.loop()
+	}
+}
+
+// background readies h for work off the request's goroutine.
+func (h *holder) background() {
+	h.logCtx = context.WithoutCancel(h.reqCtx)
+	h.span = trace.SpanFromContext(h.reqCtx)
+}
+
+// countExecuted counts the outcome executed, off the request's goroutine.
+func (h *holder) countExecuted() {
+	ctx := h.ctx()
+	h.g.obs.countOn(ctx, h.span, outcomeExecuted)
+}
+
+// ctx returns the request's values, never cancelled, for logs and
+// telemetry.
+func (h *holder) ctx() context.Context {
+	if h.logCtx == nil {
+		h.background()
+	}
+	return h.logCtx
 }
 
 // finishReq asks the holder to commit resp, or to release the claim when
 // resp is nil. The holder answers on result once the client may have its
 // response: after the release, or after the first commit attempt.
 type finishReq struct {
-	resp   *Response
+	resp   *capture
 	tx     Tx // commit resp with tx, not with the store (TxStore mode)
 	result chan error
+}
+
+// capture is a response to store: as the guard captured it (status, the
+// allowlisted headers flat, body), or as a Response.
+type capture struct {
+	status int
+	hdr    flatHeader
+	body   []byte
+	resp   *Response // the Response, once made
+}
+
+// response returns c as a Response (made once).
+func (c *capture) response() Response {
+	if c.resp == nil {
+		r := &Response{Status: c.status, Body: c.body}
+		if len(c.hdr) > 0 {
+			r.Header = c.hdr.header()
+		}
+		if r.Body == nil {
+			r.Body = []byte{}
+		}
+		c.resp = r
+	}
+	return *c.resp
 }
 
 // errLostRecorded is what the holder answers a handler's response with when
@@ -123,32 +274,89 @@ const (
 	backoffMax = time.Second
 )
 
-// hold starts h, the holder of a claim made at claimedAt. cancel cancels
-// the handler's context.
+// hold starts h, the holder of a claim made at claimedAt, light. cancel
+// cancels the handler's context.
 func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, key, fp, token string, claimedAt time.Time, reqID, route string) {
 	*h = holder{
 		g: g, key: key, fp: fp, reqID: reqID, route: route,
-		logCtx:   context.WithoutCancel(reqCtx),
-		span:     trace.SpanFromContext(reqCtx),
+		reqCtx:   reqCtx,
 		cancel:   cancel,
-		finish:   make(chan finishReq, 1), // one per holder: sending never blocks
-		exited:   make(chan struct{}),
 		token:    token,
 		deadline: claimedAt.Add(g.lease),
+		due:      claimedAt.Add(g.lease / 3),
 	}
 	g.pending.add()
-	go h.loop()
+	g.ren.add(h)
 }
 
 // every is the renewal period: a third of the lease, so that one failed
 // renewal still leaves time for retries.
 func (h *holder) every() time.Duration { return h.g.lease / 3 }
 
-// end hands the outcome to the holder and waits until the client may have
-// its response: the release done, or the first commit attempt done, or
-// commitWait passed (the commit then goes on in the background). It returns
-// ErrLeaseLost when the claim was lost before the holder took the outcome.
-func (h *holder) end(resp *Response) error {
+// end commits resp, or releases the claim when resp is nil, and returns
+// once the client may have its response: the release done, or the first
+// commit attempt done, or commitWait passed (the commit then goes on in the
+// background). It returns ErrLeaseLost when the claim was lost before the
+// holder took the outcome.
+//
+// A light holder is finished on the calling goroutine: a release, or with
+// a store that never blocks (MemoryStore) the first commit attempt; a
+// commit to another store, or a retry, runs on a goroutine of its own, as
+// in an escalated holder.
+func (h *holder) end(resp *capture) error {
+	if !h.g.ren.leave(h) {
+		return h.endHeld(resp)
+	}
+	if resp == nil {
+		defer h.g.pending.done()
+		return h.release()
+	}
+	if h.g.mem != nil {
+		err := h.commitOnce(resp)
+		switch {
+		case err == nil || errors.Is(err, errCommitted):
+			h.g.obs.count(h.reqCtx, outcomeExecuted)
+			h.g.pending.done()
+			return nil
+		case errors.Is(err, ErrLeaseLost):
+			h.g.pending.done()
+			h.g.recordLost(h.ctx(), h.reqID, h.route, err)
+			return errLostRecorded
+		}
+	}
+	// Another store: the first attempt on this goroutine too, bounded by
+	// commitWait (what the client waits at most), then retries on a
+	// goroutine of their own.
+	h.background()
+	start := time.Now()
+	h.g.local.add(h.key, h.fp)
+	h.bound = start.Add(commitWait)
+	err := h.commitOnce(resp)
+	h.bound = time.Time{}
+	switch {
+	case err == nil || errors.Is(err, errCommitted):
+		h.countExecuted()
+		h.g.local.remove(h.key)
+		h.g.pending.done()
+		return nil
+	case errors.Is(err, ErrLeaseLost):
+		h.g.recordLost(h.ctx(), h.reqID, h.route, err)
+		h.g.local.remove(h.key)
+		h.g.pending.done()
+		return errLostRecorded
+	}
+	h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: storing the response failed; retrying in the background",
+		slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
+	go func() {
+		defer h.g.pending.done()
+		h.retryCommit(resp, nil, err, start)
+	}()
+	return nil
+}
+
+// endHeld is end for an escalated holder: it hands the outcome to its
+// goroutine and waits as end does.
+func (h *holder) endHeld(resp *capture) error {
 	f := finishReq{resp: resp, result: make(chan error, 1)}
 	h.finish <- f
 	var timeout <-chan time.Time
@@ -177,7 +385,11 @@ func (h *holder) end(resp *Response) error {
 // transaction). On failure the transaction is rolled back, and the claim
 // released when it is still held, before endTx returns.
 func (h *holder) endTx(tx Tx, resp *Response) error {
-	f := finishReq{resp: resp, tx: tx, result: make(chan error, 1)}
+	if h.g.ren.leave(h) {
+		defer h.g.pending.done()
+		return h.commitTx(tx, *resp)
+	}
+	f := finishReq{resp: &capture{resp: resp}, tx: tx, result: make(chan error, 1)}
 	h.finish <- f
 	select {
 	case err := <-f.result:
@@ -196,7 +408,7 @@ func (h *holder) endTx(tx Tx, resp *Response) error {
 func (h *holder) loop() {
 	defer h.g.pending.done()
 	defer close(h.exited)
-	t := time.NewTimer(h.every())
+	t := time.NewTimer(time.Until(h.due)) // due already: renew at once
 	defer t.Stop()
 	var bo backoff
 	for {
@@ -206,9 +418,9 @@ func (h *holder) loop() {
 			case f.resp == nil:
 				f.result <- h.release()
 			case f.tx != nil:
-				f.result <- h.commitTx(f.tx, *f.resp)
+				f.result <- h.commitTx(f.tx, f.resp.response())
 			default:
-				h.commit(*f.resp, f.result)
+				h.commit(f.resp, f.result)
 			}
 			return
 		case <-t.C:
@@ -224,7 +436,7 @@ func (h *holder) loop() {
 					if f.tx != nil {
 						h.rollback(f.tx)
 					} else if f.resp != nil {
-						h.g.recordLost(h.logCtx, h.reqID, h.route, err)
+						h.g.recordLost(h.ctx(), h.reqID, h.route, err)
 						lostErr = errLostRecorded
 					}
 					f.result <- lostErr
@@ -248,9 +460,26 @@ func (h *holder) retryWait(bo *backoff) time.Duration {
 
 // callCtx bounds a store call by the end of the lease: after it, the claim
 // is no longer ours to use.
+//
+// With a store that never blocks (MemoryStore), once the handler is done,
+// the deadline has nothing to bound: the call gets a context that is never
+// cancelled (a cancelled request still commits or releases its claim), with
+// the request's values only when its span records.
 func (h *holder) callCtx() (context.Context, context.CancelFunc) {
-	return context.WithDeadline(h.logCtx, h.deadline)
+	if h.g.mem != nil && h.state == holdFinishing && h.logCtx == nil {
+		if trace.SpanFromContext(h.reqCtx).IsRecording() {
+			return h.ctx(), nop
+		}
+		return context.Background(), nop
+	}
+	d := h.deadline
+	if !h.bound.IsZero() && h.bound.Before(d) {
+		d = h.bound
+	}
+	return context.WithDeadline(h.ctx(), d)
 }
+
+func nop() {}
 
 // renew extends the lease once. It returns nil when the lease was extended
 // (or the key claimed again, see reclaim), an error wrapping ErrLeaseLost
@@ -302,7 +531,7 @@ func (h *holder) reclaim() error {
 		return err
 	case res.Claimed:
 		h.token, h.deadline = res.Token, start.Add(h.g.lease)
-		h.g.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: the store forgot a live claim; claimed the key again",
+		h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: the store forgot a live claim; claimed the key again",
 			slog.String("request_id", h.reqID), slog.String("route", h.route))
 		return nil
 	case res.Record.State == StateCompleted && res.Record.Token == h.token:
@@ -315,7 +544,7 @@ func (h *holder) reclaim() error {
 func (h *holder) lose(err error) {
 	h.lost.Store(true)
 	h.cancel(ErrLeaseLost)
-	h.g.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: claim lost while the handler ran; its context is cancelled and its response will not be stored",
+	h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: claim lost while the handler ran; its context is cancelled and its response will not be stored",
 		slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
 }
 
@@ -335,35 +564,44 @@ func (h *holder) release() error {
 // is ours, and at most one lease after the handler ended; between retries
 // the claim is renewed when due. It answers on first after the first
 // attempt, so the client never waits for the retries.
-func (h *holder) commit(resp Response, first chan<- error) {
+func (h *holder) commit(resp *capture, first chan<- error) {
 	h.g.local.add(h.key, h.fp)
-	giveUp := time.Now().Add(h.g.lease)
-	renewed := time.Now()
+	start := time.Now()
+	h.retryCommit(resp, first, h.commitOnce(resp), start)
+}
+
+// retryCommit is commit after its first attempt, started at start, returned
+// err.
+func (h *holder) retryCommit(resp *capture, first chan<- error, err error, start time.Time) {
+	giveUp := start.Add(h.g.lease)
+	renewed := start
 	var bo backoff
 	var t *time.Timer
 	for attempt := 1; ; attempt++ {
-		err := h.commitOnce(resp)
+		if attempt > 1 {
+			err = h.commitOnce(resp)
+		}
 		if err == nil || errors.Is(err, errCommitted) {
-			h.g.obs.countOn(h.logCtx, h.span, outcomeExecuted)
+			h.countExecuted()
 			if attempt > 1 {
-				h.g.log.LogAttrs(h.logCtx, slog.LevelInfo, "idempotency: response stored after a store failure",
+				h.g.log.LogAttrs(h.ctx(), slog.LevelInfo, "idempotency: response stored after a store failure",
 					slog.String("request_id", h.reqID), slog.String("route", h.route), slog.Int("attempts", attempt))
 			}
 			break
 		}
 		if errors.Is(err, ErrLeaseLost) {
-			h.g.recordLost(h.logCtx, h.reqID, h.route, err)
+			h.g.recordLost(h.ctx(), h.reqID, h.route, err)
 			break
 		}
 		if first != nil {
-			h.g.log.LogAttrs(h.logCtx, slog.LevelWarn, "idempotency: storing the response failed; retrying in the background",
+			h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: storing the response failed; retrying in the background",
 				slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
 			first <- nil
 			first = nil
 		}
 		wait := h.retryWait(&bo)
 		if now := time.Now(); !now.Add(wait).Before(h.deadline) || !now.Add(wait).Before(giveUp) {
-			h.g.recordLost(h.logCtx, h.reqID, h.route,
+			h.g.recordLost(h.ctx(), h.reqID, h.route,
 				fmt.Errorf("%w: the store could not be reached before the lease ended: %w", ErrLeaseLost, err))
 			break
 		}
@@ -377,7 +615,7 @@ func (h *holder) commit(resp Response, first chan<- error) {
 		if time.Since(renewed) >= h.every() {
 			renewed = time.Now()
 			if err := h.renew(); errors.Is(err, ErrLeaseLost) {
-				h.g.recordLost(h.logCtx, h.reqID, h.route, err)
+				h.g.recordLost(h.ctx(), h.reqID, h.route, err)
 				break
 			}
 		}
@@ -401,7 +639,7 @@ func (h *holder) commitTx(tx Tx, resp Response) error {
 		sc.End(storeFailure(err))
 		cancel()
 		if err == nil {
-			h.g.obs.countOn(h.logCtx, h.span, outcomeExecuted)
+			h.countExecuted()
 			return nil
 		}
 	} else {
@@ -409,7 +647,7 @@ func (h *holder) commitTx(tx Tx, resp Response) error {
 	}
 	h.rollback(tx)
 	if rerr := h.release(); rerr != nil && !errors.Is(rerr, ErrLeaseLost) {
-		h.g.log.LogAttrs(h.logCtx, slog.LevelError, "idempotency: releasing claim failed; the key stays in progress until the lease expires",
+		h.g.log.LogAttrs(h.ctx(), slog.LevelError, "idempotency: releasing claim failed; the key stays in progress until the lease expires",
 			slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", rerr.Error()))
 	}
 	return err
@@ -417,12 +655,12 @@ func (h *holder) commitTx(tx Tx, resp Response) error {
 
 // rollback rolls tx back, bounded by one lease, and logs a failure.
 func (h *holder) rollback(tx Tx) {
-	h.g.rollback(h.logCtx, tx, h.reqID, h.route)
+	h.g.rollback(h.ctx(), tx, h.reqID, h.route)
 }
 
 // commitOnce makes one commit attempt, claiming the key again first when
 // the store forgot it (see reclaim).
-func (h *holder) commitOnce(resp Response) error {
+func (h *holder) commitOnce(resp *capture) error {
 	if !time.Now().Before(h.deadline) {
 		return fmt.Errorf("%w: the lease ended before the response could be stored", ErrLeaseLost)
 	}
@@ -437,11 +675,16 @@ func (h *holder) commitOnce(resp Response) error {
 }
 
 // commitCall is one timed Commit, bounded by the lease.
-func (h *holder) commitCall(resp Response) error {
+func (h *holder) commitCall(resp *capture) error {
 	ctx, cancel := h.callCtx()
 	defer cancel()
 	ctx, sc := h.g.ops.commit.Begin(ctx)
-	err := h.g.store.Commit(ctx, h.key, h.token, resp, h.g.retention)
+	var err error
+	if h.g.mem != nil && resp.resp == nil { // the guard's capture, never touched again
+		err = h.g.mem.commit(h.key, h.token, storedResp{status: resp.status, hdr: resp.hdr, body: resp.body}, h.g.retention)
+	} else {
+		err = h.g.store.Commit(ctx, h.key, h.token, resp.response(), h.g.retention)
+	}
 	sc.End(storeFailure(err))
 	return err
 }

@@ -1,7 +1,6 @@
 package idempotency
 
 import (
-	"container/list"
 	"context"
 	"runtime"
 	"strconv"
@@ -43,12 +42,13 @@ type MemoryStore struct {
 func (m *MemoryStore) Name() string { return "memory" }
 
 type memStore struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	max   int
-	recs  map[string]*memRecord
-	order *list.List // of *memRecord, oldest first
-	seq   uint64
+	mu   sync.Mutex
+	now  func() time.Time
+	max  int
+	recs map[string]*memRecord
+	// The records, oldest first (a list through the records themselves).
+	head, tail *memRecord
+	seq        uint64
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -59,10 +59,12 @@ type memRecord struct {
 	key     string
 	state   State
 	fp      string
-	token   string
+	token   uint64 // the claim's token, as a number (one object less to keep)
 	expires time.Time
-	resp    *Response
-	elem    *list.Element
+	resp    storedResp // when hasResp
+	hasResp bool
+	prev    *memRecord
+	next    *memRecord
 }
 
 // NewMemoryStore returns an in-memory store and starts its sweeper.
@@ -77,12 +79,11 @@ func NewMemoryStore(cfg MemoryConfig) *MemoryStore {
 		cfg.Now = time.Now
 	}
 	s := &memStore{
-		now:   cfg.Now,
-		max:   cfg.MaxRecords,
-		recs:  make(map[string]*memRecord),
-		order: list.New(),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		now:  cfg.Now,
+		max:  cfg.MaxRecords,
+		recs: make(map[string]*memRecord),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 	go s.sweeper(cfg.SweepInterval)
 	ms := &MemoryStore{s: s}
@@ -136,17 +137,41 @@ func (s *memStore) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for e := s.order.Front(); e != nil; {
-		next := e.Next()
-		if r := e.Value.(*memRecord); !now.Before(r.expires) {
+	for r := s.head; r != nil; {
+		next := r.next
+		if !now.Before(r.expires) {
 			s.remove(r)
 		}
-		e = next
+		r = next
 	}
 }
 
+func (s *memStore) pushBack(r *memRecord) {
+	r.prev, r.next = s.tail, nil
+	if s.tail != nil {
+		s.tail.next = r
+	} else {
+		s.head = r
+	}
+	s.tail = r
+}
+
+func (s *memStore) unlink(r *memRecord) {
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		s.head = r.next
+	}
+	if r.next != nil {
+		r.next.prev = r.prev
+	} else {
+		s.tail = r.prev
+	}
+	r.prev, r.next = nil, nil
+}
+
 func (s *memStore) remove(r *memRecord) {
-	s.order.Remove(r.elem)
+	s.unlink(r)
 	delete(s.recs, r.key)
 }
 
@@ -160,45 +185,82 @@ func (s *memStore) live(key string, now time.Time) *memRecord {
 	return r
 }
 
-func (r *memRecord) record() Record {
-	out := Record{State: r.state, Fingerprint: r.fp, Token: r.token, ExpiresAt: r.expires}
-	if r.resp != nil {
-		c := r.resp.Clone()
-		out.Response = &c
+// storedResp is a response as the memory store keeps it: the headers flat,
+// so that a record holds few pointers. It never changes once stored.
+type storedResp struct {
+	status int
+	hdr    flatHeader
+	hdrNil bool // the response's Header was nil
+	body   []byte
+}
+
+// response returns a copy of r as a Response.
+func (r *storedResp) response() *Response {
+	out := &Response{Status: r.status}
+	if !r.hdrNil {
+		out.Header = r.hdr.header()
+	}
+	if r.body != nil {
+		out.Body = append([]byte{}, r.body...)
 	}
 	return out
 }
 
+// record returns r. Its response is copied, or with shared returned as it
+// is stored, outside the Record (for the guard, which only reads it).
+func (r *memRecord) record(shared bool) (Record, *storedResp) {
+	out := Record{State: r.state, Fingerprint: r.fp, ExpiresAt: r.expires}
+	if shared {
+		if !r.hasResp {
+			return out, nil
+		}
+		return out, &r.resp
+	}
+	out.Token = strconv.FormatUint(r.token, 10)
+	if !r.hasResp {
+		return out, nil
+	}
+	out.Response = r.resp.response()
+	return out, nil
+}
+
 // Claim implements [Store.Claim].
 func (m *MemoryStore) Claim(ctx context.Context, key, fingerprint string, lease time.Duration) (ClaimResult, error) {
+	res, _, err := m.claim(ctx, key, fingerprint, lease, false)
+	return res, err
+}
+
+// claim is Claim; with shared, a stored response is returned as it is
+// stored, beside the result (for the guard, which only reads it).
+func (m *MemoryStore) claim(ctx context.Context, key, fingerprint string, lease time.Duration, shared bool) (ClaimResult, *storedResp, error) {
 	if err := ctx.Err(); err != nil {
-		return ClaimResult{}, err
+		return ClaimResult{}, nil, err
 	}
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	if r := s.live(key, now); r != nil {
-		return ClaimResult{Record: r.record()}, nil
+		rec, sr := r.record(shared)
+		return ClaimResult{Record: rec}, sr, nil
 	}
 	for len(s.recs) >= s.max {
-		front := s.order.Front()
-		if front == nil {
+		if s.head == nil {
 			break
 		}
-		s.remove(front.Value.(*memRecord))
+		s.remove(s.head)
 	}
 	s.seq++
 	r := &memRecord{
 		key:     key,
 		state:   StateInProgress,
 		fp:      fingerprint,
-		token:   strconv.FormatUint(s.seq, 10),
+		token:   s.seq,
 		expires: now.Add(lease),
 	}
-	r.elem = s.order.PushBack(r)
+	s.pushBack(r)
 	s.recs[key] = r
-	return ClaimResult{Claimed: true, Token: r.token}, nil
+	return ClaimResult{Claimed: true, Token: strconv.FormatUint(r.token, 10)}, nil, nil
 }
 
 // Commit implements [Store.Commit]. The response is copied.
@@ -206,7 +268,16 @@ func (m *MemoryStore) Commit(ctx context.Context, key, token string, resp Respon
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := resp.Clone()
+	sr := storedResp{status: resp.Status, hdr: appendFlat(nil, resp.Header, nil), hdrNil: resp.Header == nil}
+	if resp.Body != nil {
+		sr.body = append([]byte{}, resp.Body...)
+	}
+	return m.commit(key, token, sr, retention)
+}
+
+// commit is Commit of a response the store keeps as it is (the guard hands
+// over what it captured and never touches it again).
+func (m *MemoryStore) commit(key, token string, c storedResp, retention time.Duration) error {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,9 +287,10 @@ func (m *MemoryStore) Commit(ctx context.Context, key, token string, resp Respon
 		return ErrLeaseLost
 	}
 	r.state = StateCompleted
-	r.resp = &c
+	r.resp, r.hasResp = c, true
 	r.expires = now.Add(retention)
-	s.order.MoveToBack(r.elem)
+	s.unlink(r)
+	s.pushBack(r)
 	return nil
 }
 
@@ -253,15 +325,23 @@ func (m *MemoryStore) Renew(ctx context.Context, key, token string, lease time.D
 		return ErrLeaseLost
 	}
 	r.expires = now.Add(lease)
-	s.order.MoveToBack(r.elem)
+	s.unlink(r)
+	s.pushBack(r)
 	return nil
+}
+
+// tokenIs reports whether token is the decimal spelling of n, as Claim
+// returned it.
+func tokenIs(token string, n uint64) bool {
+	v, err := strconv.ParseUint(token, 10, 64)
+	return err == nil && v == n && (len(token) == 1 || token[0] != '0')
 }
 
 // owned returns the live in-progress record of key that token owns, or nil
 // (the fencing of Commit, Release and Renew). The caller holds s.mu.
 func (s *memStore) owned(key, token string, now time.Time) *memRecord {
 	r := s.live(key, now)
-	if r == nil || r.state != StateInProgress || r.token != token {
+	if r == nil || r.state != StateInProgress || !tokenIs(token, r.token) {
 		return nil
 	}
 	return r
@@ -279,5 +359,6 @@ func (m *MemoryStore) Get(ctx context.Context, key string) (Record, bool, error)
 	if r == nil {
 		return Record{}, false, nil
 	}
-	return r.record(), true, nil
+	rec, _ := r.record(false)
+	return rec, true, nil
 }

@@ -182,7 +182,10 @@ type plan struct {
 	interval []time.Duration // policies[i].Interval()
 	refill   []time.Duration // policies[i].Refill()
 	header   string          // the RateLimit-Policy header value
-	opts     [][numOutcomes][]metric.AddOption
+	// headerVals is header as a header's values, shared by every response
+	// (len = cap: an Add copies it; nothing writes into it).
+	headerVals []string
+	opts       [][numOutcomes][]metric.AddOption
 }
 
 func newPlan(name string, policies []Policy) (*plan, error) {
@@ -230,6 +233,7 @@ func newPlan(name string, policies []Policy) (*plan, error) {
 		}
 	}
 	p.header = string(header)
+	p.headerVals = []string{p.header}
 	return p, nil
 }
 
@@ -374,7 +378,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		}
 	}
 	h := w.Header()
-	h.Set(HeaderRateLimitPolicy, p.header)
+	h[keyRateLimitPolicy] = p.headerVals
 
 	key, err := l.keyFunc(r)
 	if err != nil {
@@ -408,7 +412,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		if !res.Allowed {
 			secs := errorsx.RetryAfterSeconds(res.RetryAfter)
 			// Draft -10 §6: Retry-After is never earlier than t.
-			h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, min(p.reset(res.Decision, res.Policy), secs)))
+			h[keyRateLimit] = []string{p.value(res.Policy, res.Remaining, min(p.reset(res.Decision, res.Policy), secs))}
 			l.count(ctx, p, res.Policy, outLimited, res.Remaining)
 			return "", nil, errorsx.RateLimitExceeded().WithRetryAfter(time.Duration(secs) * time.Second)
 		}
@@ -438,7 +442,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		l.count(ctx, p, 0, outError, -1)
 		return key, p, nil
 	}
-	h.Set(HeaderRateLimit, p.value(res.Policy, res.Remaining, p.reset(res.Decision, res.Policy)))
+	h[keyRateLimit] = []string{p.value(res.Policy, res.Remaining, p.reset(res.Decision, res.Policy))}
 	l.count(ctx, p, res.Policy, outcome, res.Remaining)
 	return key, p, nil
 }
@@ -568,6 +572,13 @@ func nextToken(ahead, interval, refill time.Duration) time.Duration {
 	}
 	return interval
 }
+
+// The canonical spellings of the RateLimit headers (what Header.Set would
+// compute per request).
+var (
+	keyRateLimitPolicy = http.CanonicalHeaderKey(HeaderRateLimitPolicy)
+	keyRateLimit       = http.CanonicalHeaderKey(HeaderRateLimit)
+)
 
 // ceilSeconds rounds d up to whole seconds; 0 stays 0.
 func ceilSeconds(d time.Duration) int64 {

@@ -165,9 +165,9 @@ func TestLimitAllocs(t *testing.T) {
 		plan string
 		want float64
 	}{
-		{"", 6},
-		{"pro", 6},
-		{"shadow", 6}, // two store calls, still no more
+		{"", 3},
+		{"pro", 3},
+		{"shadow", 3}, // two store calls, still no more
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		if tc.plan != "" {

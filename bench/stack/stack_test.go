@@ -85,12 +85,17 @@ const (
 	usersMW
 	// guarded: apiguard's stack on the framework's front door.
 	guarded
-	// guardedIdem: guarded plus the idempotency guard.
+	// guardedIdem: guarded plus the idempotency guard, a fresh
+	// Idempotency-Key per request.
 	guardedIdem
+	// guardedReplay: guardedIdem with the same Idempotency-Key again and
+	// again (one per client goroutine): the first request runs, every
+	// other one is a replay.
+	guardedReplay
 )
 
 func (k kind) String() string {
-	return [...]string{"bare", "users-mw", "apiguard", "apiguard+idem"}[k]
+	return [...]string{"bare", "users-mw", "apiguard", "apiguard+idem", "apiguard+replay"}[k]
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -137,7 +142,7 @@ func newGuards(tb testing.TB, k kind) guards {
 			must(auth.RequireScopes(scope)),
 		},
 	}
-	if k == guardedIdem {
+	if k == guardedIdem || k == guardedReplay {
 		is := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
 		tb.Cleanup(func() { is.Close() })
 		g.route = append(g.route, must(idempotency.New(idempotency.Config{Store: is, Logger: quiet})))
@@ -481,11 +486,11 @@ func (fw framework) label(k kind) string {
 }
 
 var frameworks = []framework{
-	{"nethttp", newNetHTTP, []kind{bare, guarded, guardedIdem}, ""},
-	{"chi", newChi, []kind{bare, usersMW, guarded, guardedIdem}, "chi-httprate"},
-	{"gin", newGin, []kind{bare, usersMW, guarded, guardedIdem}, "gin-mw"},
-	{"echo5", newEcho5, []kind{bare, usersMW, guarded, guardedIdem}, "echo-mw"},
-	{"echo4", newEcho4, []kind{bare, usersMW, guarded, guardedIdem}, "echo-mw"},
+	{"nethttp", newNetHTTP, []kind{bare, guarded, guardedIdem, guardedReplay}, ""},
+	{"chi", newChi, []kind{bare, usersMW, guarded, guardedIdem, guardedReplay}, "chi-httprate"},
+	{"gin", newGin, []kind{bare, usersMW, guarded, guardedIdem, guardedReplay}, "gin-mw"},
+	{"echo5", newEcho5, []kind{bare, usersMW, guarded, guardedIdem, guardedReplay}, "echo-mw"},
+	{"echo4", newEcho4, []kind{bare, usersMW, guarded, guardedIdem, guardedReplay}, "echo-mw"},
 }
 
 // gin lists routes on stdout in its default debug mode.
@@ -497,13 +502,14 @@ var idemSeq atomic.Int64
 // client sends the same request through h again and again, reusing the
 // request and the writer.
 type client struct {
-	h    http.Handler
-	req  *http.Request
-	rd   *bytes.Reader
-	body io.ReadCloser
-	w    *discardWriter
-	idem bool
-	buf  []byte
+	h      http.Handler
+	req    *http.Request
+	rd     *bytes.Reader
+	body   io.ReadCloser
+	w      *discardWriter
+	idem   bool
+	replay bool
+	buf    []byte
 }
 
 func newClient(h http.Handler, k kind) *client {
@@ -512,15 +518,19 @@ func newClient(h http.Handler, k kind) *client {
 	req.RemoteAddr = "192.0.2.1:1234"
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+apiKey)
-	return &client{h: h, req: req, rd: rd, body: io.NopCloser(rd), w: &discardWriter{h: http.Header{}}, idem: k == guardedIdem}
+	return &client{h: h, req: req, rd: rd, body: io.NopCloser(rd), w: &discardWriter{h: http.Header{}},
+		idem: k == guardedIdem, replay: k == guardedReplay}
 }
 
 func (c *client) once() {
 	c.rd.Reset(reqBody)
 	c.req.Body, c.req.ContentLength = c.body, int64(len(reqBody))
-	if c.idem {
+	switch {
+	case c.idem:
 		c.buf = strconv.AppendInt(append(c.buf[:0], "bench-"...), idemSeq.Add(1), 36)
 		c.req.Header["Idempotency-Key"] = []string{string(c.buf)}
+	case c.replay && c.req.Header["Idempotency-Key"] == nil:
+		c.req.Header["Idempotency-Key"] = []string{"replay-" + strconv.FormatInt(idemSeq.Add(1), 36)}
 	}
 	clear(c.w.h)
 	c.w.status = 0
@@ -572,7 +582,7 @@ func TestStacks(t *testing.T) {
 					return rec
 				}
 				idem := ""
-				if k == guardedIdem {
+				if k == guardedIdem || k == guardedReplay {
 					idem = "test-1"
 				}
 				rec := send(apiKey, idem, reqBody)
@@ -600,7 +610,7 @@ func TestStacks(t *testing.T) {
 				if rec := send("sk_test_nope", "", reqBody); rec.Code != http.StatusUnauthorized {
 					t.Errorf("unknown key: got %d, want 401", rec.Code)
 				}
-				if k == guardedIdem {
+				if k == guardedIdem || k == guardedReplay {
 					rec := send(apiKey, idem, reqBody)
 					if rec.Code != http.StatusCreated || rec.Header().Get("Idempotent-Replayed") != "true" {
 						t.Errorf("replay: got %d %v, want 201 with Idempotent-Replayed: true", rec.Code, rec.Header())
