@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/attribute"
@@ -119,7 +120,7 @@ type Authenticator struct {
 	maxKeyLen    int
 	rejected     map[rejectedError]error // reason and header → the one 401 with that cause
 	obs          observer
-	lookup       *telemetry.StoreOp
+	lookup       *instrument.StoreOp
 }
 
 // observer counts the outcomes of authentications and scope checks in
@@ -139,11 +140,11 @@ const (
 	numOutcomes
 )
 
-func newObserver(in *telemetry.Instruments) observer {
+func newObserver(in *instrument.Instruments) observer {
 	o := observer{requests: in.AuthRequests}
 	for i, v := range [numOutcomes]string{telemetry.AuthOK, telemetry.AuthInvalidKey, telemetry.AuthInsufficientScope, telemetry.AuthStoreError} {
 		o.attrs[i] = telemetry.AttrAuthOutcome.String(v)
-		o.opts[i] = telemetry.Add(o.attrs[i])
+		o.opts[i] = instrument.Add(o.attrs[i])
 	}
 	return o
 }
@@ -173,9 +174,9 @@ func New(cfg Config) (*Authenticator, error) {
 		maxKeyLen: cfg.MaxKeyLength,
 		rejected:  make(map[rejectedError]error),
 	}
-	in := telemetry.New(cfg.Telemetry)
+	in := instrument.New(cfg.Telemetry)
 	a.obs = newObserver(in)
-	a.lookup = in.StoreOp(telemetry.StoreName(cfg.Store), "lookup")
+	a.lookup = in.StoreOp(instrument.StoreName(cfg.Store), "lookup")
 	if a.maxKeyLen == 0 {
 		a.maxKeyLen = DefaultMaxKeyLength
 	}

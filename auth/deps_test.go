@@ -22,14 +22,15 @@ func TestAuthImportsNoFramework(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	ours := map[string]bool{
-		"github.com/clipia/apiguard/auth":              true,
-		"github.com/clipia/apiguard/guard":             true,
-		"github.com/clipia/apiguard/principal":         true,
-		"github.com/clipia/apiguard/errorsx":           true,
-		"github.com/clipia/apiguard/telemetry":         true,
-		"github.com/clipia/apiguard/openapi":           true, // what it describes itself in
-		"github.com/clipia/apiguard/internal/pattern":  true,
-		"github.com/clipia/apiguard/internal/validmap": true, // errorsx.From's hook
+		"github.com/clipia/apiguard/auth":                true,
+		"github.com/clipia/apiguard/guard":               true,
+		"github.com/clipia/apiguard/principal":           true,
+		"github.com/clipia/apiguard/errorsx":             true,
+		"github.com/clipia/apiguard/telemetry":           true,
+		"github.com/clipia/apiguard/internal/instrument": true,
+		"github.com/clipia/apiguard/openapi":             true, // what it describes itself in
+		"github.com/clipia/apiguard/internal/pattern":    true,
+		"github.com/clipia/apiguard/internal/validmap":   true, // errorsx.From's hook
 	}
 	seen := 0
 	for _, pkg := range strings.Fields(string(out)) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
 )
@@ -71,7 +72,7 @@ func NewScopes(cfg ScopeConfig) (*Scopes, error) {
 		any:      dedupe(cfg.Any),
 		noPrinc:  errorsx.InvalidAPIKey().WithCause(ErrNoPrincipal),
 		missing1: make(map[string]error),
-		obs:      newObserver(telemetry.New(cfg.Telemetry)),
+		obs:      newObserver(instrument.New(cfg.Telemetry)),
 	}
 	if len(sc.any) > 0 {
 		sc.missingAny = errorsx.InsufficientScope().

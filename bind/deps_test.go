@@ -25,11 +25,12 @@ func TestDependencies(t *testing.T) {
 		pkg:                                  true,
 		"github.com/clipia/apiguard/errorsx": true,
 		"github.com/clipia/apiguard/guard":   true,
-		"github.com/clipia/apiguard/internal/bodyread": true,
-		"github.com/clipia/apiguard/telemetry":         true,
-		"github.com/clipia/apiguard/openapi":           true, // what it describes
-		"github.com/clipia/apiguard/internal/pattern":  true, // guard.Template's spelling
-		"github.com/clipia/apiguard/internal/validmap": true, // errorsx.From's hook
+		"github.com/clipia/apiguard/internal/bodyread":   true,
+		"github.com/clipia/apiguard/telemetry":           true,
+		"github.com/clipia/apiguard/internal/instrument": true,
+		"github.com/clipia/apiguard/openapi":             true, // what it describes
+		"github.com/clipia/apiguard/internal/pattern":    true, // guard.Template's spelling
+		"github.com/clipia/apiguard/internal/validmap":   true, // errorsx.From's hook
 	}
 	sawValidator := false
 	for _, d := range strings.Fields(string(out)) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -169,11 +170,11 @@ func NewRenderer(cfg HandlerConfig) *Renderer {
 	if r.r.cfg.Realm == "" {
 		r.r.cfg.Realm = "api"
 	}
-	in := telemetry.New(cfg.Telemetry)
+	in := instrument.New(cfg.Telemetry)
 	r.r.errors = in.Errors
 	for i := range rows {
 		// Built once: counting an error allocates nothing.
-		r.r.errOpts[i] = telemetry.Add(
+		r.r.errOpts[i] = instrument.Add(
 			telemetry.AttrStatusCode.Int(rows[i].Status),
 			telemetry.AttrErrorCode.String(string(rows[i].Code)))
 		r.r.spanAttr[i] = telemetry.AttrErrorCode.String(string(rows[i].Code))

@@ -16,6 +16,7 @@ import (
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/internal/bodyread"
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
 )
@@ -256,9 +257,9 @@ func New(cfg Config) (*Guard, error) {
 	}
 	g.tx, _ = g.store.(TxStore)
 	g.mem, _ = g.store.(*MemoryStore)
-	in := telemetry.New(cfg.Telemetry)
+	in := instrument.New(cfg.Telemetry)
 	g.obs = newObserver(in)
-	g.ops = newStoreOps(in, telemetry.StoreName(g.store))
+	g.ops = newStoreOps(in, instrument.StoreName(g.store))
 	return g, nil
 }
 

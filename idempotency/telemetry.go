@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -30,7 +31,7 @@ type observer struct {
 	attrs    [numOutcomes]attribute.KeyValue
 }
 
-func newObserver(in *telemetry.Instruments) observer {
+func newObserver(in *instrument.Instruments) observer {
 	o := observer{requests: in.IdempotencyRequests}
 	for i, v := range [numOutcomes]string{
 		telemetry.IdempotencyExecuted, telemetry.IdempotencyReplayed, telemetry.IdempotencyInProgress,
@@ -38,7 +39,7 @@ func newObserver(in *telemetry.Instruments) observer {
 		telemetry.IdempotencyStoreError,
 	} {
 		o.attrs[i] = telemetry.AttrIdempotencyOutcome.String(v)
-		o.opts[i] = telemetry.Add(o.attrs[i])
+		o.opts[i] = instrument.Add(o.attrs[i])
 	}
 	return o
 }
@@ -61,7 +62,7 @@ func (o *observer) countOn(ctx context.Context, span trace.Span, outcome int) {
 
 // storeOps are the timers of the guard's store calls.
 type storeOps struct {
-	claim, commit, release, renew, begin, txCommit, rollback *telemetry.StoreOp
+	claim, commit, release, renew, begin, txCommit, rollback *instrument.StoreOp
 }
 
 // The apiguard.store.operation values of the guard's store calls.
@@ -75,7 +76,7 @@ const (
 	opRollback = "rollback"
 )
 
-func newStoreOps(in *telemetry.Instruments, store string) storeOps {
+func newStoreOps(in *instrument.Instruments, store string) storeOps {
 	return storeOps{
 		claim:    in.StoreOp(store, opClaim),
 		commit:   in.StoreOp(store, opCommit),

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/internal/alloctest"
-	"github.com/clipia/apiguard/telemetry"
+	"github.com/clipia/apiguard/internal/instrument"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -19,7 +19,7 @@ func TestTelemetryAllocatesNothingWithoutSDK(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, op := range []string{opClaim, opCommit, opRelease, opRenew, opBegin, opTxCommit, opRollback} {
-		o := map[string]*telemetry.StoreOp{opClaim: g.ops.claim, opCommit: g.ops.commit, opRelease: g.ops.release,
+		o := map[string]*instrument.StoreOp{opClaim: g.ops.claim, opCommit: g.ops.commit, opRelease: g.ops.release,
 			opRenew: g.ops.renew, opBegin: g.ops.begin, opTxCommit: g.ops.txCommit, opRollback: g.ops.rollback}[op]
 		if n := alloctest.PerRun(1000, func() {
 			c, call := o.Begin(ctx)

@@ -15,6 +15,7 @@ import (
 	"github.com/clipia/apiguard/idempotency/redisstore"
 	"github.com/clipia/apiguard/internal/doors"
 	"github.com/clipia/apiguard/internal/idemtest"
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/internal/telemetrytest"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/codes"
@@ -217,7 +218,7 @@ func TestStoreNames(t *testing.T) {
 		"postgres": (*pgstore.Store)(nil),
 		"custom":   claimFails{},
 	} {
-		if got := telemetry.StoreName(s); got != want {
+		if got := instrument.StoreName(s); got != want {
 			t.Errorf("StoreName(%T) = %q, want %q", s, got, want)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/attribute"
@@ -153,8 +154,8 @@ type Limiter struct {
 	plans map[string]*plan
 
 	decisions metric.Int64Counter
-	takeOp    *telemetry.StoreOp
-	chargeOp  *telemetry.StoreOp
+	takeOp    *instrument.StoreOp
+	chargeOp  *instrument.StoreOp
 	shadowLog *shadowLog
 	outage    outage // the store's failures, logged once per outage
 }
@@ -222,7 +223,7 @@ func newPlan(name string, policies []Policy) (*plan, error) {
 		header = append(header, ";w="...)
 		header = strconv.AppendInt(header, ceilSeconds(pol.Refill()), 10)
 		for o := range numOutcomes {
-			p.opts[i][o] = telemetry.Add(telemetry.AttrRateLimitPolicy.String(n), telemetry.AttrRateLimitOutcome.String(outcomes[o]))
+			p.opts[i][o] = instrument.Add(telemetry.AttrRateLimitPolicy.String(n), telemetry.AttrRateLimitOutcome.String(outcomes[o]))
 		}
 		if pol.Shadow {
 			p.shadow = append(p.shadow, pol)
@@ -298,9 +299,9 @@ func New(cfg Config) (*Limiter, error) {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
-	in := telemetry.New(cfg.Telemetry)
+	in := instrument.New(cfg.Telemetry)
 	l.decisions = in.RateLimitDecisions
-	store := telemetry.StoreName(l.store)
+	store := instrument.StoreName(l.store)
 	l.takeOp = in.StoreOp(store, "take")
 	l.chargeOp = in.StoreOp(store, "charge")
 	return l, nil

@@ -74,7 +74,7 @@ var promises = []struct {
 
 // clientOurs is all of apiguard a client compiles: errorsx (with its leaf hook internal/validmap), and the
 // telemetry API errorsx counts with.
-var clientOurs = []string{mod + "/client", mod + "/errorsx", mod + "/telemetry", mod + "/internal/validmap"}
+var clientOurs = []string{mod + "/client", mod + "/errorsx", mod + "/telemetry", mod + "/internal/instrument", mod + "/internal/validmap"}
 
 // goTool returns the go command that runs this test (go test puts its
 // GOROOT/bin first on PATH).

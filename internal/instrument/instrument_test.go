@@ -1,4 +1,4 @@
-package telemetry_test
+package instrument_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/clipia/apiguard/internal/alloctest"
+	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -17,8 +18,8 @@ import (
 // TestNoSDKAllocatesNothing: with the global (no-op) providers, counting
 // and timing a store call allocate nothing.
 func TestNoSDKAllocatesNothing(t *testing.T) {
-	in := telemetry.New(telemetry.Config{})
-	opts := telemetry.Add(telemetry.AttrAuthOutcome.String(telemetry.AuthOK))
+	in := instrument.New(telemetry.Config{})
+	opts := instrument.Add(telemetry.AttrAuthOutcome.String(telemetry.AuthOK))
 	op := in.StoreOp("memory", "take")
 	ctx := context.Background()
 	allocs := alloctest.PerRun(1000, func() {
@@ -39,13 +40,13 @@ func TestSDKRecordsValues(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	in := telemetry.New(telemetry.Config{MeterProvider: mp, TracerProvider: tp})
-	if in != telemetry.New(telemetry.Config{MeterProvider: mp, TracerProvider: tp}) {
+	in := instrument.New(telemetry.Config{MeterProvider: mp, TracerProvider: tp})
+	if in != instrument.New(telemetry.Config{MeterProvider: mp, TracerProvider: tp}) {
 		t.Fatal("instruments of one provider pair are not shared")
 	}
 
-	ok := telemetry.Add(telemetry.AttrAuthOutcome.String(telemetry.AuthOK))
-	bad := telemetry.Add(telemetry.AttrAuthOutcome.String(telemetry.AuthInvalidKey))
+	ok := instrument.Add(telemetry.AttrAuthOutcome.String(telemetry.AuthOK))
+	bad := instrument.Add(telemetry.AttrAuthOutcome.String(telemetry.AuthInvalidKey))
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
 	in.AuthRequests.Add(ctx, 1, ok...)
 	in.AuthRequests.Add(ctx, 1, ok...)
