@@ -29,6 +29,6 @@
 // server runs Check when it starts, on every door.
 //
 // The document is built once, at start; it costs nothing per request.
-// [API.JSON] writes it with sorted members, so it is the same bytes for
-// the same API on every door.
+// [API.JSON] writes it with paths and map members sorted, so it is the same
+// bytes for the same API on every door.
 package openapi

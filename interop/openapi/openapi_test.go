@@ -7,7 +7,8 @@
 // does every golden error body committed in testdata/golden; and the
 // reference server's GET /openapi.json (openapi.API, server_test.go) is
 // valid, and every answer of a scripted session reaching every row validates
-// against its operation, on every door.
+// against its operation, on every door — there also with
+// github.com/pb33f/libopenapi-validator, as a second opinion.
 package openapi_test
 
 import (

@@ -16,6 +16,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/pb33f/libopenapi"
+	libvalidator "github.com/pb33f/libopenapi-validator"
 )
 
 // referenceServer starts the reference server in process on door fw;
@@ -55,10 +57,18 @@ func referenceServer(t *testing.T, fw string, change func(*app.Config)) (url str
 	return srv.URL, start, release
 }
 
+// validators are the reference server's document, loaded by both
+// validators.
+type validators struct {
+	kin routers.Router
+	lib libvalidator.Validator
+}
+
 // serverDoc fetches GET /openapi.json and validates it as OpenAPI 3.1
 // with kin-openapi (schemas checked as JSON Schema 2020-12, examples
-// against their schemas).
-func serverDoc(t *testing.T, base string) (*openapi3.T, routers.Router) {
+// against their schemas) and with libopenapi-validator (against the
+// OpenAPI 3.1 specification's own schema).
+func serverDoc(t *testing.T, base string) validators {
 	t.Helper()
 	res, err := http.Get(base + "/openapi.json")
 	if err != nil {
@@ -83,7 +93,21 @@ func serverDoc(t *testing.T, base string) (*openapi3.T, routers.Router) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return doc, router
+	lib, err := libopenapi.NewDocument(data)
+	if err != nil {
+		t.Fatalf("libopenapi cannot load the document: %v", err)
+	}
+	v, errs := libvalidator.NewValidator(lib)
+	if len(errs) > 0 {
+		t.Fatalf("libopenapi-validator: %v", errs)
+	}
+	if ok, errs := v.ValidateDocument(); !ok {
+		for _, e := range errs {
+			t.Errorf("libopenapi-validator finds the document invalid: %s: %s", e.Message, e.Reason)
+		}
+		t.FailNow()
+	}
+	return validators{kin: router, lib: v}
 }
 
 // step is one request of the scripted session and the status it must get.
@@ -134,8 +158,9 @@ func (s step) send(t *testing.T, base string) (*http.Request, *http.Response, []
 // for it: the status must be listed (IncludeResponseStatus), and headers,
 // Content-Type and body must match the response object. A request that
 // succeeded must match the operation's parameters and body too.
-func check(t *testing.T, router routers.Router, req *http.Request, res *http.Response, body []byte) {
+func check(t *testing.T, vs validators, req *http.Request, res *http.Response, body []byte) {
 	t.Helper()
+	router := vs.kin
 	probe := req.Clone(context.Background())
 	probe.URL.Host, probe.URL.Scheme, probe.Host = "", "", ""
 	route, pathParams, err := router.FindRoute(probe)
@@ -168,6 +193,14 @@ func check(t *testing.T, router routers.Router, req *http.Request, res *http.Res
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("%s %s → %d does not match its operation: %v\nbody: %s", req.Method, req.URL.Path, res.StatusCode, err, body)
 	}
+	// The second opinion: libopenapi-validator.
+	libRes := *res
+	libRes.Body = io.NopCloser(bytes.NewReader(body))
+	if ok, errs := vs.lib.ValidateHttpResponse(probe, &libRes); !ok {
+		for _, e := range errs {
+			t.Errorf("%s %s → %d: libopenapi-validator: %s: %s", req.Method, req.URL.Path, res.StatusCode, e.Message, e.Reason)
+		}
+	}
 }
 
 // TestReferenceServerDocument: on every door, the reference server's
@@ -180,7 +213,7 @@ func TestReferenceServerDocument(t *testing.T) {
 		t.Run(fw, func(t *testing.T) {
 			t.Parallel()
 			base, started, release := referenceServer(t, fw, nil)
-			_, router := serverDoc(t, base)
+			router := serverDoc(t, base)
 			const gen = `{"model":"clipia-fast","prompt":"a red fox","duration":2}`
 			var genID string
 			steps := []step{
@@ -265,7 +298,7 @@ func TestReferenceServerDocument429(t *testing.T) {
 		t.Run(fw, func(t *testing.T) {
 			t.Parallel()
 			base, _, _ := referenceServer(t, fw, func(c *app.Config) { c.Rate, c.Burst = 0.001, 1 })
-			_, router := serverDoc(t, base)
+			router := serverDoc(t, base)
 			s := step{path: "/v1/models", key: "sk_test_full"}
 			var got []int
 			for range 2 {
@@ -290,12 +323,12 @@ func TestReferenceServerDocument429(t *testing.T) {
 // answer the document does not list, or one missing a documented header.
 func TestReferenceServerDocumentHasTeeth(t *testing.T) {
 	base, _, _ := referenceServer(t, app.FrameworkEcho4, nil)
-	_, router := serverDoc(t, base)
+	router := serverDoc(t, base)
 	req, res, body := step{path: "/v1/models", key: "sk_test_full"}.send(t, base)
 	validateAs := func(status int, h http.Header, body []byte) error {
 		probe := req.Clone(context.Background())
 		probe.URL.Host, probe.URL.Scheme, probe.Host = "", "", ""
-		route, params, err := router.FindRoute(probe)
+		route, params, err := router.kin.FindRoute(probe)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,6 +358,12 @@ func TestReferenceServerDocumentHasTeeth(t *testing.T) {
 	} {
 		if err := validateAs(tc.status, tc.header, []byte(tc.body)); err == nil {
 			t.Errorf("%s: validates, want an error", tc.name)
+		}
+		probe := req.Clone(context.Background())
+		probe.URL.Host, probe.URL.Scheme, probe.Host = "", "", ""
+		fake := &http.Response{StatusCode: tc.status, Header: tc.header, Body: io.NopCloser(strings.NewReader(tc.body)), Request: probe}
+		if ok, _ := router.lib.ValidateHttpResponse(probe, fake); ok {
+			t.Errorf("%s: libopenapi-validator accepts it, want an error", tc.name)
 		}
 	}
 }
