@@ -49,7 +49,7 @@
 // FailClosed, answers 503 service_unavailable; a store failure is never a
 // 429.
 //
-// Headers, for policies PerSecond("burst", 10, 20) and PerDay("daily", 1000),
+// Headers, for policies PerSecond("burst", 10, 20) and PerDay("daily", 1000, 1000),
 // after a few requests:
 //
 //	RateLimit-Policy: "burst";q=20;w=2, "daily";q=1000;w=86400

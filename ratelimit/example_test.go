@@ -21,7 +21,7 @@ func ExampleNew() {
 	limiter, err := ratelimit.New(ratelimit.Config{
 		Policies: []ratelimit.Policy{
 			ratelimit.PerSecond("burst", 1, 2),
-			ratelimit.PerDay("daily", 100),
+			ratelimit.PerDay("daily", 100, 100),
 		},
 	})
 	if err != nil {
@@ -96,7 +96,7 @@ func ExamplePolicy_Decide() {
 func Example_perRoute() {
 	store := ratelimit.NewMemoryStore(ratelimit.MemoryConfig{MaxKeys: 1_000_000})
 	defer store.Close()
-	daily := ratelimit.PerDay("daily", 3)
+	daily := ratelimit.PerDay("daily", 3, 3)
 	models := guard.Must(ratelimit.New(ratelimit.Config{
 		Store:    store,
 		Policies: []ratelimit.Policy{ratelimit.PerSecond("models", 10, 20), daily},

@@ -37,7 +37,7 @@ type Config struct {
 	Skip func(r *http.Request) bool
 
 	// Policies are the limits of the route, all checked together for every
-	// request (e.g. PerSecond("burst", 10, 20) and PerDay("daily", 1000)):
+	// request (e.g. PerSecond("burst", 10, 20) and PerDay("daily", 1000, 1000)):
 	// a request passes only when each enforced one allows it, and a refused
 	// request takes nothing from any. At least one; names must be distinct.
 	// With Plans, these are the default plan's: the policies of callers

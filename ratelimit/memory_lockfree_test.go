@@ -22,7 +22,7 @@ func TestMemoryLockFreeNeverOverspends(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	p := ratelimit.PerSecond("p", 1, 500)
-	q := ratelimit.PerDay("q", 1_000_000)
+	q := ratelimit.PerDay("q", 1_000_000, 1_000_000)
 	single := []ratelimit.Policy{p}
 	both := []ratelimit.Policy{p, q}
 	// Create the bucket so that the single-policy path is lock-free.

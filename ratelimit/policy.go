@@ -74,10 +74,11 @@ func PerMinute(name string, rate, burst int64) Policy {
 	return Policy{Name: name, Rate: rate, Period: time.Minute, Burst: burst}
 }
 
-// PerDay returns a policy named name of rate tokens per 24 hours; the whole
-// daily quota may be spent at once (Burst = rate).
-func PerDay(name string, rate int64) Policy {
-	return Policy{Name: name, Rate: rate, Period: 24 * time.Hour, Burst: rate}
+// PerDay returns a policy named name of rate tokens per 24 hours with the
+// given burst, as PerSecond and PerMinute do; a burst equal to rate lets the
+// whole daily quota be spent at once.
+func PerDay(name string, rate, burst int64) Policy {
+	return Policy{Name: name, Rate: rate, Period: 24 * time.Hour, Burst: burst}
 }
 
 // Errors returned by [Policy.Validate] and by stores.

@@ -298,7 +298,7 @@ func retryAfterRounding(t *testing.T, newApp newAppFunc) {
 		{"1s_and_1ns_is_2", ratelimit.Policy{Name: "p", Rate: 1, Period: 2 * time.Second, Burst: 1}, 1, time.Second - 1, "2", ""},
 		{"2.5s_is_3", ratelimit.Policy{Name: "p", Rate: 2, Period: 5 * time.Second, Burst: 2}, 1, 0, "3", ""},
 		{"cost_3_waits_for_3_tokens", ratelimit.PerSecond("p", 1, 3), 3, 0, "3", "1"},
-		{"a_day", ratelimit.PerDay("p", 1), 1, 0, "86400", ""},
+		{"a_day", ratelimit.PerDay("p", 1, 1), 1, 0, "86400", ""},
 		{"10s_for_1_per_10s", ratelimit.Policy{Name: "p", Rate: 1, Period: 10 * time.Second}, 1, 500 * time.Millisecond, "10", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,7 +333,7 @@ func retryAfterRounding(t *testing.T, newApp newAppFunc) {
 func severalPolicies(t *testing.T, newApp newAppFunc) {
 	a := newTestApp(t, newApp, ratelimit.Config{Policies: []ratelimit.Policy{
 		ratelimit.PerSecond("burst", 10, 3),
-		ratelimit.PerDay("daily", 5),
+		ratelimit.PerDay("daily", 5, 5),
 	}})
 	wantPolicy := `"burst";q=3;w=1, "daily";q=5;w=86400`
 	steps := []struct {
@@ -563,7 +563,7 @@ func invalidConfig(t *testing.T, newApp newAppFunc) {
 // Many goroutines against two callers at one instant: each burst passes
 // exactly, everything else is 429 (run with -race).
 func parallelLoad(t *testing.T, newApp newAppFunc) {
-	a := newTestApp(t, newApp, ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 1, 100), ratelimit.PerDay("daily", 150)}})
+	a := newTestApp(t, newApp, ratelimit.Config{Policies: []ratelimit.Policy{ratelimit.PerSecond("default", 1, 100), ratelimit.PerDay("daily", 150, 150)}})
 	var ok, limited atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 16 {
@@ -669,7 +669,7 @@ func plans(t *testing.T, newApp newAppFunc, newStore storetest.NewStore) {
 			Plans: map[string][]ratelimit.Policy{
 				"free":        {ratelimit.PerSecond("rate", 2, 5)},
 				"pro":         {ratelimit.PerSecond("rate", 50, 100)},
-				"tenant-acme": {ratelimit.PerSecond("rate", 10, 20), ratelimit.PerDay("daily", 1000)},
+				"tenant-acme": {ratelimit.PerSecond("rate", 10, 20), ratelimit.PerDay("daily", 1000, 1000)},
 			},
 		}
 	}
@@ -943,8 +943,8 @@ func bench(b *testing.B, newApp newAppFunc) {
 	}{
 		{"allowed", ratelimit.PerSecond("default", 1_000_000_000, 1_000_000_000), false, false, 200},
 		{"principal", ratelimit.PerSecond("default", 1_000_000_000, 1_000_000_000), false, true, 200},
-		{"limited", ratelimit.PerDay("daily", 1), false, false, 429},
-		{"skipped", ratelimit.PerDay("daily", 1), true, false, 200},
+		{"limited", ratelimit.PerDay("daily", 1, 1), false, false, 429},
+		{"skipped", ratelimit.PerDay("daily", 1, 1), true, false, 200},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			now := time.Now

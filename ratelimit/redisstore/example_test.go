@@ -28,7 +28,7 @@ func Example() {
 
 	limit, err := ratelimit.New(ratelimit.Config{
 		Store:    store,
-		Policies: []ratelimit.Policy{ratelimit.PerSecond("burst", 10, 20), ratelimit.PerDay("daily", 1000)},
+		Policies: []ratelimit.Policy{ratelimit.PerSecond("burst", 10, 20), ratelimit.PerDay("daily", 1000, 1000)},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -183,7 +183,7 @@ func TestTokenBatchOverAdmissionBoundRandom(t *testing.T) {
 // admit (clock stopped) are at least the r of the last answer. And a 429
 // says when the shared bucket has the tokens.
 func TestTokenBatchRemainingIsTruthful(t *testing.T) {
-	policies := []ratelimit.Policy{ratelimit.PerMinute("p", 60, 20), ratelimit.PerDay("daily", 1000)}
+	policies := []ratelimit.Policy{ratelimit.PerMinute("p", 60, 20), ratelimit.PerDay("daily", 1000, 1000)}
 	for _, c := range batchClients(t) {
 		t.Run(c.name, func(t *testing.T) {
 			for k := 1; k <= 24; k++ {
@@ -334,7 +334,7 @@ func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // Many goroutines in two processes, clock stopped: every token is spent
 // once or given back at Close, never twice, whatever the interleaving.
 func TestTokenBatchConcurrentTakes(t *testing.T) {
-	policies := []ratelimit.Policy{ratelimit.PerMinute("p", 60, 100), ratelimit.PerDay("daily", 150)}
+	policies := []ratelimit.Policy{ratelimit.PerMinute("p", 60, 100), ratelimit.PerDay("daily", 150, 150)}
 	c := redistest.Client(t)
 	var clock storetest.Clock
 	ps := processes(t, c, 2, redisstore.Config{TokenBatch: 20, TokenBatchExpiry: time.Hour}, &clock)

@@ -208,7 +208,7 @@ func cases() []tcase {
 		},
 		{
 			name:     "daily_quota",
-			policies: []ratelimit.Policy{ratelimit.PerDay("daily", 1000)},
+			policies: []ratelimit.Policy{ratelimit.PerDay("daily", 1000, 1000)},
 			steps: []step{
 				{cost: 999, want: allow(0, 1, 999*86400*ms)},
 				{cost: 1, want: allow(0, 0, 24*time.Hour)},
@@ -296,7 +296,7 @@ func charge(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
 	prefix := uniq()
 	units := ratelimit.PerSecond("units", 1, 10)
-	day := ratelimit.PerDay("day", 100)
+	day := ratelimit.PerDay("day", 100, 100)
 	both := []ratelimit.Policy{units, day}
 	take := func(i int, key string, ps []ratelimit.Policy, cost int64, want ratelimit.Result) {
 		t.Helper()
