@@ -119,27 +119,6 @@ func doorSpec(t testing.TB) doors.Spec {
 	}
 }
 
-// eachDoor runs f once per door as a subtest, skipping the doors not built
-// yet; it fails when no door is built at all.
-func eachDoor(t *testing.T, f func(t *testing.T, d doors.Door)) {
-	t.Helper()
-	built := 0
-	for _, d := range doors.All() {
-		if d.New != nil {
-			built++
-		}
-	}
-	if built == 0 {
-		t.Fatal("no front door is built: the table would run nowhere")
-	}
-	doors.Run(t, func(t *testing.T, d doors.Door) {
-		if d.New == nil {
-			t.Skip("door not built yet")
-		}
-		f(t, d)
-	})
-}
-
 // doorCases is one behaviour table, sent through every front door.
 var doorCases = []struct {
 	name        string
@@ -216,7 +195,7 @@ var doorCases = []struct {
 // TestBindThroughDoors sends one behaviour table through every front door:
 // every door answers alike.
 func TestBindThroughDoors(t *testing.T) {
-	eachDoor(t, func(t *testing.T, d doors.Door) {
+	doors.Run(t, func(t *testing.T, d doors.Door) {
 		app := d.New(t, doorSpec(t))
 		for _, tc := range doorCases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -281,7 +260,7 @@ type bindGuarded struct {
 // group does not serve answers 404 not_found before the Binder binds
 // anything, so no field error reveals what the route would take.
 func TestBindUnmatchedRouteThroughDoors(t *testing.T) {
-	eachDoor(t, func(t *testing.T, d doors.Door) {
+	doors.Run(t, func(t *testing.T, d doors.Door) {
 		b, err := bind.New[bindGuarded](bind.Config{})
 		if err != nil {
 			t.Fatal(err)
@@ -334,7 +313,7 @@ func TestBindNestedThroughDoors(t *testing.T) {
 	type traceQuery struct {
 		Trace string `query:"trace"`
 	}
-	eachDoor(t, func(t *testing.T, d doors.Door) {
+	doors.Run(t, func(t *testing.T, d doors.Door) {
 		outer, err := bind.New[doorGeneration](bind.Config{Models: doorModels(t)})
 		if err != nil {
 			t.Fatal(err)

@@ -71,33 +71,11 @@ func newApp(tb testing.TB, d doors.Door, cfg auth.Config, errs errorsx.HandlerCo
 	}), calls
 }
 
-// eachDoor runs f once per door as a subtest, skipping the doors not built
-// yet; it fails when no door is built at all, so the table never passes by
-// running nowhere.
-func eachDoor(t *testing.T, f func(t *testing.T, d doors.Door)) {
-	t.Helper()
-	built := 0
-	for _, d := range doors.All() {
-		if d.New != nil {
-			built++
-		}
-	}
-	if built == 0 {
-		t.Fatal("no front door is built: the table would run nowhere")
-	}
-	doors.Run(t, func(t *testing.T, d doors.Door) {
-		if d.New == nil {
-			t.Skip("door not built yet")
-		}
-		f(t, d)
-	})
-}
-
 // Run runs the table through every front door: [Cases] (the handler runs
 // only for a 200), a rejection logged once by the renderer, rejections that
 // are indistinguishable, and the renderer's realm in the challenge.
 func Run(t *testing.T) {
-	eachDoor(t, func(t *testing.T, d doors.Door) {
+	doors.Run(t, func(t *testing.T, d doors.Door) {
 		t.Run("cases", func(t *testing.T) {
 			h, calls := newApp(t, d, Config(), errorsx.HandlerConfig{})
 			runCases(t, h, calls)

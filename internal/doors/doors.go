@@ -61,9 +61,19 @@ type Spec struct {
 // -framework flag.
 func All() []Door { return []Door{Echo4, Echo5, Gin, NetHTTP, Chi} }
 
-// Run runs f once per door, as a subtest named for the door.
+// Run runs f once per door, as a subtest named for the door. It fails the
+// test when no door is listed or a listed door is not built, so a table
+// never passes by running nowhere.
 func Run(t *testing.T, f func(t *testing.T, d Door)) {
-	for _, d := range All() {
+	t.Helper()
+	doors := All()
+	if len(doors) == 0 {
+		t.Fatal("doors: no front door is listed: the table would run nowhere")
+	}
+	for _, d := range doors {
+		if d.New == nil {
+			t.Fatalf("doors: door %s is listed but not built (its New is nil)", d.Name)
+		}
 		t.Run(d.Name, func(t *testing.T) { f(t, d) })
 	}
 }

@@ -178,9 +178,6 @@ func TestPathsAnswerAlikeOnEveryDoor(t *testing.T) {
 		{"GET", "http://api.example", false, 404, "not_found"},
 	}
 	doors.Run(t, func(t *testing.T, d doors.Door) {
-		if d.New == nil {
-			t.Skip("door not built yet")
-		}
 		h := testApp(t, d)
 		for _, c := range cases {
 			got := do(h, c.method, c.path, c.key)

@@ -81,33 +81,11 @@ func NewApp(t testing.TB, d doors.Door, cfg idempotency.Config, h Handler) http.
 // app is [NewApp] on one door.
 type app func(t *testing.T, cfg idempotency.Config, h Handler) http.Handler
 
-// eachDoor runs f once per door as a subtest, skipping the doors not built
-// yet; it fails when no door is built at all, so the table never passes by
-// running nowhere.
-func eachDoor(t *testing.T, f func(t *testing.T, d doors.Door)) {
-	t.Helper()
-	built := 0
-	for _, d := range doors.All() {
-		if d.New != nil {
-			built++
-		}
-	}
-	if built == 0 {
-		t.Fatal("no front door is built: the table would run nowhere")
-	}
-	doors.Run(t, func(t *testing.T, d doors.Door) {
-		if d.New == nil {
-			t.Skip("door not built yet")
-		}
-		f(t, d)
-	})
-}
-
 // Run runs the table through every front door, with a store from newStore
 // per case, and the cases of an idempotency.TxStore (with an in-memory
 // double of one).
 func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
-	eachDoor(t, func(t *testing.T, d doors.Door) {
+	doors.Run(t, func(t *testing.T, d doors.Door) {
 		a := func(t *testing.T, cfg idempotency.Config, h Handler) http.Handler { return NewApp(t, d, cfg, h) }
 		t.Run("behaviour", func(t *testing.T) { runBehaviours(t, a, newStore) })
 		t.Run("header allowlist", func(t *testing.T) { runHeaderAllowlist(t, a, newStore) })

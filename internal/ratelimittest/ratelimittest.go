@@ -64,28 +64,6 @@ func appsOf(d doors.Door) newAppFunc {
 	}
 }
 
-// eachDoor runs f once per door as a subtest, skipping the doors not built
-// yet; it fails when no door is built at all, so the table never passes by
-// running nowhere.
-func eachDoor(t *testing.T, f func(t *testing.T, d doors.Door)) {
-	t.Helper()
-	built := 0
-	for _, d := range doors.All() {
-		if d.New != nil {
-			built++
-		}
-	}
-	if built == 0 {
-		t.Fatal("no front door is built: the table would run nowhere")
-	}
-	doors.Run(t, func(t *testing.T, d doors.Door) {
-		if d.New == nil {
-			t.Skip("door not built yet")
-		}
-		f(t, d)
-	})
-}
-
 // app is an app under test with a counting handler.
 type app struct {
 	h     http.Handler
@@ -222,7 +200,7 @@ func (f failingStore) Take(context.Context, string, []ratelimit.Policy, int64) (
 
 // Run runs the table through every front door.
 func Run(t *testing.T) {
-	eachDoor(t, func(t *testing.T, d doors.Door) {
+	doors.Run(t, func(t *testing.T, d doors.Door) {
 		newApp := appsOf(d)
 		t.Run("headers_on_every_response", func(t *testing.T) { headersOnEveryResponse(t, newApp) })
 		t.Run("retry_after_rounding", func(t *testing.T) { retryAfterRounding(t, newApp) })
@@ -244,7 +222,7 @@ func Run(t *testing.T) {
 // through every front door, with stores built by newStore, e.g. a Redis
 // store: [Run] runs it on the memory store.
 func RunStore(t *testing.T, newStore storetest.NewStore) {
-	eachDoor(t, func(t *testing.T, d doors.Door) { runStore(t, appsOf(d), newStore) })
+	doors.Run(t, func(t *testing.T, d doors.Door) { runStore(t, appsOf(d), newStore) })
 }
 
 func runStore(t *testing.T, newApp newAppFunc, newStore storetest.NewStore) {
@@ -925,9 +903,6 @@ func (w *benchWriter) WriteHeader(code int)        { w.code = code }
 func Bench(b *testing.B) {
 	for _, d := range doors.All() {
 		b.Run(d.Name, func(b *testing.B) {
-			if d.New == nil {
-				b.Skip("door not built yet")
-			}
 			bench(b, appsOf(d))
 		})
 	}
