@@ -42,11 +42,7 @@ func NewApp(tb testing.TB, d doors.Door, cfg ratelimit.ConcurrencyConfig, h func
 	if err != nil {
 		return nil, err
 	}
-	return d.New(tb, doors.Spec{
-		Errors: errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)},
-		Routes: []doors.Route{{Method: http.MethodGet, Path: Path, Guards: []guard.Guard{c},
-			Handler: func(w http.ResponseWriter, r *http.Request, _ doors.Params) error { return h(w, r) }}},
-	}), nil
+	return doors.OneRoute(tb, d, http.MethodGet, Path, h, c), nil
 }
 
 // newAppFunc is [NewApp] on one door.

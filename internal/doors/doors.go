@@ -6,6 +6,7 @@
 package doors
 
 import (
+	"log/slog"
 	"net/http"
 	"testing"
 
@@ -55,6 +56,17 @@ type Spec struct {
 	GroupPrefix string
 	Group       []guard.Guard
 	Routes      []Route
+}
+
+// OneRoute builds, on door d, the app of one route: method and path served
+// by h behind guards, errors rendered with logs discarded, no request-level
+// guards. The guards' behaviour tables use it.
+func OneRoute(tb testing.TB, d Door, method, path string, h func(w http.ResponseWriter, r *http.Request) error, guards ...guard.Guard) http.Handler {
+	return d.New(tb, Spec{
+		Errors: errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)},
+		Routes: []Route{{Method: method, Path: path, Guards: guards,
+			Handler: func(w http.ResponseWriter, r *http.Request, _ Params) error { return h(w, r) }}},
+	})
 }
 
 // All is every front door, in the order of the reference server's

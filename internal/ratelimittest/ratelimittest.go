@@ -48,11 +48,7 @@ func NewApp(tb testing.TB, d doors.Door, cfg ratelimit.Config, h func(w http.Res
 	if err != nil {
 		return nil, err
 	}
-	return d.New(tb, doors.Spec{
-		Errors: errorsx.HandlerConfig{Logger: slog.New(slog.DiscardHandler)},
-		Routes: []doors.Route{{Method: http.MethodGet, Path: Path, Guards: []guard.Guard{l},
-			Handler: func(w http.ResponseWriter, r *http.Request, _ doors.Params) error { return h(w, r) }}},
-	}), nil
+	return doors.OneRoute(tb, d, http.MethodGet, Path, h, l), nil
 }
 
 // newAppFunc is [NewApp] on one door.
