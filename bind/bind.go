@@ -326,6 +326,7 @@ func tagName(tag string) string {
 type binder struct {
 	cfg      Config
 	validate *validator.Validate
+	fast     *fastCheck // nil: every value goes through validate
 	plan     *plan
 	modelReq bool
 }
@@ -356,6 +357,7 @@ func newBinder(t reflect.Type, cfg Config) (*binder, error) {
 	b := &binder{cfg: cfg, validate: cfg.Validator}
 	if b.validate == nil {
 		b.validate = defaultValidator()
+		b.fast = compileFastCheck(t)
 	}
 	p, err := newPlan(t)
 	if err != nil {
@@ -414,12 +416,17 @@ func (b *binder) run(w http.ResponseWriter, r *http.Request, param func(string) 
 	if d, ok := v.(Defaulter); ok {
 		d.Default()
 	}
-	if err := b.validate.StructCtx(r.Context(), v); err != nil {
-		var ve validator.ValidationErrors
-		if errors.As(err, &ve) {
-			return nil, b.fromValidationErrors(r, param, data, ve)
+	// A value the compiled checks pass is one the validator would pass
+	// (fastcheck.go); any other goes to the validator, whose errors are
+	// the ones reported.
+	if b.fast == nil || !b.fast.valid(rv) {
+		if err := b.validate.StructCtx(r.Context(), v); err != nil {
+			var ve validator.ValidationErrors
+			if errors.As(err, &ve) {
+				return nil, b.fromValidationErrors(r, param, data, ve)
+			}
+			return nil, errorsx.Internal().WithCause(err)
 		}
-		return nil, errorsx.Internal().WithCause(err)
 	}
 	if !b.modelReq {
 		return nil, nil
