@@ -30,6 +30,7 @@ func TestAuthImportsNoFramework(t *testing.T) {
 		"github.com/clipia/apiguard/internal/instrument": true,
 		"github.com/clipia/apiguard/openapi":             true, // what it describes itself in
 		"github.com/clipia/apiguard/internal/pattern":    true,
+		"github.com/clipia/apiguard/internal/reqctx":     true, // the request's values
 		"github.com/clipia/apiguard/internal/validmap":   true, // errorsx.From's hook
 	}
 	seen := 0

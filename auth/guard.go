@@ -7,6 +7,7 @@ import (
 
 	"github.com/clipia/apiguard/errorsx"
 	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/internal/reqctx"
 	"github.com/clipia/apiguard/openapi"
 	"github.com/clipia/apiguard/principal"
 )
@@ -25,7 +26,7 @@ func (a *Authenticator) Serve(w http.ResponseWriter, r *http.Request, c guard.Ca
 		return err
 	}
 	if p != nil {
-		r = r.WithContext(principal.NewContext(r.Context(), p))
+		r = reqctx.With(r, principal.ContextKey(), p)
 	}
 	return c.Next(w, r)
 }

@@ -30,6 +30,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/clipia/apiguard/internal/instrument": true,
 		"github.com/clipia/apiguard/openapi":             true, // what it describes
 		"github.com/clipia/apiguard/internal/pattern":    true, // guard.Template's spelling
+		"github.com/clipia/apiguard/internal/reqctx":     true, // the request's values
 		"github.com/clipia/apiguard/internal/validmap":   true, // errorsx.From's hook
 	}
 	sawValidator := false
@@ -38,7 +39,7 @@ func TestDependencies(t *testing.T) {
 		case strings.HasPrefix(d, "github.com/labstack/"), strings.HasPrefix(d, "github.com/redis/"):
 			t.Errorf("%s depends on %s", pkg, d)
 		case strings.HasPrefix(d, "github.com/clipia/apiguard/") && !allowed[d]:
-			t.Errorf("%s depends on %s; want errorsx, telemetry, guard, openapi, internal/bodyread, internal/pattern and internal/validmap only", pkg, d)
+			t.Errorf("%s depends on %s; want errorsx, telemetry, guard, openapi, internal/bodyread, internal/pattern, internal/reqctx and internal/validmap only", pkg, d)
 		case d == "github.com/go-playground/validator/v10":
 			sawValidator = true
 		}

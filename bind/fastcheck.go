@@ -240,8 +240,29 @@ func (r *fastRule) holds(fv reflect.Value, k reflect.Kind, ptr bool) bool {
 	switch k {
 	case reflect.String:
 		s := fv.String()
-		if r.op == opOneOf {
+		// A string of n bytes has between ceil(n/4) and n runes (an
+		// invalid byte counts as one, as in utf8.RuneCountInString): most
+		// bounds are settled without counting.
+		n := int64(len(s))
+		switch r.op {
+		case opOneOf:
 			return contains(r.set, s)
+		case opLTE:
+			if n <= r.i {
+				return true
+			}
+		case opLT:
+			if n < r.i {
+				return true
+			}
+		case opGTE:
+			if (n+3)/4 >= r.i {
+				return true
+			}
+		case opGT:
+			if (n+3)/4 > r.i {
+				return true
+			}
 		}
 		return compare(r.op, int64(utf8.RuneCountInString(s)), r.i)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:

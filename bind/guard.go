@@ -1,23 +1,21 @@
 package bind
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
 	"github.com/clipia/apiguard/guard"
+	"github.com/clipia/apiguard/internal/reqctx"
 	"github.com/clipia/apiguard/internal/validmap"
 	"github.com/go-playground/validator/v10"
 )
 
-// boundKey is the context key of what Serve bound.
-type boundKey struct{}
-
-// bound is what Serve stores in the request's context: one value for both.
-type bound struct {
-	v any
-	m *Model
-}
+// boundKey and modelKey are the context keys of what Serve bound: the
+// value (a *T) and the model.
+type (
+	boundKey struct{}
+	modelKey struct{}
+)
 
 // Serve is the guard of the Binder (a [guard.Guard]): it binds r into a
 // new T with the path parameters of c ([Binder.Bind]: 400 invalid_request,
@@ -32,34 +30,14 @@ func (b *Binder[T]) Serve(w http.ResponseWriter, r *http.Request, c guard.Call) 
 		return err
 	}
 	if v != nil {
-		ctx := r.Context()
-		if m == nil {
-			// An outer Binder's model stays visible.
-			if outer, _ := ctx.Value(boundKey{}).(*bound); outer != nil {
-				m = outer.m
-			}
+		r = reqctx.With(r, boundKey{}, v)
+		if m != nil {
+			// Without one, an outer Binder's model stays visible.
+			r = reqctx.With(r, modelKey{}, m)
 		}
-		r = r.WithContext(&boundCtx{Context: ctx, b: bound{v: v, m: m}})
 	}
 	return c.Next(w, r)
 }
-
-// boundCtx is context.WithValue(ctx, boundKey{}, &b) in one allocation.
-type boundCtx struct {
-	context.Context
-	b bound
-}
-
-// Value implements context.Context.
-func (c *boundCtx) Value(key any) any {
-	if _, ok := key.(boundKey); ok {
-		return &c.b
-	}
-	return c.Context.Value(key)
-}
-
-// String describes the context, as context.WithValue's does.
-func (c *boundCtx) String() string { return "bind.Body" }
 
 // Body returns the value that a Binder[T] bound and validated for r, or nil
 // when none ran before (or it was skipped). Only the innermost Binder of a
@@ -68,11 +46,7 @@ func (c *boundCtx) String() string { return "bind.Body" }
 //
 //	req := bind.Body[GenerationRequest](r) // Echo: c.Request(), gin: c.Request
 func Body[T any](r *http.Request) *T {
-	b, _ := r.Context().Value(boundKey{}).(*bound)
-	if b == nil {
-		return nil
-	}
-	v, _ := b.v.(*T)
+	v, _ := r.Context().Value(boundKey{}).(*T)
 	return v
 }
 
@@ -80,11 +54,8 @@ func Body[T any](r *http.Request) *T {
 // when the route has no model rules. Treat the model as read-only: it is
 // shared by every request that names it.
 func ModelOf(r *http.Request) (*Model, bool) {
-	b, _ := r.Context().Value(boundKey{}).(*bound)
-	if b == nil || b.m == nil {
-		return nil, false
-	}
-	return b.m, true
+	m, _ := r.Context().Value(modelKey{}).(*Model)
+	return m, m != nil
 }
 
 func init() {

@@ -66,3 +66,9 @@ func FromContext(ctx context.Context) (*Principal, bool) {
 	p, _ := ctx.Value(contextKey{}).(*Principal)
 	return p, p != nil
 }
+
+// ContextKey returns the key under which [NewContext] stores the principal
+// and [FromContext] finds it, for code that builds a request's context its
+// own way rather than with NewContext (apiguard's guards keep a request's
+// values in one context). ctx.Value(ContextKey()) is a *Principal or nil.
+func ContextKey() any { return contextKey{} }
