@@ -31,8 +31,8 @@ type fastCheck struct {
 // fastField is one struct field to check.
 type fastField struct {
 	index  int
-	ptr    bool       // the field is *T: nil fails unless omit
-	omit   bool       // the first tag is omitempty
+	ptr    bool // the field is *T: nil fails unless omit
+	omit   bool // the first tag is omitempty
 	kind   reflect.Kind
 	rules  []fastRule // every one must hold
 	nested *fastCheck // an untagged struct (or *struct) field

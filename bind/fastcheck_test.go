@@ -224,22 +224,48 @@ func TestFastCheckLeavesTheRestToTheValidator(t *testing.T) {
 		Next *self
 	}
 	cases := map[string]reflect.Type{
-		"dive":          reflect.TypeFor[struct{ L []string `validate:"dive,min=1"` }](),
-		"tagged slice":  reflect.TypeFor[struct{ L []string `validate:"min=1"` }](),
-		"email":         reflect.TypeFor[struct{ E string `validate:"email"` }](),
-		"or":            reflect.TypeFor[struct{ E string `validate:"len=2|len=4"` }](),
-		"quoted oneof":  reflect.TypeFor[struct{ E string `validate:"oneof='a b' c"` }](),
-		"omitnil":       reflect.TypeFor[struct{ E *string `validate:"omitnil,min=1"` }](),
-		"late omit":     reflect.TypeFor[struct{ E string `validate:"min=1,omitempty"` }](),
-		"required_if":   reflect.TypeFor[struct{ A, B string `validate:"required_if=A x"` }](),
-		"tagged struct": reflect.TypeFor[struct{ In fcInner `validate:"required"` }](),
+		"dive": reflect.TypeFor[struct {
+			L []string `validate:"dive,min=1"`
+		}](),
+		"tagged slice": reflect.TypeFor[struct {
+			L []string `validate:"min=1"`
+		}](),
+		"email": reflect.TypeFor[struct {
+			E string `validate:"email"`
+		}](),
+		"or": reflect.TypeFor[struct {
+			E string `validate:"len=2|len=4"`
+		}](),
+		"quoted oneof": reflect.TypeFor[struct {
+			E string `validate:"oneof='a b' c"`
+		}](),
+		"omitnil": reflect.TypeFor[struct {
+			E *string `validate:"omitnil,min=1"`
+		}](),
+		"late omit": reflect.TypeFor[struct {
+			E string `validate:"min=1,omitempty"`
+		}](),
+		"required_if": reflect.TypeFor[struct {
+			A, B string `validate:"required_if=A x"`
+		}](),
+		"tagged struct": reflect.TypeFor[struct {
+			In fcInner `validate:"required"`
+		}](),
 		"duration":      reflect.TypeFor[dur](),
 		"interface":     reflect.TypeFor[iface](),
 		"pointer chain": reflect.TypeFor[pp](),
 		"recursive":     reflect.TypeFor[self](),
-		"bool min":      reflect.TypeFor[struct{ B bool `validate:"min=1"` }](),
-		"float oneof":   reflect.TypeFor[struct{ F float64 `validate:"oneof=1 2"` }](),
-		"nested unsupp": reflect.TypeFor[struct{ In struct{ E string `validate:"email"` } }](),
+		"bool min": reflect.TypeFor[struct {
+			B bool `validate:"min=1"`
+		}](),
+		"float oneof": reflect.TypeFor[struct {
+			F float64 `validate:"oneof=1 2"`
+		}](),
+		"nested unsupp": reflect.TypeFor[struct {
+			In struct {
+				E string `validate:"email"`
+			}
+		}](),
 	}
 	for name, typ := range cases {
 		if fc := compileFastCheck(typ); fc != nil {
