@@ -31,6 +31,7 @@ func TestAuthImportsNoFramework(t *testing.T) {
 		"github.com/clipia/apiguard/openapi":             true, // what it describes itself in
 		"github.com/clipia/apiguard/internal/pattern":    true,
 		"github.com/clipia/apiguard/internal/reqctx":     true, // the request's values
+		"github.com/clipia/apiguard/internal/headerval":  true, // errorsx's request id header
 		"github.com/clipia/apiguard/internal/validmap":   true, // errorsx.From's hook
 	}
 	seen := 0

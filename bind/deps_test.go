@@ -31,6 +31,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/clipia/apiguard/openapi":             true, // what it describes
 		"github.com/clipia/apiguard/internal/pattern":    true, // guard.Template's spelling
 		"github.com/clipia/apiguard/internal/reqctx":     true, // the request's values
+		"github.com/clipia/apiguard/internal/headerval":  true, // errorsx's request id header
 		"github.com/clipia/apiguard/internal/validmap":   true, // errorsx.From's hook
 	}
 	sawValidator := false

@@ -2,13 +2,14 @@ package errorsx
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-	"net/http"
+	"github.com/clipia/apiguard/internal/headerval"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -160,33 +161,44 @@ func ValidRequestID(id string) bool {
 	return true
 }
 
+// newRequestID returns a random UUIDv4 from math/rand/v2's generator
+// (ChaCha8, seeded by the system, per thread): a request id must be unique,
+// not secret, and reading crypto/rand cost more than the rest of the
+// request id guard.
+func newRequestID() []string {
+	var u [16]byte
+	binary.LittleEndian.PutUint64(u[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(u[8:], rand.Uint64())
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant RFC 9562
+	var b [36]byte
+	hex.Encode(b[:8], u[:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return headerval.One(b[:])
+}
+
 // RequestID returns the request id of a request: the X-Request-Id already
 // on the response headers h, else the incoming X-Request-Id of req when
 // [ValidRequestID] accepts it, else a new random UUID. The id is set on h,
 // so every later call returns the same one. The request id middleware of
 // each front door calls it first thing; the renderer calls it too, so an
 // error carries an id even without the middleware.
-// newRequestID returns a random UUIDv4 from math/rand/v2's generator
-// (ChaCha8, seeded by the system, per thread): a request id must be unique,
-// not secret, and reading crypto/rand cost more than the rest of the
-// request id guard.
-func newRequestID() string {
-	var u uuid.UUID
-	binary.LittleEndian.PutUint64(u[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(u[8:], rand.Uint64())
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // variant RFC 9562
-	return u.String()
-}
-
 func RequestID(h http.Header, req *http.Request) string {
 	if id := first(h[keyRequestID]); id != "" {
 		return id
 	}
-	id := first(req.Header[keyRequestID])
-	if !ValidRequestID(id) {
-		id = newRequestID()
+	if id := first(req.Header[keyRequestID]); ValidRequestID(id) {
+		h[keyRequestID] = []string{id}
+		return id
 	}
-	h[keyRequestID] = []string{id}
-	return id
+	v := newRequestID()
+	h[keyRequestID] = v
+	return v[0]
 }

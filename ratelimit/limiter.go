@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
+	"github.com/clipia/apiguard/internal/headerval"
 	"github.com/clipia/apiguard/internal/instrument"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
@@ -397,9 +398,12 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 	var res Result
 	have := false
 	if len(p.enforced) > 0 {
-		if err := CheckRequest(p.enforced, cost); err != nil {
-			l.count(ctx, p, 0, outError, -1)
-			return "", nil, costError(err)
+		// New checked the policies; a cost of 1 fits any of them.
+		if cost != 1 {
+			if err := CheckRequest(p.enforced, cost); err != nil {
+				l.count(ctx, p, 0, outError, -1)
+				return "", nil, costError(err)
+			}
 		}
 		if res, err = l.take(ctx, key, p.enforced, cost); err != nil {
 			l.count(ctx, p, 0, outError, -1)
@@ -413,7 +417,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		if !res.Allowed {
 			secs := errorsx.RetryAfterSeconds(res.RetryAfter)
 			// Draft -10 §6: Retry-After is never earlier than t.
-			h[keyRateLimit] = []string{p.value(res.Policy, res.Remaining, min(p.reset(res.Decision, res.Policy), secs))}
+			h[keyRateLimit] = p.value(res.Policy, res.Remaining, min(p.reset(res.Decision, res.Policy), secs))
 			l.count(ctx, p, res.Policy, outLimited, res.Remaining)
 			return "", nil, errorsx.RateLimitExceeded().WithRetryAfter(time.Duration(secs) * time.Second)
 		}
@@ -443,7 +447,7 @@ func (l *Limiter) limit(w http.ResponseWriter, r *http.Request, route string) (s
 		l.count(ctx, p, 0, outError, -1)
 		return key, p, nil
 	}
-	h[keyRateLimit] = []string{p.value(res.Policy, res.Remaining, p.reset(res.Decision, res.Policy))}
+	h[keyRateLimit] = p.value(res.Policy, res.Remaining, p.reset(res.Decision, res.Policy))
 	l.count(ctx, p, res.Policy, outcome, res.Remaining)
 	return key, p, nil
 }
@@ -526,9 +530,9 @@ func costError(err error) error {
 
 // value returns the RateLimit header value of policy i; a negative t is
 // left out (a full bucket: no more quota will come). It builds the value on
-// the stack (a quoted name is at most 66 bytes, two int64s 40 more), so the
-// string is its one allocation.
-func (p *plan) value(i int, remaining, t int64) string {
+// the stack (a quoted name is at most 66 bytes, two int64s 40 more) and
+// returns it as the header's value slice, in one allocation when short.
+func (p *plan) value(i int, remaining, t int64) []string {
 	var buf [128]byte
 	b := buf[:0]
 	b = append(b, p.names[i]...)
@@ -538,7 +542,7 @@ func (p *plan) value(i int, remaining, t int64) string {
 		b = append(b, ";t="...)
 		b = strconv.AppendInt(b, t, 10)
 	}
-	return string(b)
+	return headerval.One(b)
 }
 
 // reset returns the t of the RateLimit header for decision d of policy i,

@@ -72,9 +72,9 @@ var promises = []struct {
 	{"examples/chi", []string{echoAny, gin}, "the README's chi program compiles no Echo and no gin"},
 }
 
-// clientOurs is all of apiguard a client compiles: errorsx (with its leaf hook internal/validmap), and the
+// clientOurs is all of apiguard a client compiles: errorsx (with its leaf hooks internal/validmap and internal/headerval), and the
 // telemetry API errorsx counts with.
-var clientOurs = []string{mod + "/client", mod + "/errorsx", mod + "/telemetry", mod + "/internal/instrument", mod + "/internal/validmap"}
+var clientOurs = []string{mod + "/client", mod + "/errorsx", mod + "/telemetry", mod + "/internal/instrument", mod + "/internal/validmap", mod + "/internal/headerval"}
 
 // goTool returns the go command that runs this test (go test puts its
 // GOROOT/bin first on PATH).
