@@ -18,6 +18,12 @@ import (
 // parallelism × GOMAXPROCS goroutines decide at once (50 on 2 cores).
 const parallelism = 25
 
+// hotTimeout is the store Timeout of BenchmarkRedisHotCaller's apiguard
+// contenders: the default (500ms) is a stall a shared machine can reach
+// between the benchmark and its Redis, and the run then fails with
+// ErrTimeout (redis_rate has no such deadline).
+const hotTimeout = 5 * time.Second
+
 // runParallel walks the 10,000 keys from a per-goroutine offset, calling
 // take for each, and reports decisions per second.
 func runParallel(b *testing.B, ks []string, take func(ctx context.Context, key string) error) {
@@ -111,7 +117,7 @@ func BenchmarkRedisHotCaller(b *testing.B) {
 		new  func(rdb *redis.Client, prefix string) func(ctx context.Context) error
 	}{
 		{"apiguard", func(rdb *redis.Client, prefix string) func(ctx context.Context) error {
-			s, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+			s, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix, Timeout: hotTimeout})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -119,7 +125,7 @@ func BenchmarkRedisHotCaller(b *testing.B) {
 			return func(ctx context.Context) error { _, err := s.Take(ctx, "key:hot", policies, 1); return err }
 		}},
 		{"apiguard-tokenbatch-20", func(rdb *redis.Client, prefix string) func(ctx context.Context) error {
-			s, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix, TokenBatch: 20})
+			s, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix, TokenBatch: 20, Timeout: hotTimeout})
 			if err != nil {
 				b.Fatal(err)
 			}
