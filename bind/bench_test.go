@@ -72,4 +72,3 @@ func BenchmarkBind(b *testing.B) {
 		})
 	}
 }
-
