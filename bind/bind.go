@@ -50,9 +50,14 @@ type Config struct {
 	Skip func(r *http.Request) bool
 
 	// Validator validates the bound value. Nil means a validator built by
-	// [NewValidator], shared by every Binder. A custom validator should
-	// register a tag-name function returning JSON names, as NewValidator's
-	// does, or params will carry Go field names.
+	// [NewValidator], shared by every Binder; then the common tags
+	// (omitempty first, required, min, max, len, gt, gte, lt, lte, oneof on
+	// strings, booleans, numbers and pointers to them) are compiled at New,
+	// and a value that passes them is not run through the validator (which
+	// would pass it too; a value that fails is, and its errors are the ones
+	// reported). A validator of yours runs on every value, as it may
+	// redefine a tag. It should register a tag-name function returning JSON
+	// names, as NewValidator's does, or params will carry Go field names.
 	Validator *validator.Validate
 
 	// Models enables model rules: the request type must implement
