@@ -629,6 +629,8 @@ type flight struct {
 	h   holder
 	cw  captureWriter
 	out capture
+	ctx leaseCtx     // the handler's context
+	req http.Request // the handler's request: the request with ctx
 }
 
 // run runs the handler as the owner of the claim of c, while a holder keeps
@@ -636,18 +638,19 @@ type flight struct {
 // cancelled with cause ErrLeaseLost when the claim is lost.
 func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error, render func(http.ResponseWriter, *http.Request, error)) error {
 	req := c.r
-	ctx, cancel := context.WithCancelCause(req.Context())
 	f := &flight{cw: captureWriter{ResponseWriter: c.w, allow: g.allow, limit: g.maxResp}}
+	f.ctx.parent = req.Context()
 	h := &f.h
-	g.hold(h, req.Context(), cancel, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
-	hreq := req.WithContext(ctx)
+	g.hold(h, req.Context(), nil, &f.ctx, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
+	f.req = *req.WithContext(&f.ctx) // the copy in f: no allocation of its own
+	hreq := &f.req
 	cw := &f.cw
 	finished := false
 	defer func() {
 		if !finished { // the handler panicked: release, and let the panic go on
 			g.release(c, h, "panic")
 		}
-		cancel(context.Canceled)
+		f.ctx.cancelCause(context.Canceled)
 	}()
 	// Render now, so the response is captured as the client sees it;
 	// errorsx.Rendered marks the error, so the front door's own call of

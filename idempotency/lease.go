@@ -90,7 +90,8 @@ type holder struct {
 	reqID  string
 	route  string
 	reqCtx context.Context // the request's context, for its values
-	cancel context.CancelCauseFunc
+	cancel context.CancelCauseFunc // cancels the handler's context when lctx is nil
+	lctx   *leaseCtx                // the handler's context, when it is one
 
 	// Set by the renewer when it escalates the holder, or by the request's
 	// goroutine before it hands the commit to a goroutine.
@@ -275,12 +276,13 @@ const (
 )
 
 // hold starts h, the holder of a claim made at claimedAt, light. cancel
-// cancels the handler's context.
-func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, key, fp, token string, claimedAt time.Time, reqID, route string) {
+// cancels the handler's context; or lctx is it, and cancel is nil.
+func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, lctx *leaseCtx, key, fp, token string, claimedAt time.Time, reqID, route string) {
 	*h = holder{
 		g: g, key: key, fp: fp, reqID: reqID, route: route,
 		reqCtx:   reqCtx,
 		cancel:   cancel,
+		lctx:     lctx,
 		token:    token,
 		deadline: claimedAt.Add(g.lease),
 		due:      claimedAt.Add(g.lease / 3),
@@ -543,7 +545,11 @@ func (h *holder) reclaim() error {
 // lose cancels the running handler: its claim is gone.
 func (h *holder) lose(err error) {
 	h.lost.Store(true)
-	h.cancel(ErrLeaseLost)
+	if h.lctx != nil {
+		h.lctx.cancelCause(ErrLeaseLost)
+	} else {
+		h.cancel(ErrLeaseLost)
+	}
 	h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: claim lost while the handler ran; its context is cancelled and its response will not be stored",
 		slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
 }
