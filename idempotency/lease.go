@@ -89,9 +89,9 @@ type holder struct {
 	fp     string
 	reqID  string
 	route  string
-	reqCtx context.Context // the request's context, for its values
+	reqCtx context.Context         // the request's context, for its values
 	cancel context.CancelCauseFunc // cancels the handler's context when lctx is nil
-	lctx   *leaseCtx                // the handler's context, when it is one
+	lctx   *leaseCtx               // the handler's context, when it is one
 
 	// Set by the renewer when it escalates the holder, or by the request's
 	// goroutine before it hands the commit to a goroutine.
