@@ -471,7 +471,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	}
 	claimedAt := time.Now()
 	sctx, sc := g.ops.claim.Begin(ctx)
-	res, stored, err := g.claim(sctx, rk, fp)
+	res, stored, hasStored, err := g.claim(sctx, rk, fp)
 	sc.End(err)
 	if err != nil {
 		g.obs.count(ctx, outcomeStoreError)
@@ -483,9 +483,9 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 		case rec.Fingerprint != fp:
 			g.obs.count(ctx, outcomeKeyReuse)
 			return errorsx.IdempotencyKeyReuse()
-		case rec.State == StateCompleted && stored != nil:
+		case rec.State == StateCompleted && hasStored:
 			g.obs.count(ctx, outcomeReplayed)
-			return g.replayStored(w, r, stored)
+			return g.replayStored(w, r, &stored)
 		case rec.State == StateCompleted && rec.Response != nil:
 			g.obs.count(ctx, outcomeReplayed)
 			return g.replay(w, r, rec.Response)
@@ -505,14 +505,14 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	return g.run(&c, next, render)
 }
 
-// claim claims key in the store. A stored response it returns is only
-// read.
-func (g *Guard) claim(ctx context.Context, key, fp string) (ClaimResult, *storedResp, error) {
+// claim claims key in the store. The memory store returns a completed
+// record's response beside the result, flat (then hasStored is true).
+func (g *Guard) claim(ctx context.Context, key, fp string) (res ClaimResult, stored storedResp, hasStored bool, err error) {
 	if g.mem != nil {
 		return g.mem.claim(ctx, key, fp, g.lease, true)
 	}
-	res, err := g.store.Claim(ctx, key, fp, g.lease)
-	return res, nil, err
+	res, err = g.store.Claim(ctx, key, fp, g.lease)
+	return res, storedResp{}, false, err
 }
 
 // call is one guarded request that claimed its key.
