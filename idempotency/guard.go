@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
@@ -631,6 +632,25 @@ type flight struct {
 	out capture
 	ctx leaseCtx     // the handler's context
 	req http.Request // the handler's request: the request with ctx
+	buf *captureBuf  // where cw captures, from captureBufs (memory store only)
+}
+
+// captureBuf is a capture buffer in captureBufs.
+type captureBuf struct{ b []byte }
+
+// captureBufs are the buffers of the captured responses, for a guard whose
+// store copies them (MemoryStore): a buffer goes back once its response is
+// stored or released.
+var captureBufs = sync.Pool{New: func() any { return &captureBuf{b: make([]byte, 0, 512)} }}
+
+// putBuf gives the capture buffer of f back, unless it grew too large to
+// keep.
+func (f *flight) putBuf() {
+	if f.buf != nil && cap(f.cw.buf) <= maxPooled {
+		f.buf.b, f.cw.buf = f.cw.buf[:0], nil
+		captureBufs.Put(f.buf)
+	}
+	f.buf = nil
 }
 
 // run runs the handler as the owner of the claim of c, while a holder keeps
@@ -639,6 +659,10 @@ type flight struct {
 func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error, render func(http.ResponseWriter, *http.Request, error)) error {
 	req := c.r
 	f := &flight{cw: captureWriter{ResponseWriter: c.w, allow: g.allow, limit: g.maxResp}}
+	if g.mem != nil {
+		f.buf = captureBufs.Get().(*captureBuf)
+		f.cw.buf = f.buf.b[:0]
+	}
 	f.ctx.parent = req.Context()
 	h := &f.h
 	g.hold(h, req.Context(), nil, &f.ctx, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
@@ -665,6 +689,7 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 
 	if reason := g.notStored(req, cw.status, cw.streamed, cw.over, cw.shouldRetry); reason != "" {
 		g.release(c, h, reason)
+		f.putBuf()
 		return err
 	}
 	resp := &f.out
@@ -673,8 +698,13 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 	if resp.body == nil {
 		resp.body = []byte{}
 	}
-	if cerr := h.end(resp); cerr != nil && cerr != errLostRecorded { // the claim was lost while the handler ran
+	cerr := h.end(resp)
+	if cerr != nil && cerr != errLostRecorded { // the claim was lost while the handler ran
 		g.recordLost(context.WithoutCancel(req.Context()), c.requestID(), c.route, cerr)
+	}
+	if resp.done {
+		*resp = capture{}
+		f.putBuf()
 	}
 	return err
 }

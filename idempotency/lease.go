@@ -239,6 +239,9 @@ type capture struct {
 	hdr    flatHeader
 	body   []byte
 	resp   *Response // the Response, once made
+	// done: the holder is done with the capture (the memory store copied
+	// it, or the claim was lost) before end returned.
+	done bool
 }
 
 // response returns c as a Response (made once).
@@ -317,10 +320,12 @@ func (h *holder) end(resp *capture) error {
 		err := h.commitOnce(resp)
 		switch {
 		case err == nil || errors.Is(err, errCommitted):
+			resp.done = true
 			h.g.obs.count(h.reqCtx, outcomeExecuted)
 			h.g.pending.done()
 			return nil
 		case errors.Is(err, ErrLeaseLost):
+			resp.done = true
 			h.g.pending.done()
 			h.g.recordLost(h.ctx(), h.reqID, h.route, err)
 			return errLostRecorded
