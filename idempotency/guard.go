@@ -472,21 +472,22 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	}
 	claimedAt := time.Now()
 	sctx, sc := g.ops.claim.Begin(ctx)
-	res, stored, hasStored, err := g.claim(sctx, rk, fp)
+	mc, err := g.claim(sctx, rk, fp)
 	sc.End(err)
 	if err != nil {
 		g.obs.count(ctx, outcomeStoreError)
 		return storeFailed("claim", err)
 	}
+	res, stored := mc.res, &mc.stored
 	if !res.Claimed {
 		rec := res.Record
 		switch {
 		case rec.Fingerprint != fp:
 			g.obs.count(ctx, outcomeKeyReuse)
 			return errorsx.IdempotencyKeyReuse()
-		case rec.State == StateCompleted && hasStored:
+		case rec.State == StateCompleted && mc.hasStored:
 			g.obs.count(ctx, outcomeReplayed)
-			return g.replayStored(w, r, &stored)
+			return g.replayStored(w, r, stored)
 		case rec.State == StateCompleted && rec.Response != nil:
 			g.obs.count(ctx, outcomeReplayed)
 			return g.replay(w, r, rec.Response)
@@ -499,21 +500,21 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	}
 	// next and render stay out of call: they must not escape, so that a
 	// front door's closures stay on its stack.
-	c := call{w: w, r: r, route: route, key: rk, fp: fp, token: res.Token, claimedAt: claimedAt}
+	c := call{w: w, r: r, route: route, key: rk, fp: fp, token: res.Token, slot: mc.slot, claimedAt: claimedAt}
 	if g.tx != nil {
 		return g.runTx(&c, next, render)
 	}
 	return g.run(&c, next, render)
 }
 
-// claim claims key in the store. The memory store returns a completed
-// record's response beside the result, flat (then hasStored is true).
-func (g *Guard) claim(ctx context.Context, key, fp string) (res ClaimResult, stored storedResp, hasStored bool, err error) {
+// claim claims key in the store. The memory store also returns a
+// completed record's response, flat, and the slot of a new claim.
+func (g *Guard) claim(ctx context.Context, key, fp string) (memClaim, error) {
 	if g.mem != nil {
 		return g.mem.claim(ctx, key, fp, g.lease, true)
 	}
-	res, err = g.store.Claim(ctx, key, fp, g.lease)
-	return res, storedResp{}, false, err
+	res, err := g.store.Claim(ctx, key, fp, g.lease)
+	return memClaim{res: res}, err
 }
 
 // call is one guarded request that claimed its key.
@@ -523,6 +524,7 @@ type call struct {
 	route     string
 	key, fp   string
 	token     string
+	slot      uint32 // the memory store's slot of the claim (+1), or 0
 	claimedAt time.Time
 }
 
@@ -665,7 +667,7 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 	}
 	f.ctx.parent = req.Context()
 	h := &f.h
-	g.hold(h, req.Context(), nil, &f.ctx, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
+	g.hold(h, req.Context(), nil, &f.ctx, c.slot, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
 	f.req = *req.WithContext(&f.ctx) // the copy in f: no allocation of its own
 	hreq := &f.req
 	cw := &f.cw

@@ -108,6 +108,7 @@ type holder struct {
 
 	// Owned by whoever holds the claim (see state).
 	token    string
+	slot     uint32    // the memory store's slot of the claim (+1), a hint for commit; 0 when unknown
 	deadline time.Time // end of the lease by the local clock
 	bound    time.Time // when set, store calls end by then too (the client waits)
 }
@@ -279,14 +280,16 @@ const (
 )
 
 // hold starts h, the holder of a claim made at claimedAt, light. cancel
-// cancels the handler's context; or lctx is it, and cancel is nil.
-func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, lctx *leaseCtx, key, fp, token string, claimedAt time.Time, reqID, route string) {
+// cancels the handler's context; or lctx is it, and cancel is nil. slot is
+// the memory store's slot of the claim (+1), or 0.
+func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, lctx *leaseCtx, slot uint32, key, fp, token string, claimedAt time.Time, reqID, route string) {
 	*h = holder{
 		g: g, key: key, fp: fp, reqID: reqID, route: route,
 		reqCtx:   reqCtx,
 		cancel:   cancel,
 		lctx:     lctx,
 		token:    token,
+		slot:     slot,
 		deadline: claimedAt.Add(g.lease),
 		due:      claimedAt.Add(g.lease / 3),
 	}
@@ -537,7 +540,7 @@ func (h *holder) reclaim() error {
 	case err != nil:
 		return err
 	case res.Claimed:
-		h.token, h.deadline = res.Token, start.Add(h.g.lease)
+		h.token, h.slot, h.deadline = res.Token, 0, start.Add(h.g.lease)
 		h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: the store forgot a live claim; claimed the key again",
 			slog.String("request_id", h.reqID), slog.String("route", h.route))
 		return nil
@@ -692,7 +695,7 @@ func (h *holder) commitCall(resp *capture) error {
 	ctx, sc := h.g.ops.commit.Begin(ctx)
 	var err error
 	if h.g.mem != nil && resp.resp == nil { // the guard's capture, never touched again
-		err = h.g.mem.commit(h.key, h.token, storedResp{status: resp.status, hdr: resp.hdr, body: resp.body}, h.g.retention)
+		err = h.g.mem.commit(h.key, h.slot, h.token, storedResp{status: resp.status, hdr: resp.hdr, body: resp.body}, h.g.retention)
 	} else {
 		err = h.g.store.Commit(ctx, h.key, h.token, resp.response(), h.g.retention)
 	}

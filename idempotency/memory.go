@@ -244,14 +244,27 @@ func (s *memStore) find(h uint64, key string) uint32 {
 }
 
 // live returns the slot of the unexpired record of key (+1), or 0,
-// dropping an expired one.
-func (s *memStore) live(key string, now int64) uint32 {
-	i := s.find(s.hash(key), key)
+// dropping an expired one. hint is where the key was claimed (+1), or 0:
+// when it still holds the key, no lookup is needed.
+func (s *memStore) live(key string, hint uint32, now int64) uint32 {
+	i := hint
+	if !s.holds(i, key) {
+		i = s.find(s.hash(key), key)
+	}
 	if i != 0 && now >= s.slots[i-1].expires {
 		s.remove(i)
 		return 0
 	}
 	return i
+}
+
+// holds reports whether slot i (+1) holds the record of key.
+func (s *memStore) holds(i uint32, key string) bool {
+	if i == 0 || int(i) > len(s.slots) {
+		return false
+	}
+	r := &s.slots[i-1]
+	return r.state != 0 && int(r.keyLen) == len(key) && string(s.blobs.bytes(i, r.blob)[:r.keyLen]) == key
 }
 
 // fp returns the fingerprint of slot i.
@@ -328,15 +341,23 @@ func (s *memStore) record(i uint32, fp string, shared bool) (Record, storedResp,
 
 // Claim implements [Store.Claim].
 func (m *MemoryStore) Claim(ctx context.Context, key, fingerprint string, lease time.Duration) (ClaimResult, error) {
-	res, _, _, err := m.claim(ctx, key, fingerprint, lease, false)
-	return res, err
+	mc, err := m.claim(ctx, key, fingerprint, lease, false)
+	return mc.res, err
+}
+
+// memClaim is the outcome of MemoryStore.claim.
+type memClaim struct {
+	res       ClaimResult
+	stored    storedResp // with shared, the response of a completed record
+	hasStored bool
+	slot      uint32 // of a new claim (+1): the hint of commit
 }
 
 // claim is Claim; with shared, a stored response is returned beside the
 // result, flat, and the record's Token is left empty (for the guard).
-func (m *MemoryStore) claim(ctx context.Context, key, fingerprint string, lease time.Duration, shared bool) (ClaimResult, storedResp, bool, error) {
+func (m *MemoryStore) claim(ctx context.Context, key, fingerprint string, lease time.Duration, shared bool) (memClaim, error) {
 	if err := ctx.Err(); err != nil {
-		return ClaimResult{}, storedResp{}, false, err
+		return memClaim{}, err
 	}
 	s := m.s
 	s.mu.Lock()
@@ -346,7 +367,7 @@ func (m *MemoryStore) claim(ctx context.Context, key, fingerprint string, lease 
 	if i := s.find(h, key); i != 0 {
 		if now < s.slots[i-1].expires {
 			rec, sr, ok := s.record(i, fingerprint, shared)
-			return ClaimResult{Record: rec}, sr, ok, nil
+			return memClaim{res: ClaimResult{Record: rec}, stored: sr, hasStored: ok}, nil
 		}
 		s.remove(i)
 	}
@@ -377,7 +398,7 @@ func (m *MemoryStore) claim(ctx context.Context, key, fingerprint string, lease 
 	s.index[h] = i
 	s.n++
 	s.pushBack(i)
-	return ClaimResult{Claimed: true, Token: strconv.FormatUint(s.seq, 10)}, storedResp{}, false, nil
+	return memClaim{res: ClaimResult{Claimed: true, Token: strconv.FormatUint(s.seq, 10)}, slot: i}, nil
 }
 
 // Commit implements [Store.Commit]. The response is copied.
@@ -386,17 +407,18 @@ func (m *MemoryStore) Commit(ctx context.Context, key, token string, resp Respon
 		return err
 	}
 	sr := storedResp{status: resp.Status, hdr: appendFlat(nil, resp.Header, nil), hdrNil: resp.Header == nil, body: resp.Body}
-	return m.commit(key, token, sr, retention)
+	return m.commit(key, 0, token, sr, retention)
 }
 
-// commit is Commit of a response with its headers flat. The store copies
-// it: the caller may reuse its bytes.
-func (m *MemoryStore) commit(key, token string, c storedResp, retention time.Duration) error {
+// commit is Commit of a response with its headers flat, hint the slot of
+// the claim (+1) or 0. The store copies it: the caller may reuse its
+// bytes.
+func (m *MemoryStore) commit(key string, hint uint32, token string, c storedResp, retention time.Duration) error {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.offset(s.now())
-	i := s.owned(key, token, now)
+	i := s.owned(key, hint, token, now)
 	if i == 0 {
 		return ErrLeaseLost
 	}
@@ -430,7 +452,7 @@ func (m *MemoryStore) Release(ctx context.Context, key, token string) error {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.owned(key, token, s.offset(s.now()))
+	i := s.owned(key, 0, token, s.offset(s.now()))
 	if i == 0 {
 		return ErrLeaseLost
 	}
@@ -448,7 +470,7 @@ func (m *MemoryStore) Renew(ctx context.Context, key, token string, lease time.D
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.offset(s.now())
-	i := s.owned(key, token, now)
+	i := s.owned(key, 0, token, now)
 	if i == 0 {
 		return ErrLeaseLost
 	}
@@ -466,10 +488,10 @@ func tokenIs(token string, n uint64) bool {
 }
 
 // owned returns the slot (+1) of the live in-progress record of key that
-// token owns, or 0 (the fencing of Commit, Release and Renew). The caller
-// holds s.mu.
-func (s *memStore) owned(key, token string, now int64) uint32 {
-	i := s.live(key, now)
+// token owns, or 0 (the fencing of Commit, Release and Renew); hint as in
+// live. The caller holds s.mu.
+func (s *memStore) owned(key string, hint uint32, token string, now int64) uint32 {
+	i := s.live(key, hint, now)
 	if i == 0 || s.slots[i-1].state != StateInProgress || !tokenIs(token, s.slots[i-1].token) {
 		return 0
 	}
@@ -484,7 +506,7 @@ func (m *MemoryStore) Get(ctx context.Context, key string) (Record, bool, error)
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.live(key, s.offset(s.now()))
+	i := s.live(key, 0, s.offset(s.now()))
 	if i == 0 {
 		return Record{}, false, nil
 	}

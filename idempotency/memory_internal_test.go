@@ -16,6 +16,7 @@ import (
 // modelRec is a record of the model the memory store is checked against.
 type modelRec struct {
 	key, fp, token string
+	slot           uint32 // from the guard's claim, the hint of commit
 	state          State
 	expires        time.Time
 	resp           *Response
@@ -119,9 +120,19 @@ func runModel(t *testing.T, mask, seed uint64, steps int) {
 		case 0, 1:
 			fp := fmt.Sprintf("fp-%d", rng.IntN(2))
 			lease := time.Duration(1+rng.IntN(10)) * time.Second
-			res, err := m.Claim(ctx, key, fp, lease)
-			if err != nil {
-				t.Fatal(err)
+			var res ClaimResult
+			var slot uint32
+			if rng.IntN(2) == 0 {
+				var err error
+				if res, err = m.Claim(ctx, key, fp, lease); err != nil {
+					t.Fatal(err)
+				}
+			} else { // as the guard does
+				mc, err := m.claim(ctx, key, fp, lease, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, slot = mc.res, mc.slot
 			}
 			if i := live(key); i >= 0 {
 				if res.Claimed {
@@ -136,15 +147,19 @@ func runModel(t *testing.T, mask, seed uint64, steps int) {
 			for len(model) >= maxRecords {
 				model = model[1:]
 			}
-			model = append(model, modelRec{key: key, fp: fp, token: res.Token, state: StateInProgress, expires: now.Add(lease)})
+			model = append(model, modelRec{key: key, fp: fp, token: res.Token, slot: slot, state: StateInProgress, expires: now.Add(lease)})
 		case 2, 3:
 			token, resp := tokenOf(key), randResp()
 			ret := time.Duration(1+rng.IntN(20)) * time.Second
 			var err error
 			if rng.IntN(2) == 0 {
 				err = m.Commit(ctx, key, token, resp, ret)
-			} else { // as the guard does
-				err = m.commit(key, token, storedResp{status: resp.Status, hdr: appendFlat(nil, resp.Header, nil), hdrNil: resp.Header == nil, body: resp.Body}, ret)
+			} else { // as the guard does, with the slot of the claim or a stale one
+				hint := uint32(rng.IntN(maxRecords + 2))
+				if i := find(key); i >= 0 && rng.IntN(4) > 0 {
+					hint = model[i].slot
+				}
+				err = m.commit(key, hint, token, storedResp{status: resp.Status, hdr: appendFlat(nil, resp.Header, nil), hdrNil: resp.Header == nil, body: resp.Body}, ret)
 			}
 			i := live(key)
 			if ok := i >= 0 && model[i].state == StateInProgress && model[i].token == token; ok != (err == nil) {
