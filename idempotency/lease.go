@@ -29,21 +29,20 @@ import (
 // blocks forever. The zero value is ready to use; a Pending is safe for
 // concurrent use and may be shared by several guards.
 type Pending struct {
+	n    atomic.Int64 // pieces of work pending
 	mu   sync.Mutex
-	n    int
 	idle chan struct{} // made by Wait while n > 0, closed when n drops to 0
 }
 
-func (p *Pending) add() {
-	p.mu.Lock()
-	p.n++
-	p.mu.Unlock()
-}
+func (p *Pending) add() { p.n.Add(1) }
 
 func (p *Pending) done() {
+	if p.n.Add(-1) != 0 {
+		return
+	}
+	// Wake the waiters, unless work came again since.
 	p.mu.Lock()
-	p.n--
-	if p.n == 0 && p.idle != nil {
+	if p.idle != nil && p.n.Load() == 0 {
 		close(p.idle)
 		p.idle = nil
 	}
@@ -53,15 +52,20 @@ func (p *Pending) done() {
 // Wait blocks until no work is pending, or until ctx ends, when it returns
 // ctx.Err(). Work that starts after Wait returned is not waited for.
 func (p *Pending) Wait(ctx context.Context) error {
-	p.mu.Lock()
-	if p.n == 0 {
-		p.mu.Unlock()
+	if p.n.Load() == 0 {
 		return nil
 	}
+	p.mu.Lock()
 	if p.idle == nil {
 		p.idle = make(chan struct{})
 	}
 	idle := p.idle
+	// Checked again with idle in place: a done that brought n to 0 before
+	// it was made found no channel to close.
+	if p.n.Load() == 0 {
+		close(p.idle)
+		p.idle = nil
+	}
 	p.mu.Unlock()
 	select {
 	case <-idle:
