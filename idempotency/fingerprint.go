@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"mime"
 	"net/url"
 	"slices"
@@ -224,10 +223,11 @@ func CanonicalJSON(b []byte) ([]byte, bool) {
 }
 
 // canonicaliser writes canonical JSON in two passes, so the work stays
-// linear in the input however deep it nests: value parses the document
-// into a tree of nodes whose scalars and keys are already canonical text,
-// ordering each object's members as it completes; emit then writes the
-// tree out. Its slices are scratch space kept between calls.
+// linear in the input however deep it nests: value parses the document,
+// checking its grammar, into a tree of nodes whose scalars and keys are
+// already canonical text, ordering each object's members as it completes;
+// emit then writes the tree out. Its slices are scratch space kept between
+// calls.
 type canonicaliser struct {
 	in    []byte
 	pos   int
@@ -236,6 +236,7 @@ type canonicaliser struct {
 	nodes []node
 	kids  []kid // the children of every array and object, each one's contiguous
 	stack []kid // the children of the containers being parsed, innermost last
+	depth int   // of the containers being parsed
 }
 
 // node is one JSON value: a scalar is lit[a:b], an array or object has the
@@ -252,15 +253,27 @@ type kid struct {
 	qs, qe, ks, ke int
 }
 
-// appendJSON appends the canonical form of the JSON document in to dst.
+// appendJSON appends the canonical form of the JSON document in to dst,
+// and reports whether in is one valid JSON value in valid UTF-8 (as
+// utf8.Valid and json.Valid), in one pass: the parse checks the grammar as
+// it goes.
 func (c *canonicaliser) appendJSON(dst, in []byte) ([]byte, bool) {
-	if !utf8.Valid(in) || !json.Valid(in) {
+	if !utf8.Valid(in) {
 		return dst, false
 	}
-	c.in, c.pos = in, 0
+	c.in, c.pos, c.depth = in, 0, 0
 	c.lit, c.keys, c.nodes, c.kids, c.stack = c.lit[:0], c.keys[:0], c.nodes[:0], c.kids[:0], c.stack[:0]
 	root := c.value()
+	if root >= 0 {
+		c.skipSpace()
+		if c.pos != len(in) {
+			root = -1
+		}
+	}
 	c.in = nil
+	if root < 0 {
+		return dst, false
+	}
 	return c.emit(dst, root), true
 }
 
@@ -304,41 +317,101 @@ func (c *canonicaliser) skipSpace() {
 	}
 }
 
-// value parses the value at c.pos into nodes and returns its index. The
-// input has been validated, so the parse trusts its grammar.
+// maxDepth is the deepest nesting of arrays and objects json.Valid
+// accepts.
+const maxDepth = 10000
+
+// value parses the value at c.pos into nodes and returns its index, or -1
+// when the input is not valid JSON there.
 func (c *canonicaliser) value() int {
 	c.skipSpace()
+	if c.pos >= len(c.in) {
+		return -1
+	}
 	switch ch := c.in[c.pos]; ch {
 	case '[', '{':
 		return c.container(ch)
 	case '"':
 		start := len(c.lit)
-		c.lit = c.str(c.lit)
+		var ok bool
+		if c.lit, ok = c.str(c.lit); !ok {
+			return -1
+		}
 		return c.scalar(start)
 	case 't':
-		c.pos += 4
-		start := len(c.lit)
-		c.lit = append(c.lit, "true"...)
-		return c.scalar(start)
+		return c.literal("true")
 	case 'f':
-		c.pos += 5
-		start := len(c.lit)
-		c.lit = append(c.lit, "false"...)
-		return c.scalar(start)
+		return c.literal("false")
 	case 'n':
-		c.pos += 4
-		start := len(c.lit)
-		c.lit = append(c.lit, "null"...)
-		return c.scalar(start)
+		return c.literal("null")
 	default: // a number: kept as written
 		start := c.pos
-		for c.pos < len(c.in) && isNumberByte(c.in[c.pos]) {
-			c.pos++
+		if !c.number() {
+			return -1
 		}
 		at := len(c.lit)
 		c.lit = append(c.lit, c.in[start:c.pos]...)
 		return c.scalar(at)
 	}
+}
+
+// literal parses the literal word at c.pos.
+func (c *canonicaliser) literal(word string) int {
+	if len(c.in)-c.pos < len(word) || string(c.in[c.pos:c.pos+len(word)]) != word {
+		return -1
+	}
+	c.pos += len(word)
+	start := len(c.lit)
+	c.lit = append(c.lit, word...)
+	return c.scalar(start)
+}
+
+// number moves past the number at c.pos, and reports whether it is one:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (c *canonicaliser) number() bool {
+	in, p := c.in, c.pos
+	if p < len(in) && in[p] == '-' {
+		p++
+	}
+	switch {
+	case p >= len(in):
+		return false
+	case in[p] == '0':
+		p++
+	case '1' <= in[p] && in[p] <= '9':
+		p = digits(in, p)
+	default:
+		return false
+	}
+	if p < len(in) && in[p] == '.' {
+		q := digits(in, p+1)
+		if q == p+1 {
+			return false
+		}
+		p = q
+	}
+	if p < len(in) && (in[p] == 'e' || in[p] == 'E') {
+		p++
+		if p < len(in) && (in[p] == '+' || in[p] == '-') {
+			p++
+		}
+		q := digits(in, p)
+		if q == p {
+			return false
+		}
+		p = q
+	}
+	c.pos = p
+	return true
+}
+
+// digits returns the index of the first byte from p on that is not a
+// decimal digit.
+func digits(in []byte, p int) int {
+	for p < len(in) && '0' <= in[p] && in[p] <= '9' {
+		p++
+	}
+	return p
 }
 
 // scalar adds the node of the scalar written at lit[start:].
@@ -347,14 +420,12 @@ func (c *canonicaliser) scalar(start int) int {
 	return len(c.nodes) - 1
 }
 
-// isNumberByte reports whether ch can be part of a JSON number.
-func isNumberByte(ch byte) bool {
-	return '0' <= ch && ch <= '9' || ch == '-' || ch == '+' || ch == '.' || ch == 'e' || ch == 'E'
-}
-
-// container parses the array or object at c.pos; an object's members are
-// ordered by key.
+// container parses the array or object at c.pos, or returns -1 when it is
+// not valid; an object's members are ordered by key.
 func (c *canonicaliser) container(kind byte) int {
+	if c.depth++; c.depth > maxDepth {
+		return -1
+	}
 	n := len(c.nodes)
 	c.nodes = append(c.nodes, node{kind: kind})
 	c.pos++ // '[' or '{'
@@ -364,31 +435,49 @@ func (c *canonicaliser) container(kind byte) int {
 	}
 	base := len(c.stack)
 	c.skipSpace()
-	if c.in[c.pos] == closer {
+	if c.pos < len(c.in) && c.in[c.pos] == closer {
 		c.pos++
 	} else {
 		for {
 			var k kid
 			if kind == '{' {
 				c.skipSpace()
+				if c.pos >= len(c.in) || c.in[c.pos] != '"' {
+					return -1
+				}
 				k.qs = len(c.lit)
-				c.lit = c.str(c.lit)
+				var ok bool
+				if c.lit, ok = c.str(c.lit); !ok {
+					return -1
+				}
 				k.qe, k.ks = len(c.lit), len(c.keys)
 				c.keys = appendUnquoted(c.keys, c.lit[k.qs:k.qe])
 				k.ke = len(c.keys)
 				c.skipSpace()
-				c.pos++ // ':'
+				if c.pos >= len(c.in) || c.in[c.pos] != ':' {
+					return -1
+				}
+				c.pos++
 			}
-			k.node = c.value()
+			if k.node = c.value(); k.node < 0 {
+				return -1
+			}
 			c.stack = append(c.stack, k)
 			c.skipSpace()
+			if c.pos >= len(c.in) {
+				return -1
+			}
 			ch := c.in[c.pos]
 			c.pos++
 			if ch == closer {
 				break
 			}
+			if ch != ',' {
+				return -1
+			}
 		}
 	}
+	c.depth--
 	ks := c.stack[base:]
 	if kind == '{' && len(ks) > 1 {
 		cmp := func(a, b kid) int { return foldCompare(c.keys[a.ks:a.ke], c.keys[b.ks:b.ke]) }
@@ -404,23 +493,30 @@ func (c *canonicaliser) container(kind byte) int {
 }
 
 // str appends the canonical form of the string at c.pos: its decoded value
-// between quotes, with only '"', '\\' and control characters escaped.
-func (c *canonicaliser) str(out []byte) []byte {
+// between quotes, with only '"', '\\' and control characters escaped. It
+// reports false when the string is not valid JSON.
+func (c *canonicaliser) str(out []byte) ([]byte, bool) {
 	c.pos++ // opening quote
 	out = append(out, '"')
 	in := c.in
 	for {
 		// Copy the run of bytes that need no work at once.
 		run := c.pos
-		for c.pos < len(in) && in[c.pos] != '"' && in[c.pos] != '\\' {
+		for c.pos < len(in) && in[c.pos] != '"' && in[c.pos] != '\\' && in[c.pos] >= 0x20 {
 			c.pos++
 		}
 		out = append(out, in[run:c.pos]...)
+		if c.pos >= len(in) || in[c.pos] < 0x20 {
+			return out, false
+		}
 		if in[c.pos] == '"' {
 			c.pos++
-			return append(out, '"')
+			return append(out, '"'), true
 		}
 		// An escape.
+		if c.pos+1 >= len(in) {
+			return out, false
+		}
 		esc := in[c.pos+1]
 		c.pos += 2
 		switch esc {
@@ -435,7 +531,13 @@ func (c *canonicaliser) str(out []byte) []byte {
 		case 't':
 			out = appendRune(out, '\t')
 		case 'u':
+			if len(in)-c.pos < 4 {
+				return out, false
+			}
 			r := hex4(in[c.pos:])
+			if r < 0 {
+				return out, false
+			}
 			c.pos += 4
 			if utf16.IsSurrogate(r) {
 				// As encoding/json: a valid pair is one rune, anything
@@ -452,8 +554,10 @@ func (c *canonicaliser) str(out []byte) []byte {
 				}
 			}
 			out = appendRune(out, r)
-		default: // '"', '\\', '/'
+		case '"', '\\', '/':
 			out = appendRune(out, rune(esc))
+		default:
+			return out, false
 		}
 	}
 }

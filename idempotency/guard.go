@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clipia/apiguard/errorsx"
@@ -471,19 +472,20 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	}
 	claimedAt := time.Now()
 	sctx, sc := g.ops.claim.Begin(ctx)
-	res, stored, err := g.claim(sctx, rk, fp)
+	mc, err := g.claim(sctx, rk, fp)
 	sc.End(err)
 	if err != nil {
 		g.obs.count(ctx, outcomeStoreError)
 		return storeFailed("claim", err)
 	}
+	res, stored := mc.res, &mc.stored
 	if !res.Claimed {
 		rec := res.Record
 		switch {
 		case rec.Fingerprint != fp:
 			g.obs.count(ctx, outcomeKeyReuse)
 			return errorsx.IdempotencyKeyReuse()
-		case rec.State == StateCompleted && stored != nil:
+		case rec.State == StateCompleted && mc.hasStored:
 			g.obs.count(ctx, outcomeReplayed)
 			return g.replayStored(w, r, stored)
 		case rec.State == StateCompleted && rec.Response != nil:
@@ -498,21 +500,21 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, route string,
 	}
 	// next and render stay out of call: they must not escape, so that a
 	// front door's closures stay on its stack.
-	c := call{w: w, r: r, route: route, key: rk, fp: fp, token: res.Token, claimedAt: claimedAt}
+	c := call{w: w, r: r, route: route, key: rk, fp: fp, token: res.Token, slot: mc.slot, claimedAt: claimedAt}
 	if g.tx != nil {
 		return g.runTx(&c, next, render)
 	}
 	return g.run(&c, next, render)
 }
 
-// claim claims key in the store. A stored response it returns is only
-// read.
-func (g *Guard) claim(ctx context.Context, key, fp string) (ClaimResult, *storedResp, error) {
+// claim claims key in the store. The memory store also returns a
+// completed record's response, flat, and the slot of a new claim.
+func (g *Guard) claim(ctx context.Context, key, fp string) (memClaim, error) {
 	if g.mem != nil {
 		return g.mem.claim(ctx, key, fp, g.lease, true)
 	}
 	res, err := g.store.Claim(ctx, key, fp, g.lease)
-	return res, nil, err
+	return memClaim{res: res}, err
 }
 
 // call is one guarded request that claimed its key.
@@ -522,6 +524,7 @@ type call struct {
 	route     string
 	key, fp   string
 	token     string
+	slot      uint32 // the memory store's slot of the claim (+1), or 0
 	claimedAt time.Time
 }
 
@@ -629,6 +632,27 @@ type flight struct {
 	h   holder
 	cw  captureWriter
 	out capture
+	ctx leaseCtx     // the handler's context
+	req http.Request // the handler's request: the request with ctx
+	buf *captureBuf  // where cw captures, from captureBufs (memory store only)
+}
+
+// captureBuf is a capture buffer in captureBufs.
+type captureBuf struct{ b []byte }
+
+// captureBufs are the buffers of the captured responses, for a guard whose
+// store copies them (MemoryStore): a buffer goes back once its response is
+// stored or released.
+var captureBufs = sync.Pool{New: func() any { return &captureBuf{b: make([]byte, 0, 512)} }}
+
+// putBuf gives the capture buffer of f back, unless it grew too large to
+// keep.
+func (f *flight) putBuf() {
+	if f.buf != nil && cap(f.cw.buf) <= maxPooled {
+		f.buf.b, f.cw.buf = f.cw.buf[:0], nil
+		captureBufs.Put(f.buf)
+	}
+	f.buf = nil
 }
 
 // run runs the handler as the owner of the claim of c, while a holder keeps
@@ -636,18 +660,23 @@ type flight struct {
 // cancelled with cause ErrLeaseLost when the claim is lost.
 func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error, render func(http.ResponseWriter, *http.Request, error)) error {
 	req := c.r
-	ctx, cancel := context.WithCancelCause(req.Context())
 	f := &flight{cw: captureWriter{ResponseWriter: c.w, allow: g.allow, limit: g.maxResp}}
+	if g.mem != nil {
+		f.buf = captureBufs.Get().(*captureBuf)
+		f.cw.buf = f.buf.b[:0]
+	}
+	f.ctx.parent = req.Context()
 	h := &f.h
-	g.hold(h, req.Context(), cancel, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
-	hreq := req.WithContext(ctx)
+	g.hold(h, req.Context(), nil, &f.ctx, c.slot, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
+	f.req = *req.WithContext(&f.ctx) // the copy in f: no allocation of its own
+	hreq := &f.req
 	cw := &f.cw
 	finished := false
 	defer func() {
 		if !finished { // the handler panicked: release, and let the panic go on
 			g.release(c, h, "panic")
 		}
-		cancel(context.Canceled)
+		f.ctx.cancelCause(context.Canceled)
 	}()
 	// Render now, so the response is captured as the client sees it;
 	// errorsx.Rendered marks the error, so the front door's own call of
@@ -662,6 +691,7 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 
 	if reason := g.notStored(req, cw.status, cw.streamed, cw.over, cw.shouldRetry); reason != "" {
 		g.release(c, h, reason)
+		f.putBuf()
 		return err
 	}
 	resp := &f.out
@@ -670,8 +700,13 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 	if resp.body == nil {
 		resp.body = []byte{}
 	}
-	if cerr := h.end(resp); cerr != nil && cerr != errLostRecorded { // the claim was lost while the handler ran
+	cerr := h.end(resp)
+	if cerr != nil && cerr != errLostRecorded { // the claim was lost while the handler ran
 		g.recordLost(context.WithoutCancel(req.Context()), c.requestID(), c.route, cerr)
+	}
+	if resp.done {
+		*resp = capture{}
+		f.putBuf()
 	}
 	return err
 }

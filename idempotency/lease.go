@@ -29,21 +29,20 @@ import (
 // blocks forever. The zero value is ready to use; a Pending is safe for
 // concurrent use and may be shared by several guards.
 type Pending struct {
+	n    atomic.Int64 // pieces of work pending
 	mu   sync.Mutex
-	n    int
 	idle chan struct{} // made by Wait while n > 0, closed when n drops to 0
 }
 
-func (p *Pending) add() {
-	p.mu.Lock()
-	p.n++
-	p.mu.Unlock()
-}
+func (p *Pending) add() { p.n.Add(1) }
 
 func (p *Pending) done() {
+	if p.n.Add(-1) != 0 {
+		return
+	}
+	// Wake the waiters, unless work came again since.
 	p.mu.Lock()
-	p.n--
-	if p.n == 0 && p.idle != nil {
+	if p.idle != nil && p.n.Load() == 0 {
 		close(p.idle)
 		p.idle = nil
 	}
@@ -53,15 +52,20 @@ func (p *Pending) done() {
 // Wait blocks until no work is pending, or until ctx ends, when it returns
 // ctx.Err(). Work that starts after Wait returned is not waited for.
 func (p *Pending) Wait(ctx context.Context) error {
-	p.mu.Lock()
-	if p.n == 0 {
-		p.mu.Unlock()
+	if p.n.Load() == 0 {
 		return nil
 	}
+	p.mu.Lock()
 	if p.idle == nil {
 		p.idle = make(chan struct{})
 	}
 	idle := p.idle
+	// Checked again with idle in place: a done that brought n to 0 before
+	// it was made found no channel to close.
+	if p.n.Load() == 0 {
+		close(p.idle)
+		p.idle = nil
+	}
 	p.mu.Unlock()
 	select {
 	case <-idle:
@@ -89,8 +93,9 @@ type holder struct {
 	fp     string
 	reqID  string
 	route  string
-	reqCtx context.Context // the request's context, for its values
-	cancel context.CancelCauseFunc
+	reqCtx context.Context         // the request's context, for its values
+	cancel context.CancelCauseFunc // cancels the handler's context when lctx is nil
+	lctx   *leaseCtx               // the handler's context, when it is one
 
 	// Set by the renewer when it escalates the holder, or by the request's
 	// goroutine before it hands the commit to a goroutine.
@@ -107,6 +112,7 @@ type holder struct {
 
 	// Owned by whoever holds the claim (see state).
 	token    string
+	slot     uint32    // the memory store's slot of the claim (+1), a hint for commit; 0 when unknown
 	deadline time.Time // end of the lease by the local clock
 	bound    time.Time // when set, store calls end by then too (the client waits)
 }
@@ -238,6 +244,9 @@ type capture struct {
 	hdr    flatHeader
 	body   []byte
 	resp   *Response // the Response, once made
+	// done: the holder is done with the capture (the memory store copied
+	// it, or the claim was lost) before end returned.
+	done bool
 }
 
 // response returns c as a Response (made once).
@@ -275,13 +284,16 @@ const (
 )
 
 // hold starts h, the holder of a claim made at claimedAt, light. cancel
-// cancels the handler's context.
-func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, key, fp, token string, claimedAt time.Time, reqID, route string) {
+// cancels the handler's context; or lctx is it, and cancel is nil. slot is
+// the memory store's slot of the claim (+1), or 0.
+func (g *Guard) hold(h *holder, reqCtx context.Context, cancel context.CancelCauseFunc, lctx *leaseCtx, slot uint32, key, fp, token string, claimedAt time.Time, reqID, route string) {
 	*h = holder{
 		g: g, key: key, fp: fp, reqID: reqID, route: route,
 		reqCtx:   reqCtx,
 		cancel:   cancel,
+		lctx:     lctx,
 		token:    token,
+		slot:     slot,
 		deadline: claimedAt.Add(g.lease),
 		due:      claimedAt.Add(g.lease / 3),
 	}
@@ -315,10 +327,12 @@ func (h *holder) end(resp *capture) error {
 		err := h.commitOnce(resp)
 		switch {
 		case err == nil || errors.Is(err, errCommitted):
+			resp.done = true
 			h.g.obs.count(h.reqCtx, outcomeExecuted)
 			h.g.pending.done()
 			return nil
 		case errors.Is(err, ErrLeaseLost):
+			resp.done = true
 			h.g.pending.done()
 			h.g.recordLost(h.ctx(), h.reqID, h.route, err)
 			return errLostRecorded
@@ -530,7 +544,7 @@ func (h *holder) reclaim() error {
 	case err != nil:
 		return err
 	case res.Claimed:
-		h.token, h.deadline = res.Token, start.Add(h.g.lease)
+		h.token, h.slot, h.deadline = res.Token, 0, start.Add(h.g.lease)
 		h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: the store forgot a live claim; claimed the key again",
 			slog.String("request_id", h.reqID), slog.String("route", h.route))
 		return nil
@@ -543,7 +557,11 @@ func (h *holder) reclaim() error {
 // lose cancels the running handler: its claim is gone.
 func (h *holder) lose(err error) {
 	h.lost.Store(true)
-	h.cancel(ErrLeaseLost)
+	if h.lctx != nil {
+		h.lctx.cancelCause(ErrLeaseLost)
+	} else {
+		h.cancel(ErrLeaseLost)
+	}
 	h.g.log.LogAttrs(h.ctx(), slog.LevelWarn, "idempotency: claim lost while the handler ran; its context is cancelled and its response will not be stored",
 		slog.String("request_id", h.reqID), slog.String("route", h.route), slog.String("error", err.Error()))
 }
@@ -681,7 +699,7 @@ func (h *holder) commitCall(resp *capture) error {
 	ctx, sc := h.g.ops.commit.Begin(ctx)
 	var err error
 	if h.g.mem != nil && resp.resp == nil { // the guard's capture, never touched again
-		err = h.g.mem.commit(h.key, h.token, storedResp{status: resp.status, hdr: resp.hdr, body: resp.body}, h.g.retention)
+		err = h.g.mem.commit(h.key, h.slot, h.token, storedResp{status: resp.status, hdr: resp.hdr, body: resp.body}, h.g.retention)
 	} else {
 		err = h.g.store.Commit(ctx, h.key, h.token, resp.response(), h.g.retention)
 	}

@@ -39,7 +39,7 @@ func (g *Guard) runTx(c *call, next func(http.ResponseWriter, *http.Request) err
 	// connection of a full pool, for longer than the lease, and the claim
 	// must outlive that wait. Should it be lost all the same, the holder
 	// cancels ctx, which ends the wait.
-	g.hold(h, req.Context(), cancel, c.key, c.fp, c.token, c.claimedAt, reqID, c.route)
+	g.hold(h, req.Context(), cancel, nil, 0, c.key, c.fp, c.token, c.claimedAt, reqID, c.route)
 	bctx, sc := g.ops.begin.Begin(ctx)
 	txCtx, tx, berr := g.tx.Begin(bctx, c.key, c.token)
 	sc.End(berr)
