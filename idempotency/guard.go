@@ -18,6 +18,7 @@ import (
 	"github.com/clipia/apiguard/guard"
 	"github.com/clipia/apiguard/internal/bodyread"
 	"github.com/clipia/apiguard/internal/instrument"
+	"github.com/clipia/apiguard/internal/reqctx"
 	"github.com/clipia/apiguard/principal"
 	"github.com/clipia/apiguard/telemetry"
 )
@@ -629,12 +630,13 @@ func (g *Guard) replayBody(w http.ResponseWriter, req *http.Request, status int,
 // flight is the state of one request that runs its handler: the holder of
 // its claim and the writer that captures its response, in one allocation.
 type flight struct {
-	h   holder
-	cw  captureWriter
-	out capture
-	ctx leaseCtx     // the handler's context
-	req http.Request // the handler's request: the request with ctx
-	buf *captureBuf  // where cw captures, from captureBufs (memory store only)
+	h    holder
+	cw   captureWriter
+	out  capture
+	ctx  leaseCtx      // the handler's context
+	vals reqctx.Values // over ctx: where the guards after this one store values
+	req  http.Request  // the handler's request: the request with vals
+	buf  *captureBuf   // where cw captures, from captureBufs (memory store only)
 }
 
 // captureBuf is a capture buffer in captureBufs.
@@ -668,7 +670,8 @@ func (g *Guard) run(c *call, next func(http.ResponseWriter, *http.Request) error
 	f.ctx.parent = req.Context()
 	h := &f.h
 	g.hold(h, req.Context(), nil, &f.ctx, c.slot, c.key, c.fp, c.token, c.claimedAt, c.requestID(), c.route)
-	f.req = *req.WithContext(&f.ctx) // the copy in f: no allocation of its own
+	f.vals.Init(&f.ctx)
+	f.req = *req.WithContext(&f.vals) // the copy in f: no allocation of its own
 	hreq := &f.req
 	cw := &f.cw
 	finished := false
