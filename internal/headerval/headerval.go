@@ -7,7 +7,7 @@ import "unsafe"
 
 // inline is the longest value One keeps with its slice; longer values take
 // the two allocations.
-const inline = 56
+const inline = 48
 
 // one is a header value slice and the bytes of its only string.
 type one struct {

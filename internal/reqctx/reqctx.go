@@ -12,7 +12,7 @@ import (
 
 // slots is how many values one request context holds before the next one
 // takes a context of its own.
-const slots = 4
+const slots = 3
 
 // Values is a context carrying up to slots values of one request. The
 // first [With] of a request creates one (one copy of the request); the

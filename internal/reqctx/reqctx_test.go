@@ -36,16 +36,19 @@ func TestWithCopiesTheRequestOnce(t *testing.T) {
 	if got := ctx.Value(parentKey{}); got != "p" {
 		t.Fatalf("parent's value = %v, want p", got)
 	}
-	// Full: the fifth value takes a new context, the old values stay.
-	r4 := With(r3, keyB{}, 4)
-	if r4 != r3 {
-		t.Fatal("the fourth value copied the request")
+	// Full after slots values: the next one takes a new context, the old
+	// values stay.
+	full := r3
+	for n := 3; n < slots; n++ {
+		if With(full, keyB{}, 2) != full {
+			t.Fatalf("value %d of %d copied the request", n+1, slots)
+		}
 	}
-	r5 := With(r4, keyA{}, 5)
-	if r5 == r4 {
-		t.Fatal("a full context took a fifth value")
+	r4 := With(full, keyB{}, 4)
+	if r4 == full {
+		t.Fatal("a full context took another value")
 	}
-	if r5.Context().Value(keyA{}) != 5 || r5.Context().Value(keyB{}) != 4 || r4.Context().Value(keyA{}) != 3 {
+	if r4.Context().Value(keyA{}) != 3 || r4.Context().Value(keyB{}) != 4 || full.Context().Value(keyB{}) != 2 {
 		t.Fatal("values lost when the context filled up")
 	}
 }
