@@ -195,13 +195,17 @@ func (k *call) Render(w http.ResponseWriter, r *http.Request, err error) {
 // 405, which the contract answers 404).
 func matched(c *echo.Context) bool {
 	p := c.Path()
-	if p == "" || c.Get(echo.ContextKeyHeaderAllow) != nil {
+	if p == "" {
 		return false
 	}
-	// RouteInfo copies the route's parameter names: ask it only for paths a
-	// catch-all can have (no ":param", or ending in "*").
-	return strings.IndexByte(p, ':') >= 0 && !strings.HasSuffix(p, "*") ||
-		c.RouteInfo().Method != echo.RouteNotFound
+	if strings.IndexByte(p, ':') >= 0 && !strings.HasSuffix(p, "*") {
+		// No catch-all has this path. RouteInfo would copy the route's
+		// parameter names: the router's 405 leaves the Allow value in the
+		// store instead (a read-locked map).
+		return c.Get(echo.ContextKeyHeaderAllow) == nil
+	}
+	ri := c.RouteInfo()
+	return ri.Method != echo.RouteNotFound && ri.Name != echo.MethodNotAllowedRouteName
 }
 
 // Patterns lists the routes of e as "METHOD /template" (guard.Patterns),
