@@ -28,6 +28,9 @@ func Template(pattern string) string {
 	if pattern == "" {
 		return ""
 	}
+	if pattern[0] == '/' && !strings.ContainsAny(pattern, ":*{") {
+		return pattern // a path without parameters is its own template
+	}
 	if v, ok := templates.Load(pattern); ok {
 		return v.(string)
 	}
