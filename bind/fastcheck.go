@@ -2,6 +2,7 @@ package bind
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -246,7 +247,7 @@ func (r *fastRule) holds(fv reflect.Value, k reflect.Kind, ptr bool) bool {
 		n := int64(len(s))
 		switch r.op {
 		case opOneOf:
-			return contains(r.set, s)
+			return slices.Contains(r.set, s)
 		case opLTE:
 			if n <= r.i {
 				return true
@@ -267,12 +268,12 @@ func (r *fastRule) holds(fv reflect.Value, k reflect.Kind, ptr bool) bool {
 		return compare(r.op, int64(utf8.RuneCountInString(s)), r.i)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if r.op == opOneOf {
-			return contains(r.set, strconv.FormatInt(fv.Int(), 10))
+			return slices.Contains(r.set, strconv.FormatInt(fv.Int(), 10))
 		}
 		return compare(r.op, fv.Int(), r.i)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if r.op == opOneOf {
-			return contains(r.set, strconv.FormatUint(fv.Uint(), 10))
+			return slices.Contains(r.set, strconv.FormatUint(fv.Uint(), 10))
 		}
 		return compare(r.op, fv.Uint(), r.u)
 	case reflect.Float32, reflect.Float64:
@@ -293,15 +294,6 @@ func compare[N int64 | uint64 | float64](op fastOp, v, bound N) bool {
 		return v > bound
 	case opLT:
 		return v < bound
-	}
-	return false
-}
-
-func contains(set []string, s string) bool {
-	for _, v := range set {
-		if v == s {
-			return true
-		}
 	}
 	return false
 }
