@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -625,8 +626,10 @@ func TestStacks(t *testing.T) {
 	}
 }
 
-// bareNs holds, per framework, the ns/op and cpu-ns/op of its bare stack
-// in this run, for the x-bare metrics of the others.
+// bareNs holds, per framework and GOMAXPROCS, the ns/op and cpu-ns/op of
+// its bare stack in this run, for the x-bare metrics of the others. (With
+// -cpu 1,2 every stack runs at each setting before the next stack starts:
+// keyed by name alone, a -cpu 1 row would be compared with the bare -cpu 2.)
 var bareNs = map[string][2]float64{}
 
 // BenchmarkStack serves POST /v1/generations through each stack of each
@@ -656,8 +659,8 @@ func BenchmarkStack(b *testing.B) {
 				cpu := float64(cpuTime()-cpu0) / float64(b.N)
 				b.ReportMetric(cpu, "cpu-ns/op")
 				if k == bare {
-					bareNs[fw.name] = [2]float64{ns, cpu}
-				} else if base := bareNs[fw.name]; base[0] > 0 && base[1] > 0 {
+					bareNs[bareKey(fw.name)] = [2]float64{ns, cpu}
+				} else if base := bareNs[bareKey(fw.name)]; base[0] > 0 && base[1] > 0 {
 					b.ReportMetric(ns/base[0], "x-bare")
 					b.ReportMetric(cpu/base[1], "cpu-x-bare")
 				}
@@ -665,6 +668,9 @@ func BenchmarkStack(b *testing.B) {
 		}
 	}
 }
+
+// bareKey is the key in bareNs of framework name at the current GOMAXPROCS.
+func bareKey(name string) string { return name + "-" + strconv.Itoa(runtime.GOMAXPROCS(0)) }
 
 // cpuTime returns the CPU time (user + system) the process has used so far.
 func cpuTime() time.Duration {
