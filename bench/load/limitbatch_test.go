@@ -1,6 +1,7 @@
 package load
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestLimitBatch measures GET /v1/models end to end on four reference
@@ -18,21 +21,33 @@ import (
 // code with a grant per 1,000 requests instead of 20, so that what the
 // -limit-batch 20 server spends beyond it is the cost of its grants (the
 // round trips and the requests waiting for them), not of the local
-// decisions. The rounds interleave the servers, each round in another
-// order; each round gives each server the same closed-loop load, and the
-// table reports the median round's requests/s, its ratio to the memory
-// server's in the same round, the CPU per request of the server process,
+// decisions. Each server is measured with one caller (every request with
+// one API key, as a hot client is) and with four (the reference server's
+// four keys that may list models, in turn): a batch belongs to one
+// caller, so with one caller every request that comes while its grant is
+// on its way waits for it, and with four the others' requests go on.
+//
+// The rounds interleave the cells, each round in another order; each cell
+// gets the same closed-loop load, and the table reports the median
+// round's requests/s, its ratio to the memory server's with the same
+// callers in the same round, the CPU per request of the server process,
 // of the load generator (this test process) and of Redis, the server's
-// context switches per request (all its threads; a thread that sleeps
-// and is woken again, as when every request waits for one grant, costs
-// one) and the Redis scripts run per request (INFO commandstats). The
-// last column, memory's CPU per request (server, load generator and
-// Redis) over this server's in the same round, is what the req/s ratio
-// tends to when the shared machine is CPU-bound: it moves far less with
-// the other load on the machine than req/s does. The rate limit is set
-// high (10^9/s) so that every request is a 200 and the limiter's
-// decision is what differs; the caller is one API key, as a hot client
-// is.
+// context switches per request (all its threads; a thread that sleeps and
+// is woken again, as when every request waits for one grant, costs one)
+// and the Redis scripts run per request (INFO commandstats). The column
+// "memory's CPU/req ÷ this" (server, load generator and Redis) is what the
+// req/s ratio tends to when the shared machine is CPU-bound: it moves far
+// less with the other load on the machine than req/s does. The rate limit
+// is set high (10^9/s) so that every request is a 200 and the limiter's
+// decision is what differs.
+//
+// Each round also measures the floor of a grant: the CPU one isolated
+// Redis round trip costs on this machine (PING after PING on one go-redis
+// connection, nothing else running), this process's and Redis's. A grant
+// is at least one such round trip, so with N requests per grant the
+// -limit-batch N server cannot pass memory's CPU/req ÷ (memory's CPU/req +
+// floor ÷ N) × memory's req/s on a CPU-bound machine; the table states
+// that ceiling for N = 20.
 func TestLimitBatch(t *testing.T) {
 	d, workers, rounds := 300*time.Millisecond, 8, 1
 	switch {
@@ -64,21 +79,35 @@ func TestLimitBatch(t *testing.T) {
 		}
 		servers[i].srv = StartServer(t, flags...)
 	}
+	callers := []struct {
+		name string
+		keys []string
+	}{
+		{"1", []string{"sk_test_full"}},
+		{"4", []string{"sk_test_full", "sk_test_other", "sk_test_readonly", "sk_test_nocredits"}},
+	}
 	client := NewHTTPClient(workers, 10*time.Second)
-	req := Req{Method: "GET", Path: "/v1/models", APIKey: "sk_test_full"}
 	type result struct {
 		rps, ratio, cpuNs, clientNs, redisNs, switches, scripts, cpuRatio float64
 	}
-	res := make([][]result, len(servers))
-	self := os.Getpid()
+	type cell struct{ c, s int } // callers, server
+	var cells []cell
+	for c := range callers {
+		for s := range servers {
+			cells = append(cells, cell{c, s})
+		}
+	}
+	res := make(map[cell][]result)
+	var floors, floorsSelf, floorsRedis []float64
 	for round := range rounds {
-		// Each round in another order, so that no server always follows
+		// Each round in another order, so that no cell always follows
 		// the same one (or always comes first after a quiet moment).
-		cur := make([]result, len(servers))
-		for k := range servers {
-			i := (k + round) % len(servers)
-			s := servers[i]
-			fire := func(int) time.Duration {
+		cur := make(map[cell]result)
+		for k := range cells {
+			ce := cells[(k+round)%len(cells)]
+			s, keys := servers[ce.s], callers[ce.c].keys
+			fire := func(i int) time.Duration {
+				req := Req{Method: "GET", Path: "/v1/models", APIKey: keys[i%len(keys)]}
 				status, _, b, lat, err := Send(client, s.srv.URL, req)
 				if err != nil || status != http.StatusOK {
 					t.Errorf("%s: %v %d %s", s.name, err, status, tail(string(b), 200))
@@ -86,13 +115,13 @@ func TestLimitBatch(t *testing.T) {
 				return lat
 			}
 			Loop(workers, 200, d, fire) // warm-up
-			cpu0, ccpu0, sw0 := procCPU(t, s.srv.PID()), procCPU(t, self), switches(s.srv.PID())
+			cpu0, ccpu0, sw0 := procCPU(t, s.srv.PID()), selfCPU(), switches(s.srv.PID())
 			rcpu0, calls0 := redisCPU(t, rd.Addr()), scripts(t, rd.Addr())
 			st := Loop(workers, 0, d, fire)
 			r := result{rps: st.RPS()}
 			n := float64(st.Count)
 			r.cpuNs = float64(procCPU(t, s.srv.PID())-cpu0) / n
-			r.clientNs = float64(procCPU(t, self)-ccpu0) / n
+			r.clientNs = float64(selfCPU()-ccpu0) / n
 			r.switches = float64(switches(s.srv.PID())-sw0) / n
 			// Redis's CPU counts for every server: the idle Redis of the
 			// memory server's cell is the baseline of the others.
@@ -100,42 +129,93 @@ func TestLimitBatch(t *testing.T) {
 			if s.redis {
 				r.scripts = float64(scripts(t, rd.Addr())-calls0) / n
 			}
-			cur[i] = r
+			cur[ce] = r
 		}
-		for i, s := range servers {
-			r := cur[i]
-			r.ratio = r.rps / cur[0].rps
-			r.cpuRatio = (cur[0].cpuNs + cur[0].clientNs + cur[0].redisNs) / (r.cpuNs + r.clientNs + r.redisNs)
-			res[i] = append(res[i], r)
-			t.Logf("round %d, %s: %.0f req/s (%.2f × memory), cpu-ns/req: server %.0f, load generator %.0f, Redis %.0f (%.2f × memory's CPU); %.2f server context switches/req, %.3f scripts/req",
-				round, s.name, r.rps, r.ratio, r.cpuNs, r.clientNs, r.redisNs, r.cpuRatio, r.switches, r.scripts)
+		for _, ce := range cells {
+			r, mem := cur[ce], cur[cell{ce.c, 0}]
+			r.ratio = r.rps / mem.rps
+			r.cpuRatio = (mem.cpuNs + mem.clientNs + mem.redisNs) / (r.cpuNs + r.clientNs + r.redisNs)
+			res[ce] = append(res[ce], r)
+			t.Logf("round %d, %s caller(s), %s: %.0f req/s (%.2f × memory), cpu-ns/req: server %.0f, load generator %.0f, Redis %.0f (%.2f × memory's CPU); %.2f server context switches/req, %.3f scripts/req",
+				round, callers[ce.c].name, servers[ce.s].name, r.rps, r.ratio, r.cpuNs, r.clientNs, r.redisNs, r.cpuRatio, r.switches, r.scripts)
 		}
+		all, own, red := roundTripFloor(t, rd.Addr())
+		floors, floorsSelf, floorsRedis = append(floors, all), append(floorsSelf, own), append(floorsRedis, red)
+		t.Logf("round %d: an isolated Redis round trip costs %.1f µs of CPU (%.1f here, %.1f in Redis)", round, all/1e3, own/1e3, red/1e3)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "### GET /v1/models, rate limits in memory vs Redis vs Redis with -limit-batch 20 (%d closed-loop clients, %v per cell, median of %d interleaved rounds, loopback, GOMAXPROCS %s)\n\n", workers, d, rounds, gomaxprocs())
-	b.WriteString("| server | req/s | vs memory (same round) | server CPU/req | load generator CPU/req | Redis CPU/req | server context switches/req | Redis scripts/req | memory's CPU/req ÷ this |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for i, s := range servers {
-		rs := res[i]
-		// Each column's own median over the rounds.
+	b.WriteString("| callers | server | req/s | vs memory (same callers, same round) | server CPU/req | load generator CPU/req | Redis CPU/req | server context switches/req | Redis scripts/req | memory's CPU/req ÷ this |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	med := make(map[cell]result) // each column's own median over the rounds
+	for _, ce := range cells {
+		rs := res[ce]
 		col := func(f func(result) float64) float64 {
 			v := make([]float64, len(rs))
 			for j, r := range rs {
 				v[j] = f(r)
 			}
-			slices.Sort(v)
-			return v[len(v)/2]
+			return median(v)
 		}
+		m := result{
+			rps: col(func(r result) float64 { return r.rps }), ratio: col(func(r result) float64 { return r.ratio }),
+			cpuNs: col(func(r result) float64 { return r.cpuNs }), clientNs: col(func(r result) float64 { return r.clientNs }),
+			redisNs: col(func(r result) float64 { return r.redisNs }), switches: col(func(r result) float64 { return r.switches }),
+			scripts: col(func(r result) float64 { return r.scripts }), cpuRatio: col(func(r result) float64 { return r.cpuRatio }),
+		}
+		med[ce] = m
+		s := servers[ce.s]
 		scriptsCol := "—"
 		if s.redis {
-			scriptsCol = fmt.Sprintf("%.3f", col(func(r result) float64 { return r.scripts }))
+			scriptsCol = fmt.Sprintf("%.3f", m.scripts)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.1f µs | %.1f µs | %.1f µs | %.2f | %s | %.2f |\n", s.name,
-			col(func(r result) float64 { return r.rps }), col(func(r result) float64 { return r.ratio }),
-			col(func(r result) float64 { return r.cpuNs })/1e3, col(func(r result) float64 { return r.clientNs })/1e3,
-			col(func(r result) float64 { return r.redisNs })/1e3, col(func(r result) float64 { return r.switches }),
-			scriptsCol, col(func(r result) float64 { return r.cpuRatio }))
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %.1f µs | %.1f µs | %.1f µs | %.2f | %s | %.2f |\n", callers[ce.c].name, s.name,
+			m.rps, m.ratio, m.cpuNs/1e3, m.clientNs/1e3, m.redisNs/1e3, m.switches, scriptsCol, m.cpuRatio)
 	}
+	// What a grant costs: the -limit-batch 20 cell beyond the control's
+	// (the same code, a grant per 1,000 requests), per script run.
+	b.WriteString("\nWhat one grant costs (the -limit-batch 20 cell beyond the control, per script run), against one isolated Redis round trip (PING after PING on one go-redis connection, nothing else running; median of the rounds):\n\n")
+	b.WriteString("| | server | load generator | Redis | in all |\n|---|---:|---:|---:|---:|\n")
+	for c := range callers {
+		g, ctl := med[cell{c, 2}], med[cell{c, 3}]
+		per := func(x, y float64) float64 { return (x - y) / (g.scripts - ctl.scripts) / 1e3 }
+		sv, lg, rd := per(g.cpuNs, ctl.cpuNs), per(g.clientNs, ctl.clientNs), per(g.redisNs, ctl.redisNs)
+		fmt.Fprintf(&b, "| a grant, %s caller(s) | %.0f µs | %.0f µs | %.0f µs | %.0f µs |\n", callers[c].name, sv, lg, rd, sv+lg+rd)
+	}
+	own, red := median(floorsSelf)/1e3, median(floorsRedis)/1e3
+	fmt.Fprintf(&b, "| an isolated round trip | %.0f µs (the client) | — | %.0f µs | %.0f µs |\n", own, red, own+red)
+	_ = floors
 	WriteResult(t, "limitbatch.md", b.String())
+}
+
+// median returns the median of v (the upper one of an even count); v is
+// sorted in place.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// roundTripFloor returns the CPU, in ns, one isolated Redis round trip
+// costs: in all, in this process and in Redis (PING after PING on one
+// go-redis connection; the caller runs nothing else meanwhile).
+func roundTripFloor(t *testing.T, addr string) (all, own, red float64) {
+	const n = 2000
+	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1})
+	defer c.Close()
+	ctx := context.Background()
+	for range 100 { // connect, warm up
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own0, red0 := selfCPU(), redisCPU(t, addr)
+	for range n {
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own = float64(selfCPU()-own0) / n
+	red = float64(redisCPU(t, addr)-red0) / n
+	return own + red, own, red
 }
 
 // procCPU returns the CPU time (user + system) of process pid so far, in
