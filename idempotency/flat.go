@@ -28,27 +28,32 @@ func appendFlat(f flatHeader, h http.Header, names []string) flatHeader {
 			f = append(make(flatHeader, 0, len(f)+n), f...)
 		}
 	}
-	add := func(k string, vs []string) {
-		f = binary.AppendUvarint(f, uint64(len(k)))
-		f = append(f, k...)
-		f = binary.AppendUvarint(f, uint64(len(vs)))
-		for _, v := range vs {
-			f = binary.AppendUvarint(f, uint64(len(v)))
-			f = append(f, v...)
-		}
-	}
 	if names == nil {
 		for k, vs := range h {
-			add(k, vs)
+			f = appendField(f, k, vs)
 		}
 		return f
 	}
 	for _, k := range names {
 		if vs := h[k]; len(vs) > 0 {
-			add(k, vs)
+			f = appendField(f, k, vs)
 		}
 	}
 	return f
+}
+
+// appendField appends one header to b as flatHeader and
+// Response.MarshalBinary both lay it out: its name, the number of its
+// values, then each value; lengths and counts are uvarints.
+func appendField(b []byte, k string, vs []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(k)))
+	b = append(b, k...)
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
 }
 
 // uvarintLen is the length of n as a uvarint.

@@ -151,13 +151,7 @@ func (r Response) MarshalBinary() ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, uint16(r.Status))
 	b = binary.AppendUvarint(b, uint64(len(r.Header)))
 	for k, vs := range r.Header {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(vs)))
-		for _, v := range vs {
-			b = binary.AppendUvarint(b, uint64(len(v)))
-			b = append(b, v...)
-		}
+		b = appendField(b, k, vs)
 	}
 	return append(b, r.Body...), nil
 }
